@@ -1,0 +1,36 @@
+"""Typed exceptions raised at deepal's public entry points.
+
+Every message names the problem and, where there is one, the fix. All of them derive from
+:class:`DeepALError` (itself a :class:`ValueError`), so ``except DeepALError`` catches any
+mistake deepal reports on purpose.
+"""
+
+from __future__ import annotations
+
+
+class DeepALError(ValueError):
+    """Base class of the errors deepal raises for bad input or an impossible request."""
+
+
+class PoolExhaustedError(DeepALError):
+    """A query asked for more examples than the unlabeled pool still holds."""
+
+
+class EmptyPoolError(DeepALError):
+    """An operation needs labeled (or unlabeled) examples and there are none."""
+
+
+class DatasetNotFoundError(DeepALError):
+    """A data set's files are missing and could not be downloaded."""
+
+
+class CorruptDataError(DeepALError):
+    """A data file exists but is truncated, corrupted or not in the expected format."""
+
+
+class UnknownNameError(DeepALError):
+    """A data set, network or strategy name that deepal does not know."""
+
+
+class LabelsUnavailableError(DeepALError):
+    """Labels were needed for examples whose labels are unknown (a real, unlabeled pool)."""

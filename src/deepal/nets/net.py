@@ -1,0 +1,209 @@
+"""The :class:`Net` wrapper: trains a classifier and serves predictions, MC-dropout samples and
+embeddings to strategies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from deepal.data.batches import iter_batches
+from deepal.errors import DeepALError, EmptyPoolError
+
+DROPOUT_TYPES = (
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+)
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "n_epoch": 10,
+    "train_args": {"batch_size": 64},
+    "test_args": {"batch_size": 1000},
+    "optimizer": "SGD",
+    "optimizer_args": {"lr": 0.01, "momentum": 0.5},
+}
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "SGD": torch.optim.SGD,
+    "Adam": torch.optim.Adam,
+    "AdamW": torch.optim.AdamW,
+}
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def mc_dropout(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluate ``model`` with its dropout layers sampling and everything else (BatchNorm
+    included) in eval mode; every module's mode is restored on exit."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, DROPOUT_TYPES):
+            module.train()
+    try:
+        yield model
+    finally:
+        for module, mode in modes.items():
+            module.train(mode)
+
+
+class Net:
+    """A classifier for active learning (DeepAL's ``Net``).
+
+    Parameters
+    ----------
+    net:
+        A class (or any zero-argument callable) building an :class:`~torch.nn.Module` whose
+        ``forward`` returns ``(logits, embedding)`` and which has ``get_embedding_dim()``. A new
+        module is built at every :meth:`train`, so each round trains from scratch as in DeepAL.
+    params:
+        ``n_epoch``, ``train_args`` (``batch_size``), ``test_args`` (``batch_size``),
+        ``optimizer`` (``"SGD"``, ``"Adam"`` or ``"AdamW"``; default SGD) and ``optimizer_args``
+        (passed to the optimiser, e.g. ``lr``, ``momentum``). Missing keys take the defaults
+        of :data:`DEFAULT_PARAMS`.
+    device:
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``... Defaults to CUDA when available.
+    progress:
+        Show a progress bar while training.
+
+    Attributes
+    ----------
+    clf:
+        The trained module (``None`` before the first :meth:`train`).
+    """
+
+    def __init__(
+        self,
+        net: Callable[[], nn.Module],
+        params: dict[str, Any] | None = None,
+        device: str | torch.device | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.net = net
+        self.params = _merge_params(params or {})
+        self.device = torch.device(device) if device is not None else default_device()
+        self.progress = progress
+        self.clf: nn.Module | None = None
+
+    # -- training ------------------------------------------------------------------------
+
+    def train(self, data: Dataset) -> None:
+        """Build a fresh module and train it on ``data`` (items ``(x, y, index)``)."""
+        if len(data) == 0:  # type: ignore[arg-type]
+            raise EmptyPoolError(
+                "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
+            )
+        self.clf = self.net().to(self.device)
+        model = self.clf
+        model.train()
+        optimizer = OPTIMIZERS[self.params["optimizer"]](
+            model.parameters(), **self.params["optimizer_args"]
+        )
+        has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        batch_size = self.params["train_args"]["batch_size"]
+        generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
+        epochs = range(self.params["n_epoch"])
+        for _ in tqdm(epochs, desc="train", leave=False, disable=not self.progress):
+            for batch in iter_batches(data, batch_size, shuffle=True, generator=generator):
+                x, y = batch[0], batch[1]
+                if has_batchnorm and len(y) == 1:
+                    continue  # BatchNorm cannot normalise a batch of one in train mode
+                x = x.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
+                optimizer.zero_grad(set_to_none=True)
+                logits, _ = model(x)
+                F.cross_entropy(logits, y).backward()
+                optimizer.step()
+        model.eval()
+
+    # -- inference -----------------------------------------------------------------------
+
+    def _trained(self) -> nn.Module:
+        if self.clf is None:
+            raise DeepALError("the network is not trained yet: call train() first")
+        return self.clf
+
+    def _outputs(self, data: Dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(logits, embedding)`` per batch of ``data`` with the module as it is."""
+        model = self._trained()
+        for batch in iter_batches(data, self.params["test_args"]["batch_size"]):
+            yield model(batch[0].to(self.device, non_blocking=True))
+
+    @torch.inference_mode()
+    def predict(self, data: Dataset) -> torch.Tensor:
+        """Predicted class of every example, as a CPU long tensor."""
+        return self.predict_prob(data).argmax(dim=1)
+
+    @torch.inference_mode()
+    def predict_prob(self, data: Dataset) -> torch.Tensor:
+        """Softmax probabilities, shape ``(N, C)``, on the CPU."""
+        self._trained().eval()
+        parts = [F.softmax(logits, dim=1).cpu() for logits, _ in self._outputs(data)]
+        return _cat(parts)
+
+    @torch.inference_mode()
+    def predict_prob_dropout_batches(
+        self, data: Dataset, n_drop: int
+    ) -> Iterator[torch.Tensor]:
+        """MC-dropout probabilities batch by batch: each item has shape ``(n_drop, B, C)``.
+
+        Only the dropout layers sample; BatchNorm stays in eval mode. Consumers reduce each
+        batch as it comes, so memory stays ``O(n_drop * B * C)`` whatever the pool size."""
+        if n_drop < 1:
+            raise DeepALError(f"n_drop must be at least 1, got {n_drop}")
+        model = self._trained()
+        with mc_dropout(model):
+            for batch in iter_batches(data, self.params["test_args"]["batch_size"]):
+                x = batch[0].to(self.device, non_blocking=True)
+                yield torch.stack([F.softmax(model(x)[0], dim=1) for _ in range(n_drop)]).cpu()
+
+    def predict_prob_dropout(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
+        """Mean of ``n_drop`` MC-dropout softmax samples, shape ``(N, C)``."""
+        return _cat([p.mean(dim=0) for p in self.predict_prob_dropout_batches(data, n_drop)])
+
+    def predict_prob_dropout_split(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
+        """All ``n_drop`` MC-dropout softmax samples, shape ``(n_drop, N, C)``."""
+        return _cat(list(self.predict_prob_dropout_batches(data, n_drop)), dim=1)
+
+    @torch.inference_mode()
+    def get_embeddings(self, data: Dataset) -> torch.Tensor:
+        """The network's embedding of every example, shape ``(N, D)``, on the CPU."""
+        self._trained().eval()
+        return _cat([emb.float().cpu() for _, emb in self._outputs(data)])
+
+    def get_embedding_dim(self) -> int:
+        """Size of the embedding returned by :meth:`get_embeddings`."""
+        module = self.clf if self.clf is not None else self.net()
+        return int(module.get_embedding_dim())  # type: ignore[operator]
+
+
+def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    return torch.cat(parts, dim=dim) if parts else torch.empty(0)
+
+
+def _merge_params(params: dict[str, Any]) -> dict[str, Any]:
+    merged = {key: (dict(value) if isinstance(value, dict) else value)
+              for key, value in DEFAULT_PARAMS.items()}
+    for key, value in params.items():
+        # optimizer_args belong to one optimiser: replace them whole, never mix SGD's into Adam.
+        if key != "optimizer_args" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if merged["optimizer"] not in OPTIMIZERS:
+        raise DeepALError(
+            f"unknown optimizer {merged['optimizer']!r}: choose one of {sorted(OPTIMIZERS)}"
+        )
+    if int(merged["n_epoch"]) < 0:
+        raise DeepALError(f"n_epoch must be >= 0, got {merged['n_epoch']}")
+    # DeepAL's params carry num_workers; tensors are sliced in-process, so it is ignored.
+    return merged

@@ -1,0 +1,156 @@
+"""The :class:`Strategy` base class: the pool-based loop's ``query`` / ``update`` / ``train``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepal.data.pool import Data
+from deepal.errors import DeepALError, PoolExhaustedError
+from deepal.nets.net import Net
+
+
+class Strategy:
+    """Base class of the query strategies (DeepAL's ``Strategy``).
+
+    A strategy picks which unlabeled examples to label next. Subclasses implement
+    :meth:`query`; deepal checks every call: ``n`` is validated before it runs, and the result
+    must be ``n`` distinct indices of currently unlabeled pool examples.
+
+    Parameters
+    ----------
+    dataset:
+        The pool.
+    net:
+        The classifier.
+    random_state:
+        Seed or generator for the strategy's own randomness. ``None`` draws a seed from
+        numpy's global generator, so seeding numpy once makes a whole run reproducible.
+
+    Attributes
+    ----------
+    needs_model:
+        Whether :meth:`query` needs a trained network (``False`` only for strategies such as
+        random sampling that can pick the very first batch).
+    last_scores:
+        The scores of the unlabeled examples at the last query, where the strategy has any,
+        in the order of ``dataset.get_unlabeled_data()`` at that time (for inspection).
+
+    Examples
+    --------
+    A custom strategy is a subclass with a ``query`` method::
+
+        class SmallestMaxProb(Strategy):
+            def query(self, n):
+                idxs, data = self.dataset.get_unlabeled_data()
+                confidence = self.predict_prob(data).max(dim=1).values
+                return idxs[confidence.argsort()[:n].numpy()]
+    """
+
+    needs_model: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        random_state: int | np.random.Generator | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.net = net
+        if random_state is None:
+            random_state = int(np.random.randint(0, 2**31 - 1))
+        self.rng = np.random.default_rng(random_state)
+        self.last_scores: np.ndarray | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        query = cls.__dict__.get("query")
+        if query is not None and not getattr(query, "_deepal_checked", False):
+            cls.query = _checked_query(query)  # type: ignore[method-assign]
+
+    def query(self, n: int) -> np.ndarray:
+        """Return ``n`` distinct indices of unlabeled pool examples to label next."""
+        raise NotImplementedError(f"{type(self).__name__} must implement query(n)")
+
+    def update(self, query_idxs: Any, labels: Any | None = None, neg: bool = False) -> None:
+        """Label the examples ``query_idxs``.
+
+        On a simulated pool their known labels are revealed; on a real pool pass ``labels``
+        (one class index per example). ``neg=True`` returns them to the unlabeled pool."""
+        if neg:
+            self.dataset.unlabel(query_idxs)
+        else:
+            self.dataset.label(query_idxs, labels)
+
+    def train(self) -> None:
+        """Retrain the network on the labeled pool."""
+        _, labeled_data = self.dataset.get_labeled_data()
+        self.net.train(labeled_data)
+
+    # -- pass-throughs to the net (DeepAL's names) -----------------------------------------
+
+    def predict(self, data: Dataset) -> torch.Tensor:
+        return self.net.predict(data)
+
+    def predict_prob(self, data: Dataset) -> torch.Tensor:
+        return self.net.predict_prob(data)
+
+    def predict_prob_dropout(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
+        return self.net.predict_prob_dropout(data, n_drop=n_drop)
+
+    def predict_prob_dropout_split(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
+        return self.net.predict_prob_dropout_split(data, n_drop=n_drop)
+
+    def get_embeddings(self, data: Dataset) -> torch.Tensor:
+        return self.net.get_embeddings(data)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.dataset!r})"
+
+
+def _checked_query(query: Callable[..., Any]) -> Callable[..., np.ndarray]:
+    """Wrap a subclass's ``query`` so every call validates ``n`` and the returned indices."""
+
+    @functools.wraps(query)
+    def checked(self: Strategy, n: int, *args: Any, **kwargs: Any) -> np.ndarray:
+        name = type(self).__name__
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise DeepALError(f"n must be an integer number of examples, got {n!r}")
+        n = int(n)
+        if n < 0:
+            raise DeepALError(f"n must be >= 0, got {n}")
+        left = self.dataset.n_unlabeled
+        if n > left:
+            raise PoolExhaustedError(f"n={n} exceeds the {left} unlabeled examples left")
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        if self.needs_model and self.net.clf is None:
+            raise DeepALError(
+                f"{name} needs a trained network: label some examples and call train() first "
+                f"(with deepal run, n_init_labeled > 0), or use RandomSampling"
+            )
+        picked = np.asarray(query(self, n, *args, **kwargs)).reshape(-1)
+        _check_picks(name, picked, n, self.dataset)
+        return picked.astype(np.int64)
+
+    checked._deepal_checked = True  # type: ignore[attr-defined]
+    return checked
+
+
+def _check_picks(name: str, picked: np.ndarray, n: int, dataset: Data) -> None:
+    """Raise if a strategy broke the query contract (a bug in that strategy)."""
+    if picked.size and not np.issubdtype(picked.dtype, np.integer):
+        raise DeepALError(f"{name}.query returned {picked.dtype} values, not pool indices")
+    if len(picked) != n:
+        raise DeepALError(f"{name}.query returned {len(picked)} indices for n={n}")
+    if len(np.unique(picked)) != n:
+        raise DeepALError(f"{name}.query returned the same index more than once")
+    if picked.min() < 0 or picked.max() >= dataset.n_pool:
+        raise DeepALError(f"{name}.query returned an index outside the pool")
+    if dataset.labeled_idxs[picked].any():
+        raise DeepALError(f"{name}.query returned an index that is already labeled")

@@ -1,9 +1,43 @@
-"""deepal: deep active learning in Python."""
+"""deepal: deep active learning in Python.
 
-from deepal.data import Data, TensorHandler
+The three classes of the DeepAL paper (:class:`Data`, :class:`Net`, :class:`Strategy`), its
+query strategies by their class names (``deepal.MarginSampling``...), and the look-ups of its
+demo (:func:`get_dataset`, :func:`get_net`, :func:`get_strategy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepal.data import UNKNOWN, Data, TensorHandler, image_handler
+from deepal.errors import DeepALError
+from deepal.experiments.loop import RoundResult, run_loop
 from deepal.nets import Net
+from deepal.nets.registry import get_net
+from deepal.seeding import seed_everything
 from deepal.strategies.base import Strategy
-from deepal.strategies.random_sampling import RandomSampling
+from deepal.strategies.registry import STRATEGIES, get_strategy
 
 __version__ = "0.1.0"
-__all__ = ["Data", "Net", "RandomSampling", "Strategy", "TensorHandler", "__version__"]
+
+
+def get_dataset(name: str, data_dir: Any = None, **kwargs: Any) -> Data:
+    """Load a built-in data set as a :class:`Data` pool; see
+    :func:`deepal.data.registry.get_dataset`."""
+    from deepal.data.registry import get_dataset as load
+
+    return load(name, data_dir=data_dir, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    # Strategy classes are imported on first use, so `import deepal` stays light.
+    if name in STRATEGIES:
+        return get_strategy(name)
+    raise AttributeError(f"module 'deepal' has no attribute {name!r}")
+
+
+__all__ = [
+    "UNKNOWN", "Data", "DeepALError", "Net", "RoundResult", "Strategy", "TensorHandler",
+    "__version__", "get_dataset", "get_net", "get_strategy", "image_handler", "run_loop",
+    "seed_everything", *STRATEGIES,
+]

@@ -99,6 +99,13 @@ class Data:
             raise PoolExhaustedError(
                 f"cannot label {num} more examples: only {len(candidates)} are unlabeled"
             )
+        unknown = int((self.Y_train[candidates] == UNKNOWN).sum())
+        if num and unknown:
+            raise LabelsUnavailableError(
+                f"initialize_labels reveals known labels, but {unknown} unlabeled examples have "
+                "none: pick a first batch with RandomSampling(data, net).query(n) and give its "
+                "labels with data.label(idxs, labels)"
+            )
         chosen = np.sort(rng.choice(candidates, size=num, replace=False))
         self.label(chosen)
         return chosen

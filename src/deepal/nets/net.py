@@ -132,10 +132,18 @@ class Net:
             raise DeepALError("the network is not trained yet: call train() first")
         return self.clf
 
-    def _outputs(self, data: Dataset) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, data: Dataset, desc: str) -> Iterator[tuple[Any, ...]]:
+        """Inference batches of ``data``, with a progress bar when ``progress`` is set."""
+        batch_size = self.params["test_args"]["batch_size"]
+        return tqdm(
+            iter_batches(data, batch_size), desc=desc, leave=False, disable=not self.progress,
+            total=-(-len(data) // batch_size),  # type: ignore[arg-type]
+        )
+
+    def _outputs(self, data: Dataset, desc: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(logits, embedding)`` per batch of ``data`` with the module as it is."""
         model = self._trained()
-        for batch in iter_batches(data, self.params["test_args"]["batch_size"]):
+        for batch in self._batches(data, desc):
             yield model(batch[0].to(self.device, non_blocking=True))
 
     @torch.inference_mode()
@@ -147,7 +155,7 @@ class Net:
     def predict_prob(self, data: Dataset) -> torch.Tensor:
         """Softmax probabilities, shape ``(N, C)``, on the CPU."""
         self._trained().eval()
-        parts = [F.softmax(logits, dim=1).cpu() for logits, _ in self._outputs(data)]
+        parts = [F.softmax(logits, dim=1).cpu() for logits, _ in self._outputs(data, "predict")]
         return _cat(parts)
 
     @torch.inference_mode()
@@ -161,8 +169,13 @@ class Net:
         if n_drop < 1:
             raise DeepALError(f"n_drop must be at least 1, got {n_drop}")
         model = self._trained()
+        if not any(isinstance(m, DROPOUT_TYPES) for m in model.modules()):
+            raise DeepALError(
+                f"MC dropout needs nn.Dropout layers, and {type(model).__name__} has none: "
+                "add one (F.dropout cannot be switched on alone) or use a non-dropout strategy"
+            )
         with mc_dropout(model):
-            for batch in iter_batches(data, self.params["test_args"]["batch_size"]):
+            for batch in self._batches(data, f"MC dropout x{n_drop}"):
                 x = batch[0].to(self.device, non_blocking=True)
                 yield torch.stack([F.softmax(model(x)[0], dim=1) for _ in range(n_drop)]).cpu()
 
@@ -178,7 +191,7 @@ class Net:
     def get_embeddings(self, data: Dataset) -> torch.Tensor:
         """The network's embedding of every example, shape ``(N, D)``, on the CPU."""
         self._trained().eval()
-        return _cat([emb.float().cpu() for _, emb in self._outputs(data)])
+        return _cat([emb.float().cpu() for _, emb in self._outputs(data, "embed")])
 
     def get_embedding_dim(self) -> int:
         """Size of the embedding returned by :meth:`get_embeddings`."""
@@ -190,20 +203,30 @@ def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
     return torch.cat(parts, dim=dim) if parts else torch.empty(0)
 
 
-def _merge_params(params: dict[str, Any]) -> dict[str, Any]:
+def merge_params(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``overrides``; nested dicts are merged key by key, except
+    ``optimizer_args``, which belong to one optimiser and are replaced whole (so SGD's
+    momentum never leaks into Adam)."""
     merged = {key: (dict(value) if isinstance(value, dict) else value)
-              for key, value in DEFAULT_PARAMS.items()}
-    for key, value in params.items():
-        # optimizer_args belong to one optimiser: replace them whole, never mix SGD's into Adam.
-        if key != "optimizer_args" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+              for key, value in base.items()}
+    for key, value in overrides.items():
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        if nested and key != "optimizer_args":
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
+    return merged
+
+
+def _merge_params(params: dict[str, Any]) -> dict[str, Any]:
+    merged = merge_params(DEFAULT_PARAMS, params)
     if merged["optimizer"] not in OPTIMIZERS:
         raise DeepALError(
             f"unknown optimizer {merged['optimizer']!r}: choose one of {sorted(OPTIMIZERS)}"
         )
     if int(merged["n_epoch"]) < 0:
         raise DeepALError(f"n_epoch must be >= 0, got {merged['n_epoch']}")
+    if int(merged["train_args"]["batch_size"]) < 1 or int(merged["test_args"]["batch_size"]) < 1:
+        raise DeepALError("train_args and test_args batch_size must be at least 1")
     # DeepAL's params carry num_workers; tensors are sliced in-process, so it is ignored.
     return merged

@@ -17,8 +17,7 @@ def top_n(scores: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
     >>> top_n(np.array([0.1, 0.9, 0.5, 0.9]), 2).tolist()
     [1, 3]
     """
-    values = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
-    values = values.astype(np.float64, copy=True).reshape(-1)
+    values = _as_float_array(scores)
     if not 0 <= n <= len(values):
         raise ValueError(f"cannot pick {n} of {len(values)} scores")
     nan = np.isnan(values)
@@ -38,5 +37,10 @@ def top_n(scores: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
 
 def bottom_n(scores: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
     """Positions of the ``n`` smallest scores, smallest first (NaN last, with a warning)."""
-    values = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
-    return top_n(-values.astype(np.float64), n)
+    return top_n(-_as_float_array(scores), n)
+
+
+def _as_float_array(scores: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().cpu().numpy()
+    return np.asarray(scores, dtype=np.float64).reshape(-1).copy()

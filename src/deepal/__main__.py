@@ -1,0 +1,5 @@
+import sys
+
+from deepal.cli import main
+
+sys.exit(main())

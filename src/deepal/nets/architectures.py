@@ -1,0 +1,166 @@
+"""Networks for the built-in data sets.
+
+Every network's ``forward`` returns ``(logits, embedding)`` and it has ``get_embedding_dim()``,
+the contract :class:`~deepal.Net` and the strategies rely on. Dropout is always an
+``nn.Dropout*`` module (never ``F.dropout``) so MC dropout can switch it on by itself.
+The three CNNs have the layers of the DeepAL paper's networks, with embedding size 50.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MNIST_Net(nn.Module):  # noqa: N801 - DeepAL's name
+    """The DeepAL CNN for 1x28x28 images (MNIST, Fashion-MNIST)."""
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(320, 50)
+        self.fc1_drop = nn.Dropout()
+        self.fc2 = nn.Linear(50, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        embedding = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(self.fc1_drop(embedding)), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 50
+
+
+class SVHN_Net(nn.Module):  # noqa: N801 - DeepAL's name
+    """The DeepAL CNN for 3x32x32 SVHN images."""
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 3) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=3)
+        self.conv2 = nn.Conv2d(32, 32, kernel_size=3)
+        self.conv3 = nn.Conv2d(32, 32, kernel_size=3)
+        self.conv3_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(1152, 400)
+        self.fc2 = nn.Linear(400, 50)
+        self.fc2_drop = nn.Dropout()
+        self.fc3 = nn.Linear(50, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu(self.conv1(x))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        x = F.relu(F.max_pool2d(self.conv3_drop(self.conv3(x)), 2))
+        x = F.relu(self.fc1(x.flatten(1)))
+        embedding = F.relu(self.fc2(x))
+        return self.fc3(self.fc2_drop(embedding)), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 50
+
+
+class CIFAR10_Net(nn.Module):  # noqa: N801 - DeepAL's name
+    """The DeepAL CNN for 3x32x32 CIFAR-10 images."""
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 3) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=5)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=5)
+        self.conv3 = nn.Conv2d(64, 64, kernel_size=5)
+        self.conv3_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(1024, 50)
+        self.fc1_drop = nn.Dropout()
+        self.fc2 = nn.Linear(50, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu(self.conv1(x))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        x = F.relu(F.max_pool2d(self.conv3_drop(self.conv3(x)), 2))
+        embedding = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(self.fc1_drop(embedding)), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 50
+
+
+class MLP(nn.Module):
+    """A two-hidden-layer perceptron for feature vectors (the default for ``digits``)."""
+
+    def __init__(
+        self,
+        n_features: int = 64,
+        n_classes: int = 10,
+        hidden: int = 128,
+        embedding_dim: int = 50,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(n_features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, embedding_dim),
+            nn.ReLU(),
+        )
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(embedding_dim, n_classes)
+        self.embedding_dim = embedding_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.body(x)
+        return self.head(self.drop(embedding)), embedding
+
+    def get_embedding_dim(self) -> int:
+        return self.embedding_dim
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 for 32x32 images (3x3 stem, no initial max-pool), embedding size 512.
+
+    A dropout layer before the classifier (``dropout``, default 0.3) gives the MC-dropout
+    strategies something to sample; set it to 0 for the plain network."""
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 3, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        in_planes = 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [_BasicBlock(in_planes, planes, stride), _BasicBlock(planes, planes, 1)]
+            in_planes = planes
+        self.layers = nn.Sequential(*layers)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(512, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.layers(self.stem(x))
+        embedding = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.fc(self.drop(embedding)), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 512

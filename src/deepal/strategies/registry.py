@@ -1,0 +1,40 @@
+"""``get_strategy``: strategy classes by DeepAL's names, or a user's class by import path."""
+
+from __future__ import annotations
+
+import importlib
+
+from deepal.errors import UnknownNameError
+from deepal.plugins import canonical_name, is_import_spec, load_object
+from deepal.strategies.base import Strategy
+
+#: Strategy name -> module under ``deepal.strategies`` defining it (imported on first use).
+STRATEGIES: dict[str, str] = {
+    "RandomSampling": "random_sampling",
+    "LeastConfidence": "uncertainty",
+    "MarginSampling": "uncertainty",
+    "EntropySampling": "uncertainty",
+    "LeastConfidenceDropout": "uncertainty",
+    "MarginSamplingDropout": "uncertainty",
+    "EntropySamplingDropout": "uncertainty",
+    "BALDDropout": "bald",
+    "KMeansSampling": "kmeans",
+    "KMediansSampling": "kmedians",
+    "KCenterGreedy": "kcenter",
+    "AdversarialBIM": "adversarial_bim",
+    "AdversarialDeepFool": "adversarial_deepfool",
+}
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    """The strategy class called ``name`` (case-insensitive), or a user's
+    ``package.module:ClassName``, which must subclass :class:`Strategy`."""
+    if is_import_spec(name):
+        cls = load_object(name)
+    else:
+        canonical = canonical_name(name, list(STRATEGIES), "strategy")
+        module = importlib.import_module(f"deepal.strategies.{STRATEGIES[canonical]}")
+        cls = getattr(module, canonical)
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise UnknownNameError(f"{name!r} is not a subclass of deepal.Strategy")
+    return cls

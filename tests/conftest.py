@@ -1,0 +1,68 @@
+"""Shared fixtures: a tiny network and small pools, labeled and unlabeled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import deepal
+
+
+class TinyNet(nn.Module):
+    """A small MLP with dropout and the (logits, embedding) contract, for 4-d blobs."""
+
+    def __init__(self, n_features: int = 4, n_classes: int = 3) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_features, 16), nn.ReLU())
+        self.drop = nn.Dropout(0.5)
+        self.head = nn.Linear(16, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.body(x)
+        return self.head(self.drop(embedding)), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 16
+
+
+def blobs(n: int, seed: int, n_classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Well separated Gaussian blobs in 4-d, one per class."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    centres = np.eye(n_classes, 4) * 4.0
+    return (centres[y] + rng.normal(size=(n, 4))).astype(np.float32), y
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    # Two cores are shared with other work; one thread keeps small tests fast and stable.
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def pool() -> deepal.Data:
+    """A simulated pool: 120 labeled-able examples, a test set of 60, 10 labeled."""
+    x, y = blobs(120, seed=0)
+    xt, yt = blobs(60, seed=1)
+    data = deepal.Data(x, y, xt, yt)
+    data.initialize_labels(10, random_state=0)
+    return data
+
+
+@pytest.fixture
+def unknown_pool() -> deepal.Data:
+    """A real pool: no labels at all except 9 given by hand; no test set."""
+    x, y = blobs(90, seed=2)
+    data = deepal.Data(x, None, n_classes=3)
+    first = np.arange(9)
+    data.label(first, y[first])
+    return data
+
+
+@pytest.fixture
+def tiny_net() -> deepal.Net:
+    return deepal.Net(TinyNet, {"n_epoch": 5, "train_args": {"batch_size": 16},
+                                "optimizer": "Adam", "optimizer_args": {"lr": 0.01}},
+                      device="cpu")

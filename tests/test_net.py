@@ -8,10 +8,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from conftest import TinyNet, blobs
 from deepal import Data, Net
 from deepal.errors import DeepALError, EmptyPoolError
 from deepal.nets.net import mc_dropout, merge_params
+
+from conftest import TinyNet, blobs
 
 
 def test_train_learns_separable_blobs(pool: Data, tiny_net: Net):

@@ -104,7 +104,8 @@ def test_unlabel_returns_examples_to_the_pool():
 
 def test_cal_test_acc_and_its_errors():
     data = make()
-    assert data.cal_test_acc(torch.tensor([0, 1, 2, 0, 0])) == pytest.approx(0.8)  # Y_test = [0, 1, 2, 3, 0]
+    # Y_test is [0, 1, 2, 3, 0]: four of five right.
+    assert data.cal_test_acc(torch.tensor([0, 1, 2, 0, 0])) == pytest.approx(0.8)
     with pytest.raises(DeepALError, match="3 predictions for 5"):
         data.cal_test_acc([0, 1, 2])
     no_test = Data(np.zeros((4, 2)), [0, 1, 0, 1])

@@ -1,0 +1,127 @@
+"""The `deepal` command: the demo loop, its output file and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deepal.cli import main
+from deepal.strategies.registry import STRATEGIES
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FAST = ["--n-epoch", "2", "--quiet"]
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(["run", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_prints_every_round_and_writes_json(tmp_path: Path, capsys):
+    output = tmp_path / "out" / "run.json"
+    code, out, _ = run(["--n-round", "2", "--n-query", "30", "--output", str(output), "--quiet"],
+                       capsys)
+    assert code == 0
+    assert [line.split(":")[0] for line in out.splitlines() if line.startswith("Round")] == [
+        "Round 0", "Round 1", "Round 2"]
+    result = json.loads(output.read_text())
+    assert result["arguments"]["dataset_name"] == "digits"
+    assert result["arguments"]["strategy_name"] == "EntropySampling"
+    rounds = result["rounds"]
+    assert [r["n_labeled"] for r in rounds] == [100, 130, 160]
+    for r in rounds:
+        assert {"round", "n_labeled", "test_accuracy", "train_seconds", "query_seconds"} <= set(r)
+        assert 0.0 <= r["test_accuracy"] <= 1.0
+    assert len(set(rounds[1]["queried"]) | set(rounds[2]["queried"])) == 60
+    assert rounds[-1]["test_accuracy"] > 0.8, "the MLP should learn digits from 160 labels"
+
+
+def test_same_seed_same_queries_other_seed_other_queries(tmp_path: Path, capsys):
+    def queried(seed: int, name: str) -> list[list[int]]:
+        path = tmp_path / name
+        args = ["--strategy-name", "MarginSampling", "--n-round", "2", "--n-query", "10",
+                "--seed", str(seed), "--output", str(path), *FAST]
+        assert run(args, capsys)[0] == 0
+        return [r["queried"] for r in json.loads(path.read_text())["rounds"]]
+
+    assert queried(3, "a.json") == queried(3, "b.json")
+    assert queried(3, "a.json") != queried(4, "c.json")
+
+
+def test_underscore_spellings_of_the_original(capsys):
+    code, out, _ = run(["--dataset_name", "digits", "--strategy_name", "RandomSampling",
+                        "--n_init_labeled", "40", "--n_query", "20", "--n_round", "1",
+                        "--seed", "2", *FAST], capsys)
+    assert code == 0 and "Round 1: 60 labeled" in out
+
+
+def test_random_sampling_may_start_from_no_labels(capsys):
+    code, out, _ = run(["--strategy-name", "RandomSampling", "--n-init-labeled", "0",
+                        "--n-query", "30", "--n-round", "1", *FAST], capsys)
+    assert code == 0
+    assert "Round 0: 0 labeled, test accuracy -" in out and "Round 1: 30 labeled" in out
+
+
+def test_a_users_strategy_by_import_path(capsys):
+    code, out, _ = run(["--strategy-name", "test_strategy_base:SmallestMaxProb",
+                        "--n-round", "1", "--n-query", "5", *FAST], capsys)
+    assert code == 0 and "SmallestMaxProb" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--strategy-name", "Oracle"], "unknown strategy 'Oracle'"),
+        (["--dataset-name", "ImageNet"], "unknown data set 'ImageNet'"),
+        (["--n-query", "500", "--n-round", "10"], "exceeds the pool of 1347"),
+        (["--strategy-name", "MarginSampling", "--n-init-labeled", "0"], "needs a trained model"),
+        (["--data-dir", "/no/such/folder", "--dataset-name", "MNIST"], "does not exist"),
+        (["--n-query", "-3"], "--n-query must be >= 0"),
+        (["--n-epoch", "0"], "--n-epoch must be >= 1"),
+        (["--strategy-name", "no_such_pkg:Strategy"], "cannot import module"),
+    ],
+)
+def test_bad_arguments_end_with_one_line_and_status_2(args, message, capsys):
+    code, out, err = run(args, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("deepal: error: ") and message in err
+
+
+def test_the_console_script_exits_2_without_a_traceback():
+    done = subprocess.run(
+        [sys.executable, "-m", "deepal", "run", "--strategy-name", "Oracle"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "unknown strategy" in done.stderr
+
+
+def test_list_names_everything(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in STRATEGIES) and "MNIST" in out and "ResNet18" in out
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_every_strategy_runs_on_digits(strategy: str, capsys):
+    code, out, _ = run(["--strategy-name", strategy, "--n-init-labeled", "60",
+                        "--n-query", "15", "--n-round", "1", *FAST], capsys)
+    assert code == 0, out
+    assert "Round 1: 75 labeled" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="../shared/data/mnist missing")
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_every_strategy_runs_on_real_mnist(strategy: str, capsys):
+    code, out, _ = run(["--dataset-name", "MNIST", "--data-dir", str(SHARED_DATA),
+                        "--n-pool", "1500", "--strategy-name", strategy,
+                        "--n-init-labeled", "200", "--n-query", "50", "--n-round", "1",
+                        "--n-epoch", "1", "--quiet"], capsys)
+    assert code == 0, out
+    assert "(1500 pool, 10000 test)" in out and "Round 1: 250 labeled" in out

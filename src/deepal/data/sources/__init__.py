@@ -1,0 +1,77 @@
+"""Data set sources: readers of the original distribution files.
+
+Each loader returns :class:`Splits`, plain tensors; :func:`deepal.data.registry.get_dataset`
+turns them into a :class:`~deepal.data.pool.Data` pool with DeepAL's normalisation.
+
+* :func:`~deepal.data.sources.mnist.load_mnist`,
+  :func:`~deepal.data.sources.mnist.load_fashion_mnist`: gzip-compressed IDX files;
+* :func:`~deepal.data.sources.svhn.load_svhn`: MATLAB ``.mat`` files;
+* :func:`~deepal.data.sources.cifar10.load_cifar10`: the Python-pickle tarball, read with a
+  restricted unpickler;
+* :func:`~deepal.data.sources.digits.load_digits`: scikit-learn's embedded 8x8 digits;
+* :mod:`~deepal.data.sources.download`: the table of URLs and MD5s, and safe downloads.
+
+Every reader validates what it decodes and raises
+:class:`~deepal.errors.CorruptDataError` rather than return a wrong array.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from deepal.errors import CorruptDataError
+
+
+class Splits(NamedTuple):
+    """A data set's training and test splits, first axis = examples; labels are int64."""
+
+    X_train: torch.Tensor
+    Y_train: torch.Tensor
+    X_test: torch.Tensor
+    Y_test: torch.Tensor
+
+
+def corrupt_file(path: Path, problem: str) -> CorruptDataError:
+    """The error for a bad data file.
+
+    Parameters
+    ----------
+    path:
+        The file.
+    problem:
+        What is wrong with it.
+
+    Returns
+    -------
+    CorruptDataError
+        An error naming the file and the problem and advising to delete it and re-download.
+    """
+    return CorruptDataError(
+        f"{path} is corrupted or not the original file ({problem}): delete it and run again "
+        "to download it afresh (or fetch it by hand)"
+    )
+
+
+# The loaders are imported on first use: they pull in scipy.io, tarfile or scikit-learn,
+# which a user of one data set should not pay for.
+_LAZY = {
+    "load_mnist": "mnist",
+    "load_fashion_mnist": "mnist",
+    "load_svhn": "svhn",
+    "load_cifar10": "cifar10",
+    "load_digits": "digits",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Splits", "corrupt_file", *_LAZY]

@@ -1,0 +1,58 @@
+"""Every strategy: never reads hidden labels, works on a pool with none, is deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deepal import Data, Net, get_strategy, seed_everything
+from deepal.strategies.registry import STRATEGIES
+
+from conftest import TinyNet, blobs
+
+N_POOL, N_LABELED, N_QUERY = 80, 12, 6
+
+
+def picks(strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0) -> np.ndarray:
+    """Train on the same 12 labels and query 6, with the rest of the pool's labels set to
+    ``hidden_labels`` (``None``: unknown)."""
+    x, y = blobs(N_POOL, seed=9)
+    labeled = np.arange(N_LABELED)
+    pool_labels = None if hidden_labels is None else hidden_labels.copy()
+    if pool_labels is not None:
+        pool_labels[labeled] = y[labeled]
+    data = Data(x, pool_labels, n_classes=3)
+    data.label(labeled, y[labeled])
+    seed_everything(seed)
+    net = Net(TinyNet, {"n_epoch": 3, "train_args": {"batch_size": 8},
+                        "test_args": {"batch_size": 32}}, device="cpu")
+    strategy = get_strategy(strategy_name)(data, net)
+    strategy.train()
+    return strategy.query(N_QUERY)
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_hidden_labels_do_not_change_the_picks(name: str):
+    _, true_labels = blobs(N_POOL, seed=9)
+    scrambled = np.random.default_rng(1).integers(0, 3, N_POOL)
+    with_true = picks(name, true_labels)
+    assert (picks(name, scrambled) == with_true).all()
+    assert (picks(name, None) == with_true).all(), "a pool with no labels must work the same"
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_same_seed_same_picks(name: str):
+    first = picks(name, None, seed=5)
+    assert len(set(first.tolist())) == N_QUERY and (first >= N_LABELED).all()
+    assert (picks(name, None, seed=5) == first).all()
+
+
+def test_the_unlabeled_view_carries_no_labels_even_when_they_are_known():
+    x, y = blobs(20, seed=0)
+    data = Data(x, y)
+    _, unlabeled = data.get_unlabeled_data()
+    assert all(len(unlabeled[i]) == 2 for i in range(len(unlabeled)))
+    assert getattr(unlabeled, "Y", None) is None
+    batch = unlabeled.get_batch(torch.arange(5))
+    assert len(batch) == 2

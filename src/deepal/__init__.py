@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepal.data import UNKNOWN, Data, TensorHandler, image_handler
+from deepal.data.registry import get_dataset
 from deepal.errors import DeepALError
 from deepal.experiments.loop import RoundResult, run_loop
 from deepal.nets import Net
@@ -19,14 +20,6 @@ from deepal.strategies.base import Strategy
 from deepal.strategies.registry import STRATEGIES, get_strategy
 
 __version__ = "0.1.0"
-
-
-def get_dataset(name: str, data_dir: Any = None, **kwargs: Any) -> Data:
-    """Load a built-in data set as a :class:`Data` pool; see
-    :func:`deepal.data.registry.get_dataset`."""
-    from deepal.data.registry import get_dataset as load
-
-    return load(name, data_dir=data_dir, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -34,8 +34,8 @@ class AdversarialMargin(Strategy):
     norm of the perturbation, and the smallest scores are picked first. Examples still
     unflipped after ``max_iter`` steps score ``+inf`` and are picked last. Batches of
     ``net.params["test_args"]["batch_size"]`` examples are attacked at once on the net's
-    device; inputs stay in the pool's ``input_bounds()`` when it has them.
-    Subclasses implement :meth:`attack`.
+    device; inputs stay in the pool's ``input_bounds()`` when it has them. A progress bar shows
+    when ``progress`` or the net's ``progress`` is set. Subclasses implement :meth:`attack`.
     """
 
     def __init__(
@@ -59,7 +59,7 @@ class AdversarialMargin(Strategy):
         scores, _ = dataset_perturbation_norms(
             cast(nn.Module, self.net.clf),  # Strategy has checked that the net is trained
             data, self.attack(), self.net.params["test_args"]["batch_size"], self.net.device,
-            self.progress,
+            self.progress or self.net.progress,
         )
         self.last_scores = scores.numpy()
         return idxs[bottom_n(scores, n)]

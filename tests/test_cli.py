@@ -125,3 +125,15 @@ def test_every_strategy_runs_on_real_mnist(strategy: str, capsys):
                         "--n-epoch", "1", "--quiet"], capsys)
     assert code == 0, out
     assert "(1500 pool, 10000 test)" in out and "Round 1: 250 labeled" in out
+
+
+def test_missing_files_that_cannot_be_downloaded_are_a_one_line_error(
+    tmp_path: Path, monkeypatch, capsys
+):
+    # Nothing listens on 127.0.0.1:9, so every download is refused at once.
+    monkeypatch.setenv("DEEPAL_MIRROR", "http://127.0.0.1:9")
+    code, _, err = run(["--dataset-name", "SVHN", "--data-dir", str(tmp_path), *FAST], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("deepal: error")]
+    assert len(lines) == 1 and err.rstrip().endswith("subfolder holding them)")
+    assert "train_32x32.mat" in lines[0] and str(tmp_path / "svhn") in lines[0]

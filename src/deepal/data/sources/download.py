@@ -234,12 +234,13 @@ def missing_files_message(dataset: str, folder: Path, files: Sequence[RemoteFile
     str
         A message for :class:`~deepal.errors.DatasetNotFoundError`.
     """
+    # One line, so the command line can print it as its one-line error.
     names = ", ".join(f.name for f in files)
-    urls = "\n".join(f"  {url_for(key, f)}" for f in files)
+    urls = " ".join(url_for(key, f) for f in files)
     return (
-        f"{dataset}: missing {names} in {folder}. Download them by hand from\n{urls}\n"
-        f"and put them in {folder} (or point data_dir / DEEPAL_DATA at a folder that has a "
-        f"'{folder.name}' subfolder with them)"
+        f"{dataset}: missing {names} in {folder}; download them by hand from {urls} into "
+        f"{folder} (or point data_dir / DEEPAL_DATA at a folder with a '{folder.name}' "
+        "subfolder holding them)"
     )
 
 
@@ -292,5 +293,5 @@ def ensure_files(
         try:
             download(url_for(key, f), paths[f.name], f.md5, timeout=timeout)
         except DatasetNotFoundError as error:
-            raise DatasetNotFoundError(f"{error}\n{advice}") from error
+            raise DatasetNotFoundError(f"{error}; {advice}") from error
     return paths

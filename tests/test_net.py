@@ -162,3 +162,9 @@ def test_device_is_honoured(pool: Data):
     net.train(pool.get_labeled_data()[1])
     assert net.device == torch.device("cpu")
     assert all(p.device.type == "cpu" for p in net.clf.parameters())
+
+
+def test_a_trained_model_is_in_eval_mode_without_gradients(pool: Data, tiny_net: Net):
+    tiny_net.train(pool.get_labeled_data()[1])
+    assert not tiny_net.clf.training
+    assert all(p.grad is None for p in tiny_net.clf.parameters())

@@ -123,6 +123,7 @@ class Net:
                 logits, _ = model(x)
                 F.cross_entropy(logits, y).backward()
                 optimizer.step()
+        optimizer.zero_grad(set_to_none=True)  # the trained model holds no stale gradients
         model.eval()
 
     # -- inference -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ embeddings to strategies."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
@@ -41,19 +41,26 @@ def default_device() -> torch.device:
 
 
 @contextmanager
-def mc_dropout(model: nn.Module) -> Iterator[nn.Module]:
-    """Evaluate ``model`` with its dropout layers sampling and everything else (BatchNorm
-    included) in eval mode; every module's mode is restored on exit."""
+def eval_mode(model: nn.Module, sample_dropout: bool = False) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode, its dropout layers sampling if ``sample_dropout``; every
+    module's own mode is restored on exit, whatever it was."""
     modes = {module: module.training for module in model.modules()}
     model.eval()
-    for module in model.modules():
-        if isinstance(module, DROPOUT_TYPES):
-            module.train()
+    if sample_dropout:
+        for module in model.modules():
+            if isinstance(module, DROPOUT_TYPES):
+                module.train()
     try:
         yield model
     finally:
         for module, mode in modes.items():
             module.train(mode)
+
+
+def mc_dropout(model: nn.Module) -> AbstractContextManager[nn.Module]:
+    """Evaluate ``model`` with its dropout layers sampling and everything else (BatchNorm
+    included) in eval mode; every module's mode is restored on exit."""
+    return eval_mode(model, sample_dropout=True)
 
 
 class Net:

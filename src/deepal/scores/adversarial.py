@@ -25,8 +25,7 @@ under :func:`torch.inference_mode`, which no context can re-enable gradients in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +34,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from deepal.data.batches import iter_batches
+from deepal.nets.net import eval_mode
 
 #: ``(low, high)``, each a number or a tensor broadcastable over a batch of inputs.
 Bounds = tuple[torch.Tensor | float, torch.Tensor | float]
@@ -206,7 +206,7 @@ def _attack(
     flipped = torch.zeros(n, dtype=torch.bool, device=x.device)
     active = torch.arange(n, device=x.device)  # examples still predicted as y0
     y0 = torch.empty(0, dtype=torch.long)
-    with _eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         for i in range(int(max_iter) + 1):
             rows = active
             inputs = clamp(x[rows] + eta[rows]).requires_grad_(True)
@@ -284,15 +284,3 @@ def _clamper(bounds: Bounds | None, x: torch.Tensor) -> Callable[[torch.Tensor],
     if (low > high).any():
         raise ValueError("bounds must satisfy low <= high")
     return lambda z: torch.minimum(torch.maximum(z, low), high)
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode, restoring every module's own mode on exit."""
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, mode in modes.items():
-            module.train(mode)

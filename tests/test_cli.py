@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from deepal.cli import main
 from deepal.strategies.registry import STRATEGIES
@@ -84,6 +85,7 @@ def test_a_users_strategy_by_import_path(capsys):
         (["--n-query", "-3"], "--n-query must be >= 0"),
         (["--n-epoch", "0"], "--n-epoch must be >= 1"),
         (["--strategy-name", "no_such_pkg:Strategy"], "cannot import module"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
     ],
 )
 def test_bad_arguments_end_with_one_line_and_status_2(args, message, capsys):
@@ -137,3 +139,9 @@ def test_missing_files_that_cannot_be_downloaded_are_a_one_line_error(
     lines = [line for line in err.splitlines() if line.startswith("deepal: error")]
     assert len(lines) == 1 and err.rstrip().endswith("subfolder holding them)")
     assert "train_32x32.mat" in lines[0] and str(tmp_path / "svhn") in lines[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error(capsys):
+    code, _, err = run(["--device", "cuda", *FAST], capsys)
+    assert code == 2 and "CUDA is not available here" in err

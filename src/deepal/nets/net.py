@@ -97,7 +97,7 @@ class Net:
     ) -> None:
         self.net = net
         self.params = _merge_params(params or {})
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = _available(device) if device is not None else default_device()
         self.progress = progress
         self.clf: nn.Module | None = None
 
@@ -205,6 +205,19 @@ class Net:
         """Size of the embedding returned by :meth:`get_embeddings`."""
         module = self.clf if self.clf is not None else self.net()
         return int(module.get_embedding_dim())  # type: ignore[operator]
+
+
+def _available(name: str | torch.device) -> torch.device:
+    """The device ``name``, or a clear error when it is malformed or this machine lacks it."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise DeepALError(f"unknown device {name!r}: use cpu, cuda, cuda:N or mps") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeepALError(f"device {device} asked for, but CUDA is not available here: use cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeepALError(f"device {device} asked for, but MPS is not available here: use cpu")
+    return device
 
 
 def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:

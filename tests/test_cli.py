@@ -61,6 +61,14 @@ def test_underscore_spellings_of_the_original(capsys):
     assert code == 0 and "Round 1: 60 labeled" in out
 
 
+def test_max_candidates_reaches_the_strategy(capsys):
+    code, out, _ = run(["--strategy-name", "MarginSampling", "--max-candidates", "40",
+                        "--n-query", "10", "--n-round", "1", *FAST], capsys)
+    assert code == 0 and "Round 1: 110 labeled" in out
+    code, _, err = run(["--max-candidates", "5", "--n-query", "10", *FAST], capsys)
+    assert code == 2 and "exceeds max_candidates=5" in err
+
+
 def test_random_sampling_may_start_from_no_labels(capsys):
     code, out, _ = run(["--strategy-name", "RandomSampling", "--n-init-labeled", "0",
                         "--n-query", "30", "--n-round", "1", *FAST], capsys)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepal import Data, Net, get_strategy, seed_everything
+from deepal import Data, Net, Strategy, get_strategy, seed_everything
+from deepal.errors import DeepALError
 from deepal.strategies.registry import STRATEGIES
 
 from conftest import TinyNet, blobs
@@ -14,8 +15,10 @@ from conftest import TinyNet, blobs
 N_POOL, N_LABELED, N_QUERY = 80, 12, 6
 
 
-def picks(strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0) -> np.ndarray:
-    """Train on the same 12 labels and query 6, with the rest of the pool's labels set to
+def make(
+    strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0, **options
+) -> Strategy:
+    """A trained strategy on 80 blobs, 12 labeled, the rest of the pool's labels set to
     ``hidden_labels`` (``None``: unknown)."""
     x, y = blobs(N_POOL, seed=9)
     labeled = np.arange(N_LABELED)
@@ -27,9 +30,13 @@ def picks(strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0) -
     seed_everything(seed)
     net = Net(TinyNet, {"n_epoch": 3, "train_args": {"batch_size": 8},
                         "test_args": {"batch_size": 32}}, device="cpu")
-    strategy = get_strategy(strategy_name)(data, net)
+    strategy = get_strategy(strategy_name)(data, net, **options)
     strategy.train()
-    return strategy.query(N_QUERY)
+    return strategy
+
+
+def picks(strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0) -> np.ndarray:
+    return make(strategy_name, hidden_labels, seed).query(N_QUERY)
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
@@ -56,3 +63,20 @@ def test_the_unlabeled_view_carries_no_labels_even_when_they_are_known():
     assert getattr(unlabeled, "Y", None) is None
     batch = unlabeled.get_batch(torch.arange(5))
     assert len(batch) == 2
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_max_candidates_restricts_the_picks_to_a_random_subset(name: str):
+    strategy = make(name, None, random_state=3, max_candidates=20)
+    twin = make(name, None, random_state=3, max_candidates=20)
+    candidates = twin.candidate_idxs()
+    assert len(candidates) == 20 and not twin.dataset.labeled_idxs[candidates].any()
+    picked = strategy.query(N_QUERY)
+    assert set(picked.tolist()) <= set(candidates.tolist())
+    with pytest.raises(DeepALError, match="exceeds max_candidates=20"):
+        strategy.query(21)
+
+
+def test_max_candidates_is_validated():
+    with pytest.raises(DeepALError, match="max_candidates must be an integer >= 1"):
+        make("MarginSampling", None, max_candidates=0)

@@ -14,7 +14,7 @@ class SmallestMaxProb(Strategy):
     """The README's custom strategy: least confident first, in a few lines."""
 
     def query(self, n):
-        idxs, data = self.dataset.get_unlabeled_data()
+        idxs, data = self.candidates()
         confidence = self.predict_prob(data).max(dim=1).values
         return idxs[confidence.argsort()[:n].numpy()]
 

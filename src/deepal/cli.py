@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option(run, "net", metavar="NAME",
                 help="network: MNIST_Net, SVHN_Net, CIFAR10_Net, MLP, ResNet18 or "
                 "package.module:ClassName (default: the data set's)")
+    _add_option(run, "max-candidates", type=int, metavar="N",
+                help="score only a random N of the unlabeled pool at each query (default: all)")
     _add_option(run, "output", metavar="FILE", help="write the arguments and rounds as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(handler=command_run)
@@ -129,7 +131,8 @@ def command_run(args: argparse.Namespace) -> int:
     net = get_net(dataset_name, device=args.device, net=args.net, params=params,
                   progress=not args.quiet)
     dataset.initialize_labels(n_init, random_state=args.seed)
-    strategy = strategy_cls(dataset, net)
+    options = {} if args.max_candidates is None else {"max_candidates": args.max_candidates}
+    strategy = strategy_cls(dataset, net, **options)
 
     print(f"deepal {__version__}: {strategy_cls.__name__} on {dataset_name} "
           f"({dataset.n_pool} pool, {dataset.n_test} test), device {net.device}, seed {args.seed}")

@@ -180,7 +180,11 @@ class Data:
     def get_unlabeled_data(self) -> tuple[np.ndarray, Dataset]:
         """Indices of the unlabeled examples and a dataset of their inputs only (no labels)."""
         idxs = np.flatnonzero(~self.labeled_idxs)
-        return idxs, self.handler(_take(self.X_train, idxs), None)
+        return idxs, self.get_inputs(idxs)
+
+    def get_inputs(self, idxs: np.ndarray) -> Dataset:
+        """A dataset of the inputs of pool examples ``idxs``, without labels."""
+        return self.handler(_take(self.X_train, np.asarray(idxs)), None)
 
     def get_train_data(self) -> tuple[np.ndarray, Dataset]:
         """The labeled mask and a dataset of the whole pool's inputs.

@@ -7,7 +7,7 @@ boundary, measured by the smallest perturbation that changes the prediction.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from torch import nn
@@ -43,10 +43,10 @@ class AdversarialMargin(Strategy):
         dataset: Data,
         net: Net,
         max_iter: int,
-        random_state: int | np.random.Generator | None = None,
         progress: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, random_state)
+        super().__init__(dataset, net, **kwargs)
         self.max_iter = check_max_iter(max_iter)
         self.progress = progress
 
@@ -55,7 +55,7 @@ class AdversarialMargin(Strategy):
         raise NotImplementedError
 
     def query(self, n: int) -> np.ndarray:
-        idxs, data = self.dataset.get_unlabeled_data()
+        idxs, data = self.candidates()
         scores, _ = dataset_perturbation_norms(
             cast(nn.Module, self.net.clf),  # Strategy has checked that the net is trained
             data, self.attack(), self.net.params["test_args"]["batch_size"], self.net.device,

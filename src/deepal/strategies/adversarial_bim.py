@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-
-import numpy as np
+from typing import Any
 
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
@@ -18,8 +17,8 @@ class AdversarialBIM(AdversarialMargin):
 
     Parameters
     ----------
-    dataset, net, random_state:
-        As for :class:`~deepal.strategies.base.Strategy`.
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
     eps:
         Step size per input component (DeepAL's default, 0.05).
     max_iter:
@@ -34,10 +33,10 @@ class AdversarialBIM(AdversarialMargin):
         net: Net,
         eps: float = 0.05,
         max_iter: int = 100,
-        random_state: int | np.random.Generator | None = None,
         progress: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, max_iter, random_state, progress)
+        super().__init__(dataset, net, max_iter, progress, **kwargs)
         if not eps > 0:
             raise DeepALError(f"eps must be positive, got {eps!r}")
         self.eps = float(eps)

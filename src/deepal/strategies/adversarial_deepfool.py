@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-
-import numpy as np
+from typing import Any
 
 from deepal.data.pool import Data
 from deepal.nets.net import Net
@@ -18,8 +17,8 @@ class AdversarialDeepFool(AdversarialMargin):
 
     Parameters
     ----------
-    dataset, net, random_state:
-        As for :class:`~deepal.strategies.base.Strategy`.
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
     max_iter:
         Most DeepFool steps per example (DeepAL's default, 50).
     progress:
@@ -31,10 +30,10 @@ class AdversarialDeepFool(AdversarialMargin):
         dataset: Data,
         net: Net,
         max_iter: int = 50,
-        random_state: int | np.random.Generator | None = None,
         progress: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, max_iter, random_state, progress)
+        super().__init__(dataset, net, max_iter, progress, **kwargs)
 
     def attack(self) -> Attack:
         return partial(deepfool_perturbation_norms, max_iter=self.max_iter)

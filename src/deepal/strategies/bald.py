@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from deepal.data.pool import Data
@@ -20,8 +22,8 @@ class BALDDropout(Strategy):
 
     Parameters
     ----------
-    dataset, net, random_state:
-        As for :class:`~deepal.strategies.base.Strategy`.
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
     n_drop:
         Number of MC-dropout samples (at least 2: with one sample BALD is always 0).
     """
@@ -31,13 +33,13 @@ class BALDDropout(Strategy):
         dataset: Data,
         net: Net,
         n_drop: int = 10,
-        random_state: int | np.random.Generator | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, random_state)
+        super().__init__(dataset, net, **kwargs)
         self.n_drop = check_n_drop(n_drop, minimum=2)
 
     def query(self, n: int) -> np.ndarray:
-        idxs, data = self.dataset.get_unlabeled_data()
+        idxs, data = self.candidates()
         _, scores = bald_from_batches(self.net.predict_prob_dropout_batches(data, self.n_drop))
         self.last_scores = scores.numpy()
         return idxs[top_n(scores, n)]

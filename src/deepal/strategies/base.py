@@ -31,6 +31,9 @@ class Strategy:
     random_state:
         Seed or generator for the strategy's own randomness. ``None`` draws a seed from
         numpy's global generator, so seeding numpy once makes a whole run reproducible.
+    max_candidates:
+        Score only a random subset of this many unlabeled examples at each query (as the
+        MC-dropout literature does on large pools); ``None`` scores the whole unlabeled pool.
 
     Attributes
     ----------
@@ -39,7 +42,7 @@ class Strategy:
         random sampling that can pick the very first batch).
     last_scores:
         The scores of the unlabeled examples at the last query, where the strategy has any,
-        in the order of ``dataset.get_unlabeled_data()`` at that time (for inspection).
+        in the order of the candidates of that query (for inspection).
 
     Examples
     --------
@@ -47,7 +50,7 @@ class Strategy:
 
         class SmallestMaxProb(Strategy):
             def query(self, n):
-                idxs, data = self.dataset.get_unlabeled_data()
+                idxs, data = self.candidates()
                 confidence = self.predict_prob(data).max(dim=1).values
                 return idxs[confidence.argsort()[:n].numpy()]
     """
@@ -59,13 +62,33 @@ class Strategy:
         dataset: Data,
         net: Net,
         random_state: int | np.random.Generator | None = None,
+        max_candidates: int | None = None,
     ) -> None:
         self.dataset = dataset
         self.net = net
         if random_state is None:
             random_state = int(np.random.randint(0, 2**31 - 1))
         self.rng = np.random.default_rng(random_state)
+        if max_candidates is not None and (
+            isinstance(max_candidates, bool) or not isinstance(max_candidates, (int, np.integer))
+            or max_candidates < 1
+        ):
+            raise DeepALError(f"max_candidates must be an integer >= 1, got {max_candidates!r}")
+        self.max_candidates = max_candidates
         self.last_scores: np.ndarray | None = None
+
+    def candidate_idxs(self) -> np.ndarray:
+        """Sorted pool indices of the unlabeled examples this query may pick from: all of
+        them, or a fresh random subset of ``max_candidates``."""
+        idxs = np.flatnonzero(~self.dataset.labeled_idxs)
+        if self.max_candidates is not None and self.max_candidates < len(idxs):
+            idxs = np.sort(self.rng.choice(idxs, size=self.max_candidates, replace=False))
+        return idxs
+
+    def candidates(self) -> tuple[np.ndarray, Dataset]:
+        """:meth:`candidate_idxs` and a dataset of their inputs, without labels."""
+        idxs = self.candidate_idxs()
+        return idxs, self.dataset.get_inputs(idxs)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -127,6 +150,10 @@ def _checked_query(query: Callable[..., Any]) -> Callable[..., np.ndarray]:
         left = self.dataset.n_unlabeled
         if n > left:
             raise PoolExhaustedError(f"n={n} exceeds the {left} unlabeled examples left")
+        if self.max_candidates is not None and n > self.max_candidates:
+            raise DeepALError(
+                f"n={n} exceeds max_candidates={self.max_candidates}: raise max_candidates"
+            )
         if n == 0:
             return np.empty(0, dtype=np.int64)
         if self.needs_model and self.net.clf is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from deepal.data.pool import Data
@@ -18,8 +20,8 @@ class KCenterGreedy(Strategy):
 
     Parameters
     ----------
-    dataset, net, random_state:
-        As for :class:`~deepal.strategies.base.Strategy`.
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
     chunk_size:
         Block size of the distance computation (memory ``O(chunk_size ** 2)``).
     """
@@ -28,14 +30,16 @@ class KCenterGreedy(Strategy):
         self,
         dataset: Data,
         net: Net,
-        random_state: int | np.random.Generator | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, random_state)
+        super().__init__(dataset, net, **kwargs)
         self.chunk_size = chunk_size
 
     def query(self, n: int) -> np.ndarray:
-        labeled, data = self.dataset.get_train_data()
-        embeddings = self.get_embeddings(data)
-        # Positions in the embeddings are pool indices: get_train_data covers the whole pool.
-        return k_center_greedy(embeddings, labeled, n, rng=self.rng, chunk_size=self.chunk_size)
+        # Distances count to every labeled example, but only candidates can be picked.
+        idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
+        embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
+        labeled = self.dataset.labeled_idxs[idxs]
+        picked = k_center_greedy(embeddings, labeled, n, rng=self.rng, chunk_size=self.chunk_size)
+        return idxs[picked]

@@ -13,7 +13,7 @@ class KMediansSampling(Strategy):
     nearest (in L1) each centre (``n`` distinct examples)."""
 
     def query(self, n: int) -> np.ndarray:
-        idxs, data = self.dataset.get_unlabeled_data()
+        idxs, data = self.candidates()
         embeddings = self.get_embeddings(data)
         centres = kmedians_centres(embeddings, n, self.rng)
         return idxs[nearest_distinct(embeddings, centres, metric="l1")]

@@ -13,5 +13,4 @@ class RandomSampling(Strategy):
     needs_model = False
 
     def query(self, n: int) -> np.ndarray:
-        candidates = np.flatnonzero(~self.dataset.labeled_idxs)
-        return self.rng.choice(candidates, size=n, replace=False)
+        return self.rng.choice(self.candidate_idxs(), size=n, replace=False)

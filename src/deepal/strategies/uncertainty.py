@@ -8,7 +8,7 @@ and its default ``n_drop``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,8 +34,8 @@ class UncertaintySampling(Strategy):
 
     Parameters
     ----------
-    dataset, net, random_state:
-        As for :class:`~deepal.strategies.base.Strategy`.
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
     n_drop:
         0 uses the deterministic softmax; ``n_drop > 0`` uses the mean of ``n_drop``
         MC-dropout samples (dropout layers sampling at prediction time).
@@ -54,9 +54,9 @@ class UncertaintySampling(Strategy):
         dataset: Data,
         net: Net,
         n_drop: int = 0,
-        random_state: int | np.random.Generator | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, random_state)
+        super().__init__(dataset, net, **kwargs)
         self.n_drop = check_n_drop(n_drop, minimum=0)
 
     def posterior(self, data: Dataset) -> torch.Tensor:
@@ -66,7 +66,7 @@ class UncertaintySampling(Strategy):
         return self.predict_prob_dropout(data, n_drop=self.n_drop)
 
     def query(self, n: int) -> np.ndarray:
-        idxs, data = self.dataset.get_unlabeled_data()
+        idxs, data = self.candidates()
         scores = self.score(self.posterior(data))
         self.last_scores = scores.numpy()
         return idxs[top_n(scores, n)]
@@ -98,9 +98,9 @@ class _MCDropout(UncertaintySampling):
         dataset: Data,
         net: Net,
         n_drop: int = 10,
-        random_state: int | np.random.Generator | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, n_drop=n_drop, random_state=random_state)
+        super().__init__(dataset, net, n_drop=n_drop, **kwargs)
 
 
 class LeastConfidenceDropout(_MCDropout, LeastConfidence):

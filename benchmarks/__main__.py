@@ -1,0 +1,50 @@
+"""``python -m benchmarks [--full] [--only NAME[,NAME]] [--skip-dense]``"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+
+from benchmarks import adversarial, kcenter, kmeans, mc_dropout, train_epoch
+from benchmarks.measure import MEMORY_METHOD
+
+ROWS = {
+    "kcenter": lambda a: kcenter.run(a.full, a.skip_dense),
+    "kcenter-1m": lambda a: kcenter.run_1m(),  # --full only
+    "kmeans": lambda a: kmeans.run(a.full),
+    "train-epoch": lambda a: train_epoch.run(a.full),
+    "mc-dropout": lambda a: mc_dropout.run(a.full),
+    "adversarial": lambda a: adversarial.run(a.full),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="the large sizes")
+    parser.add_argument("--only", help=f"comma-separated rows of: {', '.join(ROWS)}")
+    parser.add_argument("--skip-dense", action="store_true",
+                        help="kcenter --full: print the published dense numbers instead")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else [n for n in ROWS
+                                                    if args.full or n != "kcenter-1m"]
+    unknown = [n for n in names if n not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}: choose from {list(ROWS)}")
+    print(f"deepal benchmarks ({'full' if args.full else 'default'} sizes); torch "
+          f"{torch.__version__}, 2 threads per process, "
+          f"{platform.processor() or platform.machine()}")
+    print(MEMORY_METHOD)
+    for name in names:
+        if name == "kcenter-1m" and not args.full:
+            print("\n== kcenter-1m: only with --full, skipped")
+            continue
+        start = time.perf_counter()
+        ROWS[name](args)
+        print(f"  (row took {time.perf_counter() - start:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()

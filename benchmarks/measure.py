@@ -1,0 +1,104 @@
+"""Time one call and measure its peak extra memory, each call in a fresh spawned process.
+
+A row module defines ``setup(size) -> inputs`` and one function per implementation,
+``fn(inputs) -> result``. :func:`measure` spawns a new Python process, builds the inputs there
+(untimed), then times ``fn(inputs)`` with ``time.perf_counter`` and reads the process's peak RSS.
+Peak extra memory = peak RSS during the call minus RSS (``VmRSS``) just before it. The peak is
+the kernel's high-water mark ``VmHWM`` (the counter ``ru_maxrss`` reports), reset through
+``/proc/self/clear_refs`` after setup so that the setup's own peak does not count; where that
+reset is not allowed, ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is used instead.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import multiprocessing as mp
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+MEMORY_METHOD = (
+    "memory = peak RSS of a fresh spawned process during the call minus its VmRSS just before "
+    "(peak: VmHWM reset via /proc/self/clear_refs after setup; else ru_maxrss)"
+)
+
+
+@dataclass
+class Measurement:
+    seconds: float  # best of the repeats
+    peak_extra_bytes: int
+    result: Any
+    peak_source: str
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def _child(module_name: str, fn_name: str, size: dict, repeat: int, threads: int):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    module = importlib.import_module(module_name)
+    inputs = module.setup(size)
+    fn = getattr(module, fn_name)
+    # Warm up the BLAS and thread pools, so their one-off buffers are not charged to the call.
+    torch.ones(256, 256) @ torch.ones(256, 256)
+    np.ones((256, 256)) @ np.ones((256, 256))
+    gc.collect()
+    reset = _reset_peak()
+    before_kb = _status_kb("VmRSS")
+    times, result = [], None
+    for _ in range(repeat):
+        result = None
+        start = time.perf_counter()
+        result = fn(inputs)
+        times.append(time.perf_counter() - start)
+    if reset:
+        peak_kb, source = _status_kb("VmHWM"), "VmHWM"
+    else:
+        peak_kb, source = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
+    return Measurement(min(times), max(0, peak_kb - before_kb) * 1024, result, source)
+
+
+def measure(module_name: str, fn_name: str, size: dict, repeat: int = 1,
+            threads: int = 2) -> Measurement:
+    """``module.fn(module.setup(size))`` in a fresh spawned process: time and peak memory."""
+    pool = mp.get_context("spawn").Pool(1)
+    try:
+        return pool.apply(_child, (module_name, fn_name, size, repeat, threads))
+    finally:
+        pool.close()
+        pool.join()
+
+
+def report(name: str, deepal: Measurement | None, reference: Measurement | None,
+           notes: list[str] = (), ref_label: str = "reference") -> None:
+    """Print one row: deepal, the reference, the time ratio, and any notes."""
+    print(f"\n== {name}")
+    print(f"  {'impl':<24}{'time [s]':>12}{'peak extra [MB]':>18}")
+    for label, m in (("deepal", deepal), (ref_label, reference)):
+        if m is not None:
+            print(f"  {label:<24}{m.seconds:>12.3f}{m.peak_extra_bytes / 2**20:>18.1f}")
+    if deepal is not None and reference is not None:
+        print(f"  ratio (reference time / deepal time): {reference.seconds / deepal.seconds:.2f}x")
+    sources = {m.peak_source for m in (deepal, reference) if m is not None}
+    print(f"  (peak memory read from {', '.join(sorted(sources))})")
+    for note in notes:
+        print(f"  {note}")

@@ -1,0 +1,53 @@
+"""One training epoch: deepal.Net.train vs a bare PyTorch loop (same model, batch, optimiser)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from deepal import Net, image_handler
+from deepal.nets.architectures import MNIST_Net
+
+from benchmarks.measure import measure, report
+
+SIZE = {"n": 10_000}
+PARAMS = {"n_epoch": 1, "train_args": {"batch_size": 64},
+          "optimizer_args": {"lr": 0.01, "momentum": 0.5}}
+MEAN, STD = 0.1307, 0.3081
+
+
+def setup(size: dict):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (size["n"], 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (size["n"],), generator=g)
+    return x, y, ((x.float() / 255.0 - MEAN) / STD)  # the bare loop gets pre-normalised floats
+
+
+def deepal(inputs):
+    x, y, _ = inputs
+    torch.manual_seed(0)
+    Net(MNIST_Net, PARAMS, device="cpu").train(image_handler((MEAN,), (STD,))(x, y))
+
+
+def bare_loop(inputs):
+    _, y, xf = inputs
+    torch.manual_seed(0)
+    model = MNIST_Net()
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
+    order = torch.randperm(len(xf))
+    for start in range(0, len(xf), 64):
+        idx = order[start:start + 64]
+        optimizer.zero_grad()
+        logits, _ = model(xf[idx])
+        F.cross_entropy(logits, y[idx]).backward()
+        optimizer.step()
+
+
+def run(full: bool) -> None:
+    d = measure(__name__, "deepal", SIZE, repeat=3)
+    r = measure(__name__, "bare_loop", SIZE, repeat=3)
+    slow = d.seconds / r.seconds
+    report("train-epoch: 1 epoch, 10,000 uint8 28x28 images, batch 64, SGD (best of 3)", d, r, [
+        f"deepal / bare = {slow:.3f}x; target <= 1.1x: {'met' if slow <= 1.1 else 'MISSED'}",
+    ], ref_label="bare PyTorch loop")

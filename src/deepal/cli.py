@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -23,7 +24,13 @@ RUN_DEFAULTS: dict[str, tuple[int, int, int]] = {
 }
 
 
-def _add_option(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+#: Modules that add sub-commands: each has ``register(commands)``, which adds its parsers to the
+#: ``argparse`` sub-parsers ``commands`` and sets ``handler=function(args) -> exit status`` on
+#: each. Keep their imports light: heavy ones belong inside the handlers.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def add_option(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
     """An option under its dashed name and DeepAL's underscore spelling."""
     spellings = [f"--{name}"]
     if "-" in name:
@@ -45,37 +52,39 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the pool-based active learning loop of the DeepAL paper: train on "
         "the initial labels, then query, label and retrain for every round.",
     )
-    _add_option(run, "dataset-name", default="digits", metavar="NAME",
+    add_option(run, "dataset-name", default="digits", metavar="NAME",
                 help="MNIST, FashionMNIST, SVHN, CIFAR10 or digits (default: digits, embedded)")
-    _add_option(run, "strategy-name", default="EntropySampling", metavar="NAME",
+    add_option(run, "strategy-name", default="EntropySampling", metavar="NAME",
                 help="a strategy (see `deepal list`) or package.module:ClassName "
                 "(default: EntropySampling)")
-    _add_option(run, "n-init-labeled", type=int, metavar="N",
+    add_option(run, "n-init-labeled", type=int, metavar="N",
                 help="initial labeled examples, chosen at random (default: 100 for digits, "
                 "10000 otherwise)")
-    _add_option(run, "n-query", type=int, metavar="N",
+    add_option(run, "n-query", type=int, metavar="N",
                 help="examples queried per round (default: 50 for digits, 1000 otherwise)")
-    _add_option(run, "n-round", type=int, metavar="N", help="rounds of querying (default: 10)")
-    _add_option(run, "seed", type=int, default=1, help="random seed (default: 1)")
-    _add_option(run, "n-epoch", type=int, metavar="N",
+    add_option(run, "n-round", type=int, metavar="N", help="rounds of querying (default: 10)")
+    add_option(run, "seed", type=int, default=1, help="random seed (default: 1)")
+    add_option(run, "n-epoch", type=int, metavar="N",
                 help="training epochs per round (default: the data set's)")
-    _add_option(run, "n-pool", type=int, metavar="N",
+    add_option(run, "n-pool", type=int, metavar="N",
                 help="use only the first N training examples as the pool (DeepAL used 40000)")
-    _add_option(run, "data-dir", metavar="DIR",
+    add_option(run, "data-dir", metavar="DIR",
                 help="folder with the data sets' files (default: $DEEPAL_DATA or ./data)")
-    _add_option(run, "device", metavar="DEVICE",
+    add_option(run, "device", metavar="DEVICE",
                 help="cpu, cuda, cuda:1, mps... (default: cuda when available)")
-    _add_option(run, "net", metavar="NAME",
+    add_option(run, "net", metavar="NAME",
                 help="network: MNIST_Net, SVHN_Net, CIFAR10_Net, MLP, ResNet18 or "
                 "package.module:ClassName (default: the data set's)")
-    _add_option(run, "max-candidates", type=int, metavar="N",
+    add_option(run, "max-candidates", type=int, metavar="N",
                 help="score only a random N of the unlabeled pool at each query (default: all)")
-    _add_option(run, "output", metavar="FILE", help="write the arguments and rounds as JSON")
+    add_option(run, "output", metavar="FILE", help="write the arguments and rounds as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(handler=command_run)
 
     listing = commands.add_parser("list", help="list data sets, strategies and networks")
     listing.set_defaults(handler=command_list)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
     return parser
 
 

@@ -7,12 +7,8 @@ a nearest point. Distances are computed in blocks, never as a full ``N x N`` mat
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE, pairwise_sq_dists
 from deepal.scores.selection import top_n
@@ -44,7 +40,7 @@ def nearest_distinct(
     points: torch.Tensor | np.ndarray,
     centres: torch.Tensor | np.ndarray,
     metric: str = "sqeuclidean",
-    chunk_size: int = 256,
+    chunk_size: int = 64,
 ) -> np.ndarray:
     """For each centre in order, the nearest point that no earlier centre has taken.
 
@@ -83,13 +79,67 @@ def nearest_distinct(
     return np.asarray(picks, dtype=np.int64)
 
 
+def kmeans_plusplus(
+    points: torch.Tensor, k: int, generator: torch.Generator, n_trials: int | None = None
+) -> torch.Tensor:
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007): ``k`` rows of ``points``.
+
+    The first centre is uniform; each next one is the best of ``n_trials`` candidates drawn
+    with probability proportional to their squared distance to the nearest centre so far,
+    "best" meaning the one that lowers the total of those distances most. Each step costs one
+    ``(N, n_trials)`` matrix product: no ``N x N`` matrix.
+
+    Parameters
+    ----------
+    points:
+        Shape ``(N, d)``, floating point.
+    k:
+        Number of centres, ``1 <= k <= N``.
+    generator:
+        Source of the random draws.
+    n_trials:
+        Candidates per step; default ``2 + floor(ln k)``, the usual greedy choice.
+    """
+    _check_k(k, len(points))
+    n_trials = n_trials or 2 + int(np.log(k))
+    sq_norms = (points * points).sum(dim=1)
+    chosen = [int(torch.randint(len(points), (1,), generator=generator))]
+    closest = (sq_norms - 2.0 * (points @ points[chosen[0]]) + sq_norms[chosen[0]]).clamp_min(0)
+    for _ in range(1, k):
+        cumulative = closest.cumsum(0)
+        if cumulative[-1] > 0:
+            draws = torch.rand(n_trials, generator=generator, dtype=closest.dtype)
+            candidates = torch.searchsorted(cumulative, draws * cumulative[-1], right=True)
+            candidates = candidates.clamp_max(len(points) - 1)
+        else:  # every point sits on a centre already (duplicates): any point will do
+            candidates = torch.randint(len(points), (n_trials,), generator=generator)
+        dists = torch.addmm(sq_norms[:, None] + sq_norms[candidates][None, :],
+                            points, points[candidates].T, alpha=-2.0).clamp_min_(0)
+        torch.minimum(dists, closest[:, None], out=dists)
+        best = int(dists.sum(dim=0).argmin())
+        closest = dists[:, best].contiguous()
+        chosen.append(int(candidates[best]))
+    return points[chosen].clone()
+
+
 def kmeans_centres(
     points: torch.Tensor | np.ndarray,
     k: int,
     rng: np.random.Generator,
-    minibatch_above: int = 20_000,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    seed_sample: int | None = None,
+    chunk_size: int = 8192,
 ) -> torch.Tensor:
-    """Centres of a k-means clustering of ``points`` (scikit-learn, one k-means++ start).
+    """Centres of a k-means clustering of ``points``: greedy k-means++ seeding, then Lloyd.
+
+    The seeding, the costlier half of scikit-learn's ``KMeans`` at large ``k``, runs on a random
+    subset of ``seed_sample`` points; the Lloyd iterations then run on every point, in blocks
+    of ``chunk_size`` (memory ``O(chunk_size * k)``), until the centres move less than ``tol``
+    (scikit-learn's criterion: the summed squared centre shift below ``tol`` times the mean
+    per-feature variance) or ``max_iter`` iterations. A cluster left empty is moved to the
+    point farthest from its own centre. Computation stays in the input's precision (float32
+    embeddings are not copied to float64).
 
     Parameters
     ----------
@@ -99,30 +149,64 @@ def kmeans_centres(
         Number of clusters, ``1 <= k <= N``. With ``k == N`` every point is its own centre.
     rng:
         Source of the clustering's seed.
-    minibatch_above:
-        Above this many points, :class:`~sklearn.cluster.MiniBatchKMeans` is used instead of
-        full-batch :class:`~sklearn.cluster.KMeans`, which is too slow on large pools.
+    max_iter:
+        Most Lloyd iterations. Fewer trade a slightly higher within-cluster distance for
+        speed (see ``docs/performance.md``).
+    tol:
+        Relative convergence tolerance, as scikit-learn's.
+    seed_sample:
+        Points the seeding looks at; default ``max(10_000, 20 * k)`` (all when fewer).
+    chunk_size:
+        Points per block of the assignment step.
 
     Returns
     -------
     torch.Tensor
-        Shape ``(k, d)``, float64.
+        Shape ``(k, d)``, in the floating dtype of ``points`` (float32 for integers).
     """
-    x = _float64(points, "points")
+    x = torch.as_tensor(points).detach().cpu()
+    if x.dim() != 2:
+        raise ValueError(f"points must have shape (N, d), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.float()
     _check_k(k, len(x))
     if k == len(x):
         return x.clone()
-    seed = int(rng.integers(2**31 - 1))
-    if len(x) > minibatch_above:
-        model: KMeans | MiniBatchKMeans = MiniBatchKMeans(k, n_init=1, random_state=seed)
-    else:
-        model = KMeans(k, n_init=1, random_state=seed)
-    with warnings.catch_warnings():
-        # Fewer distinct points than k gives duplicate centres and a warning; harmless here,
-        # since nearest_distinct still returns k distinct points.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x.numpy())
-    return torch.as_tensor(model.cluster_centers_, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+    sample_size = min(len(x), seed_sample or max(10_000, 20 * k))
+    sample = x if sample_size == len(x) else x[torch.randperm(len(x), generator=generator)[
+        :sample_size]]
+    centres = kmeans_plusplus(sample, k, generator)
+    threshold = tol * float(x.var(dim=0).mean()) if len(x) > 1 else 0.0
+    for _ in range(max_iter):
+        labels, dists = _assign_sq(x, centres, chunk_size)
+        counts = torch.bincount(labels, minlength=k)
+        sums = torch.zeros_like(centres).index_add_(0, labels, x)
+        updated = sums / counts.clamp_min(1)[:, None].to(x.dtype)
+        empty = torch.nonzero(counts == 0).flatten()
+        if len(empty):
+            updated[empty] = x[torch.as_tensor(top_n(dists, len(empty)))]
+        shift = float(((updated - centres) ** 2).sum())
+        centres = updated
+        if shift <= threshold:
+            break
+    return centres
+
+
+def _assign_sq(
+    x: torch.Tensor, centres: torch.Tensor, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each point's nearest centre (squared Euclidean) and the squared distance to it."""
+    labels = torch.empty(len(x), dtype=torch.long)
+    dists = torch.empty(len(x), dtype=x.dtype)
+    c_sq = (centres * centres).sum(dim=1)
+    for start in range(0, len(x), chunk_size):
+        block = x[start : start + chunk_size]
+        # ||x||^2 is the same for every centre of a point: added after the argmin.
+        best = torch.addmm(c_sq[None, :], block, centres.T, alpha=-2.0).min(dim=1)
+        labels[start : start + chunk_size] = best.indices
+        dists[start : start + chunk_size] = (best.values + (block * block).sum(dim=1)).clamp_min(0)
+    return labels, dists
 
 
 def _assign_l1(

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from deepal.data.batches import iter_batches
 from deepal.errors import DeepALError, EmptyPoolError
+from deepal.nets.hooks import TrainingHook, TrainStep
 
 DROPOUT_TYPES = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
@@ -86,6 +87,13 @@ class Net:
     ----------
     clf:
         The trained module (``None`` before the first :meth:`train`).
+    training_hook:
+        A :class:`~deepal.nets.hooks.TrainingHook` or ``None`` (the default). Strategies that
+        learn alongside the classifier (``LossPrediction``, ``VAAL``, ``WAAL``) set it on
+        their net: :meth:`train` then calls ``on_train_start(net, model, data)`` (which may
+        return extra parameters for the optimiser), ``extra_loss(step)`` (added to each
+        batch's cross-entropy), ``after_step(step)`` after each optimiser step and
+        ``on_train_end(net, model, data)``. Without a hook, training is unchanged.
     """
 
     def __init__(
@@ -100,11 +108,15 @@ class Net:
         self.device = _available(device) if device is not None else default_device()
         self.progress = progress
         self.clf: nn.Module | None = None
+        self.training_hook: TrainingHook | None = None
 
     # -- training ------------------------------------------------------------------------
 
     def train(self, data: Dataset) -> None:
-        """Build a fresh module and train it on ``data`` (items ``(x, y, index)``)."""
+        """Build a fresh module and train it on ``data`` (items ``(x, y, index)``).
+
+        When :attr:`training_hook` is set, it is called at the start, at every batch and at
+        the end (see :mod:`deepal.nets.hooks`)."""
         if len(data) == 0:  # type: ignore[arg-type]
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
@@ -112,14 +124,18 @@ class Net:
         self.clf = self.net().to(self.device)
         model = self.clf
         model.train()
+        hook = self.training_hook
+        parameters: Any = model.parameters()
+        if hook is not None:
+            parameters = [*parameters, *hook.on_train_start(self, model, data)]
         optimizer = OPTIMIZERS[self.params["optimizer"]](
-            model.parameters(), **self.params["optimizer_args"]
+            parameters, **self.params["optimizer_args"]
         )
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         batch_size = self.params["train_args"]["batch_size"]
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
-        epochs = range(self.params["n_epoch"])
-        for _ in tqdm(epochs, desc="train", leave=False, disable=not self.progress):
+        n_epoch = self.params["n_epoch"]
+        for epoch in tqdm(range(n_epoch), desc="train", leave=False, disable=not self.progress):
             for batch in iter_batches(data, batch_size, shuffle=True, generator=generator):
                 x, y = batch[0], batch[1]
                 if has_batchnorm and len(y) == 1:
@@ -127,9 +143,19 @@ class Net:
                 x = x.to(self.device, non_blocking=True)
                 y = y.to(self.device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
-                logits, _ = model(x)
-                F.cross_entropy(logits, y).backward()
+                logits, embedding = model(x)
+                loss = F.cross_entropy(logits, y)
+                if hook is None:  # the plain path: nothing more per batch
+                    loss.backward()
+                    optimizer.step()
+                    continue
+                step = TrainStep(epoch, n_epoch, model, x, y, logits, embedding, loss)
+                extra = hook.extra_loss(step)
+                (loss if extra is None else loss + extra).backward()
                 optimizer.step()
+                hook.after_step(step)
+        if hook is not None:
+            hook.on_train_end(self, model, data)
         optimizer.zero_grad(set_to_none=True)  # the trained model holds no stale gradients
         model.eval()
 

@@ -23,6 +23,11 @@ STRATEGIES: dict[str, str] = {
     "KCenterGreedy": "kcenter",
     "AdversarialBIM": "adversarial_bim",
     "AdversarialDeepFool": "adversarial_deepfool",
+    "LossPrediction": "loss_prediction",
+    "VAAL": "vaal",
+    "WAAL": "waal",
+    "CEAL": "ceal",
+    "ActiveLearningByLearning": "albl",
 }
 
 

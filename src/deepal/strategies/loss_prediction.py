@@ -1,0 +1,145 @@
+"""Learning loss for active learning (Yoo & Kweon, 2019)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from deepal.data.batches import iter_batches
+from deepal.data.pool import Data
+from deepal.errors import DeepALError
+from deepal.nets.auxiliary import FeatureTap, LossPredictionModule, pooled
+from deepal.nets.hooks import TrainingHook, TrainStep
+from deepal.nets.net import Net, eval_mode
+from deepal.scores.learned import loss_ranking_loss
+from deepal.scores.selection import top_n
+from deepal.strategies.base import Strategy
+
+
+class LossPrediction(Strategy, TrainingHook):
+    """Pick the unlabeled examples whose loss a learned module predicts to be highest.
+
+    A small loss-prediction module is trained jointly with the classifier (through the net's
+    training hook): the batch loss is ``cross-entropy + weight * ranking loss``, where the
+    ranking loss (:func:`~deepal.scores.learned.loss_ranking_loss`) teaches the module to
+    order pairs of examples by their true cross-entropy. As in the paper, the gradient from
+    the module into the classifier is stopped after a fraction of the epochs
+    (``detach_after``), so that the classifier finishes training on its own loss.
+
+    Features: by default the module reads the network's embedding (the second output of
+    ``forward``), which every deepal network has. ``feature_layers`` names intermediate
+    submodules instead (e.g. ``["conv1", "conv2", "fc1"]`` for ``MNIST_Net``, or
+    ``["layers.1", "layers.3", "layers.5", "layers.7"]`` for ``ResNet18``, the paper's
+    choice); feature maps are globally average-pooled.
+
+    Parameters
+    ----------
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword). The
+        strategy registers itself as ``net.training_hook``.
+    feature_layers:
+        Names of submodules whose outputs feed the module; ``None`` = the embedding.
+    hidden:
+        Units per feature in the module (128 in the paper).
+    margin, weight:
+        The ranking loss's margin ``xi`` and its weight ``lambda`` (both 1 in the paper).
+    detach_after:
+        Fraction of the epochs after which features are detached (the paper: 120 of 200
+        epochs, 0.6); 1 never detaches.
+    """
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        feature_layers: Sequence[str] | None = None,
+        hidden: int = 128,
+        margin: float = 1.0,
+        weight: float = 1.0,
+        detach_after: float = 0.6,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, net, **kwargs)
+        if not 0 <= detach_after <= 1:
+            raise DeepALError(f"detach_after must be a fraction in [0, 1], got {detach_after}")
+        self.feature_layers = list(feature_layers) if feature_layers else None
+        self.hidden = hidden
+        self.margin = margin
+        self.weight = weight
+        self.detach_after = detach_after
+        self.module: LossPredictionModule | None = None
+        self._tap: FeatureTap | None = None
+        net.training_hook = self
+
+    # -- the training hook -----------------------------------------------------------------
+
+    def on_train_start(self, net: Net, model: nn.Module, data: Dataset) -> Iterable[nn.Parameter]:
+        if self.feature_layers is not None:
+            self._tap = FeatureTap(model, self.feature_layers).attach()
+        # One example through the model (eval mode: no dropout draw, no BatchNorm update)
+        # tells the size of every feature.
+        x = next(iter_batches(data, 1))[0].to(net.device)
+        with torch.no_grad(), eval_mode(model):
+            _, embedding = model(x)
+            features = self._features(embedding)
+        self.module = LossPredictionModule([pooled(f).shape[1] for f in features], self.hidden)
+        self.module.to(net.device).train()
+        return self.module.parameters()
+
+    def _features(self, embedding: torch.Tensor) -> list[torch.Tensor]:
+        return self._tap.features if self._tap is not None else [embedding]
+
+    def extra_loss(self, step: TrainStep) -> torch.Tensor:
+        assert self.module is not None
+        features = self._features(step.embedding)
+        if step.epoch >= self.detach_after * step.n_epoch:
+            features = [f.detach() for f in features]
+        target = F.cross_entropy(step.logits, step.y, reduction="none")
+        return self.weight * loss_ranking_loss(self.module(features), target, self.margin)
+
+    def on_train_end(self, net: Net, model: nn.Module, data: Dataset) -> None:
+        if self._tap is not None:
+            self._tap.detach()
+            self._tap = None
+        assert self.module is not None
+        self.module.zero_grad(set_to_none=True)
+        self.module.eval()
+
+    # -- the query -------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def predicted_losses(self, data: Dataset) -> torch.Tensor:
+        """The module's predicted loss of every example of ``data``, ``(N,)`` on the CPU."""
+        model = self.net.clf
+        if self.module is None or model is None:
+            raise DeepALError(
+                "LossPrediction's module is trained with the net: call strategy.train() "
+                "after creating the strategy"
+            )
+        tap = FeatureTap(model, self.feature_layers) if self.feature_layers else None
+        parts = []
+        with eval_mode(model):
+            if tap is not None:
+                tap.attach()
+            try:
+                batch_size = self.net.params["test_args"]["batch_size"]
+                for batch in iter_batches(data, batch_size):
+                    _, embedding = model(batch[0].to(self.net.device))
+                    features = tap.features if tap is not None else [embedding]
+                    parts.append(self.module(features).float().cpu())
+            finally:
+                if tap is not None:
+                    tap.detach()
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    def query(self, n: int) -> np.ndarray:
+        idxs, data = self.candidates()
+        scores = self.predicted_losses(data)
+        self.last_scores = scores.numpy()
+        return idxs[top_n(scores, n)]

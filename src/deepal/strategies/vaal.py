@@ -1,0 +1,141 @@
+"""Variational adversarial active learning (Sinha et al., 2019)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from deepal.data.batches import iter_batches
+from deepal.data.pool import Data
+from deepal.errors import DeepALError
+from deepal.nets.auxiliary import VAE, mlp_scorer, n_features_of
+from deepal.nets.hooks import TrainingHook, cycle_batches
+from deepal.nets.net import Net
+from deepal.scores.learned import vae_loss
+from deepal.scores.selection import top_n
+from deepal.strategies.base import Strategy
+
+
+class VAAL(Strategy, TrainingHook):
+    """Pick the unlabeled examples a discriminator is most sure are unlabeled.
+
+    A VAE learns a latent space from labeled and unlabeled inputs alike, while a
+    discriminator on the latent means learns to tell them apart, with **labeled = 1 and
+    unlabeled = 0**; the VAE plays against it by trying to make every latent look labeled.
+    The query takes the unlabeled examples with the lowest probability of being labeled:
+    those least like anything labeled so far. The class labels are never used.
+
+    Simplifications: the VAE is a small MLP on flattened inputs (the paper uses a
+    convolutional one), and both networks are trained from scratch at every round, after
+    the classifier (they are independent of it), through the net's training hook.
+
+    Parameters
+    ----------
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword). The
+        strategy registers itself as ``net.training_hook``.
+    latent_dim, hidden:
+        Size of the VAE's latent code and hidden layers.
+    n_steps:
+        Training steps of the VAE and the discriminator per round (one labeled and one
+        unlabeled batch each). ``None``: the net's ``n_epoch`` passes over the pool.
+    batch_size, lr:
+        Their batch size (each of labeled and unlabeled) and Adam learning rate.
+    beta, adversary_weight:
+        Weight of the KL term in the VAE loss and of the VAE's adversarial term.
+    """
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        latent_dim: int = 32,
+        hidden: int = 256,
+        n_steps: int | None = None,
+        batch_size: int = 64,
+        lr: float = 5e-4,
+        beta: float = 1.0,
+        adversary_weight: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, net, **kwargs)
+        if n_steps is not None and n_steps < 1:
+            raise DeepALError(f"n_steps must be at least 1, got {n_steps}")
+        self.latent_dim, self.hidden = latent_dim, hidden
+        self.n_steps, self.batch_size, self.lr = n_steps, batch_size, lr
+        self.beta, self.adversary_weight = beta, adversary_weight
+        self.vae: VAE | None = None
+        self.discriminator: nn.Module | None = None
+        net.training_hook = self
+
+    def on_train_end(self, net: Net, model: nn.Module, data: Dataset) -> None:
+        self.fit(net.device)
+
+    def fit(self, device: torch.device) -> None:
+        """Train a fresh VAE and discriminator on the labeled and unlabeled inputs."""
+        labeled = self.dataset.get_inputs(np.flatnonzero(self.dataset.labeled_idxs))
+        _, unlabeled = self.dataset.get_unlabeled_data()
+        if len(labeled) == 0 or len(unlabeled) == 0:  # type: ignore[arg-type]
+            raise DeepALError("VAAL needs both labeled and unlabeled examples to train")
+        n_steps = self.n_steps or self.net.params["n_epoch"] * math.ceil(
+            self.dataset.n_pool / self.batch_size
+        )
+        generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
+        first = next(iter_batches(labeled, 1))[0]
+        vae = VAE(n_features_of(first), self.latent_dim, self.hidden).to(device)
+        disc = mlp_scorer(self.latent_dim, self.hidden).to(device)
+        vae_opt = torch.optim.Adam(vae.parameters(), lr=self.lr)
+        disc_opt = torch.optim.Adam(disc.parameters(), lr=self.lr)
+        lab_batches = cycle_batches(labeled, self.batch_size, generator)
+        unl_batches = cycle_batches(unlabeled, self.batch_size, generator)
+        vae.train()
+        disc.train()
+        for _ in range(n_steps):
+            xl = next(lab_batches)[0].to(device).flatten(1)
+            xu = next(unl_batches)[0].to(device).flatten(1)
+            # The VAE: reconstruct both sets, and make the discriminator call both labeled.
+            recon_l, mu_l, logvar_l = vae(xl)
+            recon_u, mu_u, logvar_u = vae(xu)
+            logits = disc(torch.cat([mu_l, mu_u]))
+            adversarial = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            loss = (vae_loss(xl, recon_l, mu_l, logvar_l, self.beta)
+                    + vae_loss(xu, recon_u, mu_u, logvar_u, self.beta)
+                    + self.adversary_weight * adversarial)
+            vae_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            vae_opt.step()
+            # The discriminator: labeled = 1, unlabeled = 0, on the (fixed) latent means.
+            with torch.no_grad():
+                mu = torch.cat([vae.encode(xl)[0], vae.encode(xu)[0]])
+            target = torch.cat([torch.ones(len(xl)), torch.zeros(len(xu))]).to(device)
+            disc_opt.zero_grad(set_to_none=True)
+            F.binary_cross_entropy_with_logits(disc(mu), target).backward()
+            disc_opt.step()
+        self.vae, self.discriminator = vae.eval(), disc.eval()
+
+    @torch.inference_mode()
+    def labeled_probability(self, data: Dataset) -> torch.Tensor:
+        """The discriminator's probability that each example of ``data`` is labeled, ``(N,)``."""
+        if self.vae is None or self.discriminator is None:
+            raise DeepALError(
+                "VAAL's networks are trained with the net: call strategy.train() after "
+                "creating the strategy"
+            )
+        device = next(self.vae.parameters()).device
+        parts = [
+            torch.sigmoid(self.discriminator(self.vae.encode(b[0].to(device).flatten(1))[0])).cpu()
+            for b in iter_batches(data, self.net.params["test_args"]["batch_size"])
+        ]
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    def query(self, n: int) -> np.ndarray:
+        idxs, data = self.candidates()
+        scores = 1.0 - self.labeled_probability(data)  # higher = more surely unlabeled
+        self.last_scores = scores.numpy()
+        return idxs[top_n(scores, n)]

@@ -1,0 +1,144 @@
+"""Wasserstein adversarial active learning (Shui et al., 2020)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from deepal.data.batches import iter_batches
+from deepal.data.pool import Data
+from deepal.errors import DeepALError
+from deepal.nets.auxiliary import mlp_scorer
+from deepal.nets.hooks import TrainingHook, TrainStep, cycle_batches
+from deepal.nets.net import Net, eval_mode
+from deepal.scores.learned import gradient_penalty, waal_uncertainty
+from deepal.scores.selection import top_n
+from deepal.strategies.base import Strategy
+
+
+class WAAL(Strategy, TrainingHook):
+    """Pick unlabeled examples that are uncertain and unlike the labeled set, with a
+    classifier trained to align labeled and unlabeled features.
+
+    Training (through the net's training hook): a critic on the network's embedding
+    estimates the Wasserstein distance between the unlabeled and the labeled feature
+    distributions (WGAN-GP: it maximises ``E_U[D] - E_L[D]`` under a gradient penalty), and
+    the classifier minimises ``cross-entropy + alpha * (E_U[D] - E_L[D])``: the min-max
+    training of the paper. Each labeled batch is paired with a batch of the unlabeled pool;
+    the critic takes ``critic_steps`` steps per batch.
+
+    Query: ``waal_uncertainty(p) + diversity_weight * D(embedding)``, highest first: the
+    paper's uncertainty (upper bounds of the worst-case loss,
+    :func:`~deepal.scores.learned.waal_uncertainty`) plus the critic's score, which is high
+    where examples look unlabeled (diverse from the labeled set).
+
+    Simplifications: the critic reads the embedding (the feature extractor is the network
+    up to its embedding); the paper's re-weighting of the unlabeled term by the pool ratio
+    (its "redundancy trick") and its data augmentation are left out.
+
+    Parameters
+    ----------
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword). The
+        strategy registers itself as ``net.training_hook``.
+    alpha:
+        Weight of the adversarial term in the classifier's loss.
+    gp_weight:
+        Weight of the gradient penalty (10, as in WGAN-GP).
+    diversity_weight:
+        Weight of the critic's score against the uncertainty in the query (a choice:
+        the critic is kept about 1-Lipschitz, so its scores span a few units while the
+        uncertainty spans tens; tune it for your data).
+    critic_hidden, critic_lr, critic_steps:
+        The critic's hidden units, Adam learning rate and steps per training batch.
+    """
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        alpha: float = 0.01,
+        gp_weight: float = 10.0,
+        diversity_weight: float = 10.0,
+        critic_hidden: int = 100,
+        critic_lr: float = 1e-3,
+        critic_steps: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, net, **kwargs)
+        if critic_steps < 1:
+            raise DeepALError(f"critic_steps must be at least 1, got {critic_steps}")
+        self.alpha, self.gp_weight, self.diversity_weight = alpha, gp_weight, diversity_weight
+        self.critic_hidden, self.critic_lr = critic_hidden, critic_lr
+        self.critic_steps = critic_steps
+        self.critic: nn.Module | None = None
+        self._critic_opt: torch.optim.Optimizer | None = None
+        self._unlabeled: Iterator[tuple[Any, ...]] | None = None
+        net.training_hook = self
+
+    # -- the training hook -----------------------------------------------------------------
+
+    def on_train_start(self, net: Net, model: nn.Module, data: Dataset) -> Iterable[nn.Parameter]:
+        self.critic = mlp_scorer(int(model.get_embedding_dim()), self.critic_hidden)  # type: ignore[operator]
+        self.critic.to(net.device).train()
+        self._critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr)
+        _, unlabeled = self.dataset.get_unlabeled_data()
+        generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
+        batch_size = net.params["train_args"]["batch_size"]
+        self._unlabeled = (
+            cycle_batches(unlabeled, batch_size, generator) if len(unlabeled) else None
+        )
+        return ()  # the critic has its own optimiser: it maximises what the net minimises
+
+    def extra_loss(self, step: TrainStep) -> torch.Tensor | None:
+        assert self.critic is not None and self._critic_opt is not None
+        if self._unlabeled is None:
+            return None
+        xu = next(self._unlabeled)[0].to(step.x.device)
+        if len(xu) < 2:
+            return None  # no distribution to compare (and BatchNorm needs two)
+        _, zu = step.model(xu)
+        zl = step.embedding
+        for _ in range(self.critic_steps):
+            gap = self.critic(zu.detach()).mean() - self.critic(zl.detach()).mean()
+            penalty = gradient_penalty(self.critic, zu, zl)
+            self._critic_opt.zero_grad(set_to_none=True)
+            (self.gp_weight * penalty - gap).backward()
+            self._critic_opt.step()
+        return self.alpha * (self.critic(zu).mean() - self.critic(zl).mean())
+
+    def on_train_end(self, net: Net, model: nn.Module, data: Dataset) -> None:
+        assert self.critic is not None
+        self.critic.zero_grad(set_to_none=True)
+        self.critic.eval()
+        self._unlabeled = None
+
+    # -- the query -------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def scores(self, data: Dataset) -> torch.Tensor:
+        """The query score of every example of ``data``, ``(N,)``; higher = picked first."""
+        model = self.net.clf
+        if self.critic is None or model is None:
+            raise DeepALError(
+                "WAAL's critic is trained with the net: call strategy.train() after "
+                "creating the strategy"
+            )
+        parts = []
+        with eval_mode(model):
+            for batch in iter_batches(data, self.net.params["test_args"]["batch_size"]):
+                logits, embedding = model(batch[0].to(self.net.device))
+                score = waal_uncertainty(torch.softmax(logits.float(), dim=1))
+                parts.append((score + self.diversity_weight * self.critic(embedding)).cpu())
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    def query(self, n: int) -> np.ndarray:
+        idxs, data = self.candidates()
+        scores = self.scores(data)
+        self.last_scores = scores.numpy()
+        return idxs[top_n(scores, n)]

@@ -27,7 +27,9 @@ RUN_DEFAULTS: dict[str, tuple[int, int, int]] = {
 #: Modules that add sub-commands: each has ``register(commands)``, which adds its parsers to the
 #: ``argparse`` sub-parsers ``commands`` and sets ``handler=function(args) -> exit status`` on
 #: each. Keep their imports light: heavy ones belong inside the handlers.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "deepal.experiments.cli",
+)
 
 
 def add_option(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:

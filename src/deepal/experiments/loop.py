@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from deepal.strategies.base import Strategy
 
@@ -22,6 +23,7 @@ class RoundResult:
     train_seconds: float
     query_seconds: float
     queried: list[int] = field(default_factory=list)
+    test_loss: float | None = None  # mean cross-entropy on the test set
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -29,39 +31,73 @@ class RoundResult:
 
 def run_loop(
     strategy: Strategy,
-    n_query: int,
+    n_query: int | Sequence[int],
     n_round: int,
     on_round: Callable[[RoundResult], None] | None = None,
+    start_round: int = 0,
+    train: Callable[[], None] | None = None,
 ) -> list[RoundResult]:
     """Train on the current labels, then ``n_round`` times: query ``n_query`` examples,
     label them, retrain; test after each training.
 
     Round 0 trains on the initial labeled set (skipped, with no accuracy, when it is empty).
     ``on_round`` is called with each round's result as soon as it is known.
+
+    Parameters
+    ----------
+    n_query:
+        Examples per query, or one size per round (e.g. a smaller last round, so a label
+        budget that is not a multiple of the query size is met exactly).
+    start_round:
+        Resume after this round: the strategy's labels, trained network and random states
+        must be those at the end of that round; rounds ``start_round + 1 .. n_round`` run.
+    train:
+        How to train at each round; default ``strategy.train()``.
+
+    Returns
+    -------
+    list[RoundResult]
+        The rounds run by this call.
     """
     data = strategy.dataset
+    sizes = [n_query] * n_round if isinstance(n_query, (int, np.integer)) else list(n_query)
+    if len(sizes) != n_round:
+        raise ValueError(f"got {len(sizes)} query sizes for {n_round} rounds")
+    train = strategy.train if train is None else train
     results: list[RoundResult] = []
 
     def finish(rnd: int, query_seconds: float, queried: np.ndarray) -> None:
-        train_seconds, accuracy = 0.0, None
+        train_seconds, accuracy, loss = 0.0, None, None
         if data.n_labeled > 0:
             start = time.perf_counter()
-            strategy.train()
+            train()
             train_seconds = time.perf_counter() - start
             if data.n_test:
-                accuracy = data.cal_test_acc(strategy.predict(data.get_test_data()))
+                accuracy, loss = _test(strategy)
         result = RoundResult(
-            rnd, data.n_labeled, accuracy, train_seconds, query_seconds, queried.tolist()
+            rnd, data.n_labeled, accuracy, train_seconds, query_seconds, queried.tolist(), loss
         )
         results.append(result)
         if on_round is not None:
             on_round(result)
 
-    finish(0, 0.0, np.empty(0, dtype=np.int64))
-    for rnd in range(1, n_round + 1):
+    if start_round == 0:
+        finish(0, 0.0, np.empty(0, dtype=np.int64))
+    for rnd in range(max(start_round, 0) + 1, n_round + 1):
         start = time.perf_counter()
-        queried = strategy.query(n_query)
+        queried = strategy.query(int(sizes[rnd - 1]))
         query_seconds = time.perf_counter() - start
         strategy.update(queried)
         finish(rnd, query_seconds, queried)
     return results
+
+
+def _test(strategy: Strategy) -> tuple[float, float]:
+    """Test accuracy and mean cross-entropy of the strategy's network."""
+    data = strategy.dataset
+    probs = strategy.predict_prob(data.get_test_data())
+    accuracy = data.cal_test_acc(probs.argmax(dim=1))
+    labels = torch.as_tensor(data.Y_test, dtype=torch.long)
+    picked = probs[torch.arange(len(labels)), labels]
+    loss = float(-torch.log(picked.clamp_min(1e-12)).mean())
+    return accuracy, loss

@@ -77,7 +77,8 @@ class Net:
         ``n_epoch``, ``train_args`` (``batch_size``), ``test_args`` (``batch_size``),
         ``optimizer`` (``"SGD"``, ``"Adam"`` or ``"AdamW"``; default SGD) and ``optimizer_args``
         (passed to the optimiser, e.g. ``lr``, ``momentum``). Missing keys take the defaults
-        of :data:`DEFAULT_PARAMS`.
+        of :data:`DEFAULT_PARAMS`. Optional: ``warm_start`` (continue from the last trained
+        module) and ``patience`` (early stopping, see :meth:`train`).
     device:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``... Defaults to CUDA when available.
     progress:
@@ -108,20 +109,26 @@ class Net:
         self.device = _available(device) if device is not None else default_device()
         self.progress = progress
         self.clf: nn.Module | None = None
+        self.epochs_trained = 0
         self.training_hook: TrainingHook | None = None
 
     # -- training ------------------------------------------------------------------------
 
-    def train(self, data: Dataset) -> None:
+    def train(self, data: Dataset, val_data: Dataset | None = None) -> None:
         """Build a fresh module and train it on ``data`` (items ``(x, y, index)``).
 
         When :attr:`training_hook` is set, it is called at the start, at every batch and at
-        the end (see :mod:`deepal.nets.hooks`)."""
+        the end (see :mod:`deepal.nets.hooks`). With ``params["warm_start"]`` true, training
+        continues from the current module instead (a new optimiser). With ``val_data``,
+        training stops once its loss has not improved for ``params["patience"]`` epochs
+        (default 3) and the weights of the best epoch are kept; :attr:`epochs_trained` says
+        how many epochs ran."""
         if len(data) == 0:  # type: ignore[arg-type]
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
             )
-        self.clf = self.net().to(self.device)
+        if not (self.params.get("warm_start") and self.clf is not None):
+            self.clf = self.net().to(self.device)
         model = self.clf
         model.train()
         hook = self.training_hook
@@ -135,6 +142,8 @@ class Net:
         batch_size = self.params["train_args"]["batch_size"]
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
         n_epoch = self.params["n_epoch"]
+        self.epochs_trained = 0
+        stopper = _EarlyStopping(int(self.params.get("patience", 3)))
         for epoch in tqdm(range(n_epoch), desc="train", leave=False, disable=not self.progress):
             for batch in iter_batches(data, batch_size, shuffle=True, generator=generator):
                 x, y = batch[0], batch[1]
@@ -154,10 +163,28 @@ class Net:
                 (loss if extra is None else loss + extra).backward()
                 optimizer.step()
                 hook.after_step(step)
+            self.epochs_trained = epoch + 1
+            if val_data is not None and stopper.stop(self._loss(val_data), model):
+                break
+        if val_data is not None:
+            stopper.restore(model)
         if hook is not None:
             hook.on_train_end(self, model, data)
         optimizer.zero_grad(set_to_none=True)  # the trained model holds no stale gradients
         model.eval()
+
+    @torch.inference_mode()
+    def _loss(self, data: Dataset) -> float:
+        """Mean cross-entropy of the module on labeled ``data``, in eval mode."""
+        model = self._trained()
+        total, count = 0.0, 0
+        with eval_mode(model):
+            for batch in iter_batches(data, self.params["test_args"]["batch_size"]):
+                logits, _ = model(batch[0].to(self.device, non_blocking=True))
+                y = batch[1].to(self.device, non_blocking=True)
+                total += float(F.cross_entropy(logits, y, reduction="sum"))
+                count += len(y)
+        return total / max(count, 1)
 
     # -- inference -----------------------------------------------------------------------
 
@@ -231,6 +258,26 @@ class Net:
         """Size of the embedding returned by :meth:`get_embeddings`."""
         module = self.clf if self.clf is not None else self.net()
         return int(module.get_embedding_dim())  # type: ignore[operator]
+
+
+class _EarlyStopping:
+    """Tracks the best validation loss and its weights; says when to stop."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience, self.best, self.stale = patience, float("inf"), 0
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def stop(self, loss: float, model: nn.Module) -> bool:
+        if loss < self.best:
+            self.best, self.stale = loss, 0
+            self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        if self.weights is not None:
+            model.load_state_dict(self.weights)
 
 
 def _available(name: str | torch.device) -> torch.device:

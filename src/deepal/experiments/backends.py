@@ -1,0 +1,142 @@
+"""Where runs execute: this process, local worker processes, or Ray tasks.
+
+Every backend calls :func:`~deepal.experiments.runner.execute_run` on each run, which writes
+its checkpoints and results into the output folder itself (on a Ray cluster that folder must
+be shared by the machines), and forwards the runs' progress events to ``emit``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue as queue_module
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import replace
+from typing import Any
+
+from deepal.errors import DeepALError
+from deepal.experiments.runner import Emit, RunSpec, execute_run
+
+BACKENDS = ("local", "ray")
+
+# The event queue of a local worker process, set by its initializer.
+_worker_queue: Any = None
+
+
+def _init_worker(events: Any) -> None:
+    global _worker_queue
+    _worker_queue = events
+
+
+def _run_in_worker(spec: RunSpec) -> dict[str, Any]:
+    return execute_run(spec, _worker_queue.put)
+
+
+def _drain(events: Any, emit: Emit, timeout: float) -> None:
+    """Pass on queued events, waiting up to ``timeout`` seconds for the first one."""
+    try:
+        emit(events.get(timeout=timeout))
+        while True:
+            emit(events.get_nowait())
+    except queue_module.Empty:
+        pass
+
+
+def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1) -> list[dict[str, Any]]:
+    """Run ``specs`` in this process (``workers=1``) or in ``workers`` processes.
+
+    The machine's cores are shared out: each run uses ``cores // workers`` torch threads."""
+    emit = emit or (lambda event: None)
+    if not specs:
+        return []
+    workers = min(workers, len(specs))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    specs = [replace(spec, threads=threads) for spec in specs]
+    if workers == 1:
+        return [execute_run(spec, emit) for spec in specs]
+    # spawn, not fork: a forked child of a process that already used torch's thread pool
+    # can hang.
+    context = mp.get_context("spawn")
+    events = context.Queue()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_init_worker, initargs=(events,))
+    try:
+        futures = [pool.submit(_run_in_worker, spec) for spec in specs]
+        summaries = _gather(futures, lambda timeout: _drain(events, emit, timeout))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    _drain(events, emit, 0.0)
+    return summaries
+
+
+def _gather(futures: list[Future[Any]], pump: Callable[[float], None]) -> list[Any]:
+    """Results of ``futures`` in order, pumping events while waiting; the first failure is
+    raised at once."""
+    pending = set(futures)
+    while pending:
+        pump(0.1)
+        done, pending = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
+        for future in done:
+            future.result()  # raises a run's error now, not after the others finish
+    return [future.result() for future in futures]
+
+
+def run_ray(specs: list[RunSpec], emit: Emit | None,
+            address: str | None = None) -> list[dict[str, Any]]:
+    """Run each of ``specs`` as a Ray task requesting the config's ``cpus_per_run`` and
+    ``gpus_per_run``.
+
+    Uses the Ray instance already initialised in this process, else connects to ``address``
+    (``"auto"``, ``"ray://host:10001"``...), else starts a local one (shut down at the end).
+    """
+    try:
+        import ray
+        from ray.util.queue import Queue
+    except ImportError:
+        raise DeepALError(
+            'the ray backend needs Ray, which is not installed: pip install "deepal[ray]" '
+            "(or use the default local backend with --workers N)"
+        ) from None
+    emit = emit or (lambda event: None)
+    if not specs:
+        return []
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise DeepALError(
+                f"cannot start or reach Ray at {address or 'a local instance'!r}: {error}"
+            ) from error
+    try:
+        events = Queue()
+        task = ray.remote(_run_as_ray_task)
+        refs = []
+        for spec in specs:
+            cpus, gpus = spec.config.cpus_per_run, spec.config.gpus_per_run
+            spec = replace(spec, threads=max(1, int(cpus)))
+            refs.append(task.options(num_cpus=cpus, num_gpus=gpus).remote(spec, events))
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.1)
+            _drain_ray(events, emit)
+            for ref in ready:
+                ray.get(ref)  # raises a run's error now, not after the others finish
+        summaries = [ray.get(ref) for ref in refs]
+        _drain_ray(events, emit)
+        return summaries
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _run_as_ray_task(spec: RunSpec, events: Any) -> dict[str, Any]:
+    return execute_run(spec, events.put)
+
+
+def _drain_ray(events: Any, emit: Emit) -> None:
+    while not events.empty():
+        emit(events.get())

@@ -1,0 +1,102 @@
+"""``deepal experiment`` and ``deepal report``: sub-commands registered in ``deepal.cli``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    """Add the ``experiment`` and ``report`` parsers to the ``deepal`` sub-parsers."""
+    from deepal.cli import add_option
+
+    experiment = commands.add_parser(
+        "experiment",
+        help="run strategies x data sets x seeds from a TOML config, resumable",
+        description="Run every (data set, strategy, seed) of a TOML config (see "
+        "examples/digits.toml) and write per-round results (results.csv), checkpoints and a "
+        "manifest to the output folder. Running the same command again resumes an "
+        "interrupted experiment from the last completed round of each run.",
+    )
+    experiment.add_argument("config", metavar="CONFIG.toml", help="the experiment's config")
+    add_option(experiment, "output", metavar="DIR",
+               help="output folder (default: the config's `output`, else results/NAME)")
+    add_option(experiment, "workers", type=int, metavar="N",
+               help="local processes running runs in parallel (default: the CPU cores, at most "
+               "the number of runs); results do not depend on it")
+    add_option(experiment, "backend", choices=("local", "ray"), default="local",
+               help="local processes (default) or Ray tasks (needs deepal[ray])")
+    add_option(experiment, "address", metavar="ADDRESS",
+               help="Ray cluster address (e.g. auto, ray://head:10001); default: a local Ray")
+    experiment.add_argument("--quiet", action="store_true",
+                            help="no progress output, only the final summary (for logs)")
+    experiment.set_defaults(handler=command_experiment)
+
+    report = commands.add_parser(
+        "report",
+        help="learning-curve plots and a Markdown report of an experiment's output folder",
+        description="Write OUTPUT_DIR/report/: one learning-curve figure per data set (PNG "
+        "and SVG, mean and standard deviation over seeds) and report.md with AUBC, final "
+        "accuracy, labels to reach a target, time per round and the config. Plots need "
+        'matplotlib: pip install "deepal[plot]".',
+    )
+    report.add_argument("output", metavar="OUTPUT_DIR", help="an experiment's output folder")
+    add_option(report, "target", type=float, metavar="ACC",
+               help="accuracy for the labels-to-reach column (default: the config's "
+               "target_accuracy, else 98%% of the best final mean accuracy of each data set)")
+    add_option(report, "no-plots", action="store_true",
+               help="write the Markdown report without figures (no matplotlib needed)")
+    report.set_defaults(handler=command_report)
+
+
+def command_experiment(args: argparse.Namespace) -> int:
+    from deepal.errors import DeepALError
+    from deepal.experiments.config import load_config
+    from deepal.experiments.progress import Progress
+    from deepal.experiments.runner import run_experiment
+    from deepal.experiments.store import RunStore, run_id
+
+    config = load_config(args.config)
+    output = Path(args.output or config.output or Path("results") / config.name)
+    n_runs = len(config.datasets) * len(config.strategies) * len(config.seeds)
+    workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, n_runs)
+    if workers < 1:
+        raise DeepALError(f"--workers must be >= 1, got {workers}")
+    done = 0
+    for dataset in config.datasets:
+        for strategy in config.strategies:
+            for seed in config.seeds:
+                checkpoint = RunStore(output, run_id(dataset, strategy, seed)).load()
+                done += 0 if checkpoint is None else len(checkpoint["rounds"])
+    progress = Progress(n_runs * (config.n_round + 1), done,
+                        mode="quiet" if args.quiet else None)
+    if not args.quiet:
+        print(f"{config.name}: {n_runs} runs ({len(config.datasets)} data sets x "
+              f"{len(config.strategies)} strategies x {len(config.seeds)} seeds), "
+              f"{config.n_round} rounds each, into {output}"
+              + (f", resuming ({done} rounds done)" if done else ""), flush=True)
+    try:
+        summaries = run_experiment(config, output, workers=workers, backend=args.backend,
+                                   address=args.address, emit=progress,
+                                   config_text=Path(args.config).read_text())
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"deepal: interrupted; run the same command again to resume ({output})",
+              file=sys.stderr)
+        return 130
+    progress.close()
+    resumed = sum(1 for s in summaries if s["resumed_from"] is not None)
+    print(f"{len(summaries)} runs complete ({resumed} resumed or already done): "
+          f"{output / 'results.csv'}; `deepal report {output}` writes the plots and report")
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from deepal.experiments.report import write_report
+
+    path = write_report(Path(args.output), target=args.target, plots=not args.no_plots)
+    print(f"report: {path}")
+    return 0

@@ -1,0 +1,298 @@
+"""An experiment's configuration: data sets x strategies x seeds, the loop's budget and the
+training options, read from a TOML file and checked before any run starts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepal.errors import DeepALError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(DeepALError):
+    """An experiment configuration is malformed or asks for something impossible."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How the network is trained at every round (``None``: the data set's default).
+
+    Attributes
+    ----------
+    net:
+        Architecture name or ``package.module:ClassName``.
+    epochs, optimizer, lr, batch_size:
+        Training parameters; ``optimizer_args`` adds optimiser keywords (e.g. ``momentum``).
+    warm_start:
+        Continue from the previous round's weights instead of retraining from scratch.
+    validation_fraction:
+        Hold out this fraction of the labeled set for early stopping (0: no validation, train
+        all ``epochs``).
+    patience:
+        Stop after this many epochs without a lower validation loss, keeping the best weights.
+    device:
+        ``cpu``, ``cuda``...; default CUDA when available.
+    """
+
+    net: str | None = None
+    epochs: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    optimizer_args: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    warm_start: bool = False
+    validation_fraction: float = 0.0
+    patience: int = 3
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment: every combination of ``datasets`` x ``strategies`` x ``seeds`` is a
+    run of the active learning loop with the same budget and training options.
+
+    The loop starts from ``n_init_labeled`` random labels and queries ``n_query`` examples per
+    round, for ``n_round`` rounds or until ``budget`` labels (initial ones included) are
+    reached; a budget that is not a multiple of ``n_query`` ends with a smaller round.
+    """
+
+    name: str
+    datasets: tuple[str, ...]
+    strategies: tuple[str, ...]
+    seeds: tuple[int, ...]
+    n_init_labeled: int
+    n_query: int
+    n_round: int
+    budget: int
+    data_dir: str | None = None
+    n_pool: int | None = None
+    max_candidates: int | None = None
+    strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    target_accuracy: float | None = None
+    output: str | None = None
+    cpus_per_run: float = 1.0
+    gpus_per_run: float = 0.0
+
+    def query_sizes(self) -> list[int]:
+        """Examples queried at rounds 1..n: ``n_query`` each, the last one possibly smaller so
+        the labels end exactly at ``budget``."""
+        extra = self.budget - self.n_init_labeled
+        full, rest = divmod(extra, self.n_query)
+        return [self.n_query] * full + ([rest] if rest else [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def run_settings(self) -> dict[str, Any]:
+        """What decides a run's results, besides its data set, strategy and seed (so a resumed
+        run must have the same): everything but the lists of runs, paths, device and
+        resources."""
+        settings = self.to_dict()
+        for key in ("name", "datasets", "strategies", "seeds", "data_dir", "output",
+                    "target_accuracy", "cpus_per_run", "gpus_per_run"):
+            settings.pop(key)
+        settings["training"].pop("device")
+        return settings
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    """A short stable fingerprint of ``settings`` (JSON with sorted keys)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+_TOP = {"name", "datasets", "strategies", "seeds", "target_accuracy", "output",
+        "loop", "data", "training", "strategy_options", "resources"}
+_SECTIONS: dict[str, set[str]] = {
+    "loop": {"n_init_labeled", "n_query", "n_round", "budget", "max_candidates"},
+    "data": {"data_dir", "n_pool"},
+    "training": {"net", "epochs", "optimizer", "lr", "optimizer_args", "batch_size",
+                 "warm_start", "validation_fraction", "patience", "device"},
+    "resources": {"cpus_per_run", "gpus_per_run"},
+}
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and check an experiment's TOML file (see ``examples/digits.toml``).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not TOML, has an unknown key or an impossible value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    return parse_config(raw, default_name=path.stem)
+
+
+def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from the parsed TOML tables ``raw``, with every value
+    checked; names of data sets, strategies and networks are only checked by
+    :func:`deepal.experiments.runner.check_experiment`, which imports them."""
+    _no_unknown_keys(raw, _TOP, "the config")
+    for section, keys in _SECTIONS.items():
+        _no_unknown_keys(_table(raw, section), keys, f"[{section}]")
+    loop, data, training = _table(raw, "loop"), _table(raw, "data"), _table(raw, "training")
+    resources = _table(raw, "resources")
+
+    datasets = _names(raw, "datasets")
+    strategies = _names(raw, "strategies")
+    seeds = raw.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
+        raise ConfigError("seeds must be a non-empty list of integers, e.g. seeds = [1, 2, 3]")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds has duplicates: {seeds}")
+
+    n_init = _int(loop, "n_init_labeled", "[loop]", minimum=0, required=True)
+    n_query = _int(loop, "n_query", "[loop]", minimum=1, required=True)
+    n_round = _int(loop, "n_round", "[loop]", minimum=0)
+    budget = _int(loop, "budget", "[loop]")
+    if (n_round is None) == (budget is None):
+        raise ConfigError("[loop] needs exactly one of n_round (rounds of querying) and budget "
+                          "(labels at the end, initial ones included)")
+    if budget is None:
+        budget = n_init + n_query * n_round  # type: ignore[operator]
+    elif budget < n_init:  # type: ignore[operator]
+        raise ConfigError(f"[loop] budget = {budget} must be at least n_init_labeled = {n_init}"
+                          + (" (it is negative)" if budget < 0 else ""))
+    n_round = math.ceil((budget - n_init) / n_query)  # type: ignore[operator]
+    max_candidates = _int(loop, "max_candidates", "[loop]", minimum=1)
+    if max_candidates is not None and max_candidates < n_query:
+        raise ConfigError(f"[loop] max_candidates = {max_candidates} is below n_query = "
+                          f"{n_query}: a query cannot pick more examples than it scores")
+
+    options = raw.get("strategy_options", {})
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise ConfigError("[strategy_options.NAME] tables hold keyword arguments of strategy NAME")
+    for name in options:
+        if name not in strategies:
+            raise ConfigError(f"[strategy_options.{name}] names no strategy of this experiment "
+                              f"({', '.join(strategies)})")
+
+    fraction = training.get("validation_fraction", 0.0)
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not (
+        0.0 <= fraction < 1.0
+    ):
+        raise ConfigError(f"[training] validation_fraction must be in [0, 1), got {fraction!r}")
+    lr = training.get("lr")
+    if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
+        raise ConfigError(f"[training] lr must be a positive number, got {lr!r}")
+    optimizer_args = training.get("optimizer_args", {})
+    if not isinstance(optimizer_args, dict):
+        raise ConfigError("[training] optimizer_args must be a table, e.g. {momentum = 0.9}")
+    warm_start = training.get("warm_start", False)
+    if not isinstance(warm_start, bool):
+        raise ConfigError(f"[training] warm_start must be true or false, got {warm_start!r}")
+    train = TrainingConfig(
+        net=_str(training, "net", "[training]"),
+        epochs=_int(training, "epochs", "[training]", minimum=1),
+        optimizer=_str(training, "optimizer", "[training]"),
+        lr=None if lr is None else float(lr),
+        optimizer_args=dict(optimizer_args),
+        batch_size=_int(training, "batch_size", "[training]", minimum=1),
+        warm_start=warm_start,
+        validation_fraction=float(fraction),
+        patience=_int(training, "patience", "[training]", minimum=1) or 3,
+        device=_str(training, "device", "[training]"),
+    )
+
+    target = raw.get("target_accuracy")
+    if target is not None and (not isinstance(target, (int, float)) or not 0 < target <= 1):
+        raise ConfigError(f"target_accuracy must be in (0, 1], got {target!r}")
+    name = raw.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"name must be a non-empty string, got {name!r}")
+    return ExperimentConfig(
+        name=name,
+        datasets=datasets,
+        strategies=strategies,
+        seeds=tuple(int(s) for s in seeds),
+        n_init_labeled=n_init,  # type: ignore[arg-type]
+        n_query=n_query,  # type: ignore[arg-type]
+        n_round=n_round,
+        budget=budget,
+        data_dir=_str(data, "data_dir", "[data]"),
+        n_pool=_int(data, "n_pool", "[data]", minimum=1),
+        max_candidates=max_candidates,
+        strategy_options={k: dict(v) for k, v in options.items()},
+        training=train,
+        target_accuracy=None if target is None else float(target),
+        output=_str(raw, "output", "the config"),
+        cpus_per_run=_number(resources, "cpus_per_run", 1.0),
+        gpus_per_run=_number(resources, "gpus_per_run", 0.0),
+    )
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table: write it as [{key}] followed by its keys")
+    return value
+
+
+def _no_unknown_keys(table: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in {where}: known keys are "
+                          f"{', '.join(sorted(known))}")
+
+
+def _names(raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = raw.get(key)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a non-empty list of names, e.g. {key} = [\"...\"]")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{key} lists a name twice: {value}")
+    return tuple(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(table: dict[str, Any], key: str, where: str, minimum: int | None = None,
+         required: bool = False) -> int | None:
+    value = table.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{where} needs {key} (an integer)")
+        return None
+    if not _is_int(value):
+        raise ConfigError(f"{where} {key} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where} {key} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _str(table: dict[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where} {key} must be a string, got {value!r}")
+    return value
+
+
+def _number(table: dict[str, Any], key: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"[resources] {key} must be a number >= 0, got {value!r}")
+    return float(value)

@@ -1,0 +1,213 @@
+"""``deepal report``: learning-curve figures and a Markdown report of an experiment's output.
+
+Figures need matplotlib (``pip install "deepal[plot]"``); the tables need nothing extra.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepal.errors import DeepALError
+from deepal.experiments.metrics import aubc, final_accuracy, labels_to_reach, mean_curve, mean_std
+from deepal.experiments.store import MANIFEST, RESULTS, atomic_write_text, collect_rows, read_rows
+
+#: Colour-blind-friendly qualitative colours (Okabe-Ito, then tab10's), assigned to strategies
+#: by their order in the config, so a strategy has the same colour in every figure.
+COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+           "#000000", "#8c564b", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd")
+
+
+@dataclass
+class StrategySummary:
+    """One strategy on one data set, over its complete seeds."""
+
+    strategy: str
+    seeds: int
+    aubc: tuple[float, float]
+    final: tuple[float, float]
+    reach: list[int | None]
+    train_seconds: float
+    query_seconds: float
+    curve: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def load_results(output: Path) -> list[dict[str, Any]]:
+    """The rows of an experiment: ``results.csv``, else gathered from the runs' folders."""
+    if (output / RESULTS).exists():
+        rows = read_rows(output / RESULTS)
+    elif (output / "runs").is_dir():
+        rows = collect_rows(output)
+    else:
+        raise DeepALError(f"{output} holds no experiment results (no {RESULTS} or runs/): "
+                          "run `deepal experiment CONFIG.toml` first")
+    rows = [r for r in rows if r["test_accuracy"] is not None]
+    if not rows:
+        raise DeepALError(f"{output} holds no round with a test accuracy yet")
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]], target: float | None,
+              order: list[str]) -> dict[str, tuple[float | None, list[StrategySummary]]]:
+    """Per data set: the target accuracy used and one summary per strategy (config order).
+
+    Only complete runs (as many rounds as the longest run of that data set) count in the
+    metrics, so a run still in progress does not skew the means."""
+    runs: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        runs[(row["dataset"], row["strategy"], row["seed"])].append(row)
+    by_dataset: dict[str, dict[str, list[list[dict[str, Any]]]]] = defaultdict(
+        lambda: defaultdict(list))
+    for (dataset, strategy, _), run_rows in sorted(runs.items()):
+        by_dataset[dataset][strategy].append(sorted(run_rows, key=lambda r: r["round"]))
+
+    result = {}
+    for dataset, strategies in by_dataset.items():
+        longest = max(len(r) for runs_ in strategies.values() for r in runs_)
+        complete = {s: [r for r in runs_ if len(r) == longest] for s, runs_ in strategies.items()}
+        complete = {s: r for s, r in complete.items() if r}
+        finals = {s: mean_std([r[-1]["test_accuracy"] for r in runs_])[0]
+                  for s, runs_ in complete.items()}
+        # Without a target, 98% of the best strategy's final accuracy: a level every curve can
+        # be compared at.
+        goal = target if target is not None else (
+            round(0.98 * max(finals.values()), 4) if finals else None)
+        summaries = []
+        for strategy in sorted(complete, key=lambda s: _rank(s, order)):
+            curves = [([r["n_labeled"] for r in run], [r["test_accuracy"] for r in run])
+                      for run in complete[strategy]]
+            querying = [r for run in complete[strategy] for r in run if r["round"] > 0]
+            summaries.append(StrategySummary(
+                strategy=strategy,
+                seeds=len(curves),
+                aubc=mean_std([aubc(x, y) for x, y in curves]),
+                final=mean_std([final_accuracy(y) for _, y in curves]),
+                reach=[labels_to_reach(x, y, goal) if goal is not None else None
+                       for x, y in curves],
+                train_seconds=float(np.mean([r["train_seconds"] for run in complete[strategy]
+                                             for r in run])),
+                query_seconds=float(np.mean([r["query_seconds"] for r in querying]))
+                if querying else 0.0,
+                curve=mean_curve(curves),
+            ))
+        result[dataset] = (goal, summaries)
+    return result
+
+
+def _rank(strategy: str, order: list[str]) -> tuple[int, str]:
+    return (order.index(strategy) if strategy in order else len(order), strategy)
+
+
+def colour_of(strategy: str, order: list[str]) -> str:
+    """The strategy's colour: by its place in ``order`` (else after it, alphabetically)."""
+    return COLOURS[_rank(strategy, order)[0] % len(COLOURS)] if strategy in order else \
+        COLOURS[(len(order) + sum(map(ord, strategy))) % len(COLOURS)]
+
+
+def plot_dataset(dataset: str, summaries: list[StrategySummary], order: list[str],
+                 folder: Path) -> list[Path]:
+    """The learning curves of one data set: mean accuracy per strategy with a band of one
+    standard deviation over seeds; written as PNG and SVG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise DeepALError('plots need matplotlib: pip install "deepal[plot]" '
+                          "(or pass --no-plots for the tables only)") from None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    seeds = sorted({s.seeds for s in summaries})
+    for summary in summaries:
+        x, mean, std = summary.curve
+        colour = colour_of(summary.strategy, order)
+        ax.plot(x, mean, color=colour, marker="o", markersize=3, linewidth=1.6,
+                label=f"{summary.strategy} (AUBC {summary.aubc[0]:.3f})")
+        ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.18, linewidth=0)
+    ax.set_xlabel("labeled examples")
+    ax.set_ylabel("test accuracy")
+    seeds_text = "/".join(str(s) for s in seeds)
+    ax.set_title(f"{dataset}: mean and standard deviation over {seeds_text} seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    paths = [folder / f"{dataset}.png", folder / f"{dataset}.svg"]
+    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[1])
+    plt.close(fig)
+    return paths
+
+
+def _pm(pair: tuple[float, float]) -> str:
+    return f"{pair[0]:.4f} ± {pair[1]:.4f}"
+
+
+def _reach(values: list[int | None]) -> str:
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return "never"
+    text = f"{np.mean(reached):.0f}"
+    return text if len(reached) == len(values) else f"{text} ({len(reached)}/{len(values)} seeds)"
+
+
+def write_report(output: Path, target: float | None = None, plots: bool = True) -> Path:
+    """Write ``output/report/report.md`` (and the figures); returns the report's path.
+
+    Parameters
+    ----------
+    output:
+        An experiment's output folder.
+    target:
+        Accuracy for the labels-to-reach column; default the config's ``target_accuracy``,
+        else 98% of the best final mean accuracy of each data set.
+    plots:
+        Draw the figures (needs matplotlib).
+    """
+    import json
+
+    output = Path(output)
+    rows = load_results(output)
+    manifest: dict[str, Any] = {}
+    if (output / MANIFEST).exists():
+        manifest = json.loads((output / MANIFEST).read_text())
+    config = manifest.get("config", {})
+    order = list(config.get("strategies", []))
+    if target is None:
+        target = config.get("target_accuracy")
+    folder = output / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    lines = [f"# Experiment {config.get('name', output.name)}", ""]
+    if manifest:
+        lines += [f"deepal {manifest['deepal_version']}, Python {manifest['python']}, torch "
+                  f"{manifest['torch']}, on {manifest['platform']}; started "
+                  f"{manifest['started']}, updated {manifest['updated']}.", ""]
+    lines += ["AUBC: area under the accuracy-vs-labels curve (trapezoidal), divided by the "
+              "label range. Values are mean ± standard deviation over seeds (complete runs "
+              "only). Seconds are means per round.", ""]
+    for dataset, (goal, summaries) in summarise(rows, target, order).items():
+        lines += [f"## {dataset}", ""]
+        if plots and summaries:
+            png, svg = plot_dataset(dataset, summaries, order, folder)
+            lines += [f"![{dataset} learning curves]({png.name})", "",
+                      f"([SVG]({svg.name}))", ""]
+        goal_text = "-" if goal is None else f"{goal:.4f}"
+        lines += [f"| strategy | seeds | AUBC | final accuracy | labels to reach {goal_text} "
+                  "| train s/round | query s/round |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for s in summaries:
+            lines.append(f"| {s.strategy} | {s.seeds} | {_pm(s.aubc)} | {_pm(s.final)} | "
+                         f"{_reach(s.reach)} | {s.train_seconds:.2f} | {s.query_seconds:.2f} |")
+        lines.append("")
+    if manifest.get("config_text"):
+        lines += ["## Config", "", "```toml", manifest["config_text"].rstrip(), "```", ""]
+    if config:
+        lines += ["Resolved settings:", "", "```json",
+                  json.dumps(config, indent=2, default=str), "```", ""]
+    path = folder / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,356 @@
+"""Running an experiment: check it, plan its runs, execute each run (resuming from its last
+checkpoint), gather the results.
+
+A run is one (data set, strategy, seed). :func:`execute_run` is self-contained and seeded
+from the run's seed only, so its results are the same whichever process, worker count or
+machine executes it, and whether or not it was interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepal.errors import DeepALError
+from deepal.experiments.config import ConfigError, ExperimentConfig, settings_hash
+from deepal.experiments.loop import RoundResult, run_loop
+from deepal.experiments.store import RunStore, run_id, write_manifest, write_results
+
+#: A progress event: ``{"event": "start" | "round" | "done", "run": RUN_ID, ...}``.
+Event = dict[str, Any]
+Emit = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment and where it writes."""
+
+    dataset: str
+    strategy: str
+    seed: int
+    config: ExperimentConfig
+    output: str
+    threads: int = 1
+
+    @property
+    def id(self) -> str:
+        return run_id(self.dataset, self.strategy, self.seed)
+
+
+# -- building the pieces ------------------------------------------------------------------------
+
+
+def net_params(config: ExperimentConfig, dataset: str) -> dict[str, Any]:
+    """The :class:`~deepal.Net` parameters for ``dataset``: its defaults overridden by the
+    config's training options."""
+    from deepal.nets.registry import NET_DEFAULTS
+
+    training = config.training
+    defaults = NET_DEFAULTS[dataset][1]
+    params: dict[str, Any] = {}
+    if training.epochs is not None:
+        params["n_epoch"] = training.epochs
+    if training.batch_size is not None:
+        params["train_args"] = {"batch_size": training.batch_size}
+    optimizer = training.optimizer or defaults["optimizer"]
+    params["optimizer"] = optimizer
+    # The data set's optimiser keywords (e.g. SGD's momentum) apply only to that optimiser.
+    base = defaults["optimizer_args"] if optimizer == defaults["optimizer"] else {}
+    args = {**base, **training.optimizer_args}
+    if training.lr is not None:
+        args["lr"] = training.lr
+    params["optimizer_args"] = args
+    params["warm_start"] = training.warm_start
+    params["patience"] = training.patience
+    return params
+
+
+def build_net(config: ExperimentConfig, dataset: str) -> Any:
+    from deepal.nets.registry import get_net
+
+    return get_net(dataset, device=config.training.device, net=config.training.net,
+                   params=net_params(config, dataset))
+
+
+def load_dataset(config: ExperimentConfig, dataset: str) -> Any:
+    from deepal.data.registry import get_dataset
+
+    return get_dataset(dataset, data_dir=config.data_dir, n_pool=config.n_pool)
+
+
+def strategy_options(config: ExperimentConfig, strategy: str) -> dict[str, Any]:
+    options = dict(config.strategy_options.get(strategy, {}))
+    if config.max_candidates is not None:
+        options.setdefault("max_candidates", config.max_candidates)
+    return options
+
+
+# -- checking before anything runs --------------------------------------------------------------
+
+
+def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
+    """Check everything a run could fail on at its start, and list the runs.
+
+    Names of data sets, strategies, networks, optimisers and devices, the strategies'
+    options, the data files, the budget against each pool, and earlier results in ``output``
+    (a resumed run must have the same settings) are all checked here, so a bad config fails
+    before any run starts.
+
+    Raises
+    ------
+    DeepALError
+        With a message naming the problem and the fix.
+    """
+    from deepal.nets.net import OPTIMIZERS
+    from deepal.nets.registry import NET_DEFAULTS
+    from deepal.plugins import canonical_name
+    from deepal.strategies.registry import get_strategy
+
+    datasets = [canonical_name(name, list(NET_DEFAULTS), "data set") for name in config.datasets]
+    classes = {name: get_strategy(name) for name in config.strategies}
+    for name, cls in classes.items():
+        if config.n_init_labeled == 0 and cls.needs_model:
+            raise ConfigError(f"{name} needs a trained model before its first query: set "
+                              "[loop] n_init_labeled > 0 (or use RandomSampling only)")
+    if config.training.optimizer is not None and config.training.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"[training] optimizer {config.training.optimizer!r} is unknown: "
+                          f"choose one of {', '.join(OPTIMIZERS)}")
+    if config.data_dir is not None and not Path(config.data_dir).is_dir():
+        raise ConfigError(f"[data] data_dir {config.data_dir!r} does not exist: create it or "
+                          "fix the path (relative paths start from the current folder)")
+    for dataset_name in datasets:
+        data = load_dataset(config, dataset_name)
+        if config.budget > data.n_pool:
+            raise ConfigError(f"[loop] the budget of {config.budget} labels exceeds the pool of "
+                              f"{data.n_pool} {dataset_name} examples")
+        net = build_net(config, dataset_name)
+        for name, cls in classes.items():
+            try:
+                cls(data, net, random_state=0, **strategy_options(config, name))
+            except TypeError as error:
+                raise ConfigError(f"[strategy_options.{name}] does not fit {name}: {error}"
+                                  ) from error
+
+    expected = settings_hash(config.run_settings())
+    specs = []
+    for dataset_name in datasets:
+        for name in config.strategies:
+            for seed in config.seeds:
+                spec = RunSpec(dataset_name, name, seed, config, str(output.resolve()))
+                checkpoint = RunStore(output, spec.id).load()
+                if checkpoint is not None and checkpoint["settings"] != expected:
+                    raise ConfigError(
+                        f"{output} holds run {spec.id} made with other settings (loop, data or "
+                        "training options changed): choose another --output folder, or delete "
+                        "that one to start again"
+                    )
+                specs.append(spec)
+    return specs
+
+
+# -- one run ------------------------------------------------------------------------------------
+
+
+def capture_rng(strategy: Any) -> dict[str, Any]:
+    """Every random state the next round draws from: Python's, numpy's and torch's global
+    generators (CPU and CUDA) and the strategy's own generator."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "strategy": strategy.rng.bit_generator.state,
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(strategy: Any, state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    strategy.rng.bit_generator.state = state["strategy"]
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def make_trainer(strategy: Any, config: ExperimentConfig, seed: int) -> Callable[[], None]:
+    """Training for one round: on the whole labeled set, or, with a validation fraction, on
+    the rest of it with early stopping on the held-out part (drawn from the seed and the
+    number of labels, so the same at every repetition)."""
+    fraction = config.training.validation_fraction
+    if fraction == 0:
+        return strategy.train  # type: ignore[no-any-return]
+    from deepal.data.pool import _take
+
+    def train() -> None:
+        data = strategy.dataset
+        idxs = np.flatnonzero(data.labeled_idxs)
+        n_val = int(round(fraction * len(idxs)))
+        if n_val == 0 or n_val == len(idxs):
+            strategy.train()
+            return
+        order = np.random.default_rng([seed, len(idxs)]).permutation(idxs)
+        val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
+        subset = lambda part: data.handler(_take(data.X_train, part), data.Y_train[part])  # noqa: E731
+        strategy.net.train(subset(fit), val_data=subset(val))
+
+    return train
+
+
+def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
+    """Run (or resume, or skip if complete) one run, checkpointing after every round.
+
+    Returns
+    -------
+    dict
+        ``{"run": id, "rounds": number of rounds done, "resumed_from": round or None}``.
+    """
+    from deepal import __version__
+    from deepal.seeding import seed_everything
+    from deepal.strategies.registry import get_strategy
+
+    emit = emit or (lambda event: None)
+    config = spec.config
+    torch.set_num_threads(max(1, spec.threads))
+    store = RunStore(Path(spec.output), spec.id)
+    sizes = config.query_sizes()
+    checkpoint = store.load()
+    start = 0 if checkpoint is None else int(checkpoint["round"])
+    if checkpoint is not None and start >= len(sizes):
+        emit({"event": "done", "run": spec.id, "rounds": start, "skipped": True})
+        return {"run": spec.id, "rounds": start, "resumed_from": start}
+
+    # The same sequence as `deepal run`, so a one-run experiment reproduces it.
+    seed_everything(spec.seed)
+    dataset = load_dataset(config, spec.dataset)
+    net = build_net(config, spec.dataset)
+    dataset.initialize_labels(config.n_init_labeled, random_state=spec.seed)
+    strategy = get_strategy(spec.strategy)(dataset, net, **strategy_options(config, spec.strategy))
+    rows: list[dict[str, Any]] = []
+    if checkpoint is not None:
+        dataset.labeled_idxs[:] = checkpoint["labeled"]
+        if checkpoint["model"] is not None:
+            net.clf = net.net().to(net.device)
+            net.clf.load_state_dict(checkpoint["model"])
+            net.clf.eval()
+        restore_rng(strategy, checkpoint["rng"])  # last: building the model drew numbers
+        rows = list(checkpoint["rounds"])
+
+    fingerprint = settings_hash(config.run_settings())
+    emit({"event": "start", "run": spec.id, "round": start, "n_round": len(sizes)})
+
+    def on_round(result: RoundResult) -> None:
+        rows.append({
+            "dataset": spec.dataset, "strategy": spec.strategy, "seed": spec.seed,
+            "round": result.round, "n_labeled": result.n_labeled,
+            "n_queried": len(result.queried), "test_accuracy": result.test_accuracy,
+            "test_loss": result.test_loss, "train_seconds": round(result.train_seconds, 4),
+            "query_seconds": round(result.query_seconds, 4),
+            "epochs_trained": getattr(net, "epochs_trained", None),
+            "queried": result.queried, "config_hash": fingerprint,
+            "deepal_version": __version__,
+        })
+        model = None if net.clf is None else {
+            key: value.detach().cpu() for key, value in net.clf.state_dict().items()}
+        store.save({
+            "settings": fingerprint, "round": result.round,
+            "labeled": dataset.labeled_idxs.copy(), "rng": capture_rng(strategy),
+            "model": model, "rounds": rows,
+        })
+        emit({"event": "round", "run": spec.id, "round": result.round, "n_round": len(sizes),
+              "n_labeled": result.n_labeled, "test_accuracy": result.test_accuracy})
+
+    run_loop(strategy, sizes, len(sizes), on_round=on_round, start_round=start,
+             train=make_trainer(strategy, config, spec.seed))
+    emit({"event": "done", "run": spec.id, "rounds": len(sizes)})
+    return {"run": spec.id, "rounds": len(sizes),
+            "resumed_from": None if checkpoint is None else start}
+
+
+# -- the whole experiment -----------------------------------------------------------------------
+
+
+def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | None,
+             started: str) -> dict[str, Any]:
+    """What produced the results: the config, the versions, and every run's progress."""
+    from deepal import __version__
+
+    runs = []
+    for spec in specs:
+        checkpoint = RunStore(Path(spec.output), spec.id).load()
+        done = 0 if checkpoint is None else int(checkpoint["round"])
+        runs.append({"id": spec.id, "dataset": spec.dataset, "strategy": spec.strategy,
+                     "seed": spec.seed, "rounds_done": done, "n_round": config.n_round,
+                     "complete": checkpoint is not None and done >= config.n_round})
+    return {
+        "deepal_version": __version__,
+        "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
+        "platform": platform.platform(),
+        "started": started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config_hash": settings_hash(config.run_settings()),
+        "config": config.to_dict(), "config_text": config_text,
+        "runs": runs,
+    }
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    output: str | os.PathLike[str],
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    emit: Emit | None = None,
+    config_text: str | None = None,
+) -> list[dict[str, Any]]:
+    """Run every (data set, strategy, seed) of ``config`` into ``output``, resuming what an
+    earlier, interrupted call left; returns one summary per run.
+
+    Parameters
+    ----------
+    workers:
+        Local processes running runs in parallel (``backend="local"``); 1 runs them in this
+        process. Results do not depend on it.
+    backend:
+        ``"local"`` or ``"ray"`` (each run a Ray task; ``address`` names the cluster, default
+        a local Ray instance or the one already initialised).
+    emit:
+        Called with progress events (see :data:`Event`).
+    config_text:
+        The config file's text, kept in the output folder.
+    """
+    from deepal.experiments import backends
+
+    if workers < 1:
+        raise DeepALError(f"--workers must be >= 1, got {workers}")
+    if backend not in backends.BACKENDS:
+        raise DeepALError(f"unknown backend {backend!r}: choose one of "
+                          f"{', '.join(backends.BACKENDS)}")
+    out = Path(output)
+    specs = check_experiment(config, out)
+    out.mkdir(parents=True, exist_ok=True)
+    if config_text is not None:
+        (out / "config.toml").write_text(config_text)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_manifest(out, manifest(config, specs, config_text, started))
+    ids = [spec.id for spec in specs]
+    try:
+        if backend == "ray":
+            summaries = backends.run_ray(specs, emit, address=address)
+        else:
+            summaries = backends.run_local(specs, emit, workers=workers)
+    finally:
+        # Whatever happened, the folder reflects every round completed so far.
+        write_results(out, ids)
+        write_manifest(out, manifest(config, specs, config_text, started))
+    return summaries

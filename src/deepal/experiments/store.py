@@ -1,0 +1,150 @@
+"""An experiment's output folder: per-run checkpoints, per-round results (CSV, loadable with
+``pandas.read_csv``) and a manifest. Every file is written atomically (a temporary file, then
+``os.replace``), so an interrupted process never leaves a half-written one behind.
+
+Layout::
+
+    OUTPUT/
+      manifest.json          config, versions, and the state of every run
+      config.toml            the config file as given
+      results.csv            one row per run and round (all runs)
+      runs/RUN_ID/checkpoint.pt   labeled set, RNG states and model after the last round
+      runs/RUN_ID/rounds.csv      that run's rows
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: Columns of ``results.csv`` (``queried``: the round's pool indices, space-separated).
+COLUMNS = (
+    "dataset", "strategy", "seed", "round", "n_labeled", "n_queried", "test_accuracy",
+    "test_loss", "train_seconds", "query_seconds", "epochs_trained", "queried",
+    "config_hash", "deepal_version",
+)
+
+RESULTS = "results.csv"
+MANIFEST = "manifest.json"
+CHECKPOINT_FORMAT = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a
+    part: a temporary file in the same folder, flushed to disk, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def run_id(dataset: str, strategy: str, seed: int) -> str:
+    """A file-name-safe name of the run (dataset, strategy, seed)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy)
+    return f"{dataset}-{safe}-seed{seed}"
+
+
+def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _cell(row.get(key)) for key in COLUMNS})
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return value
+
+
+_INT = ("seed", "round", "n_labeled", "n_queried", "epochs_trained")
+_FLOAT = ("test_accuracy", "test_loss", "train_seconds", "query_seconds")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a results CSV with numbers parsed (empty cells: ``None``; ``queried`` a
+    list of ints)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key in _INT:
+            row[key] = int(row[key]) if row.get(key) else None
+        for key in _FLOAT:
+            row[key] = float(row[key]) if row.get(key) else None
+        row["queried"] = [int(i) for i in (row.get("queried") or "").split()]
+    return rows
+
+
+class RunStore:
+    """The files of one run under ``OUTPUT/runs/RUN_ID``."""
+
+    def __init__(self, output: Path, run: str) -> None:
+        self.folder = Path(output) / "runs" / run
+        self.checkpoint_path = self.folder / "checkpoint.pt"
+        self.rounds_path = self.folder / "rounds.csv"
+
+    def load(self) -> dict[str, Any] | None:
+        """The last checkpoint, or ``None`` when the run has not completed a round."""
+        if not self.checkpoint_path.exists():
+            return None
+        # Our own file (pickled numpy arrays and RNG states), hence weights_only=False.
+        return torch.load(self.checkpoint_path, map_location="cpu",  # type: ignore[no-any-return]
+                          weights_only=False)
+
+    def save(self, checkpoint: dict[str, Any]) -> None:
+        """Write the checkpoint, then the run's rows; the checkpoint is the truth on resume."""
+        buffer = io.BytesIO()
+        torch.save({**checkpoint, "format": CHECKPOINT_FORMAT}, buffer)
+        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
+        atomic_write_text(self.rounds_path, rows_to_csv(checkpoint["rounds"]))
+
+
+def collect_rows(output: Path, runs: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """All rows of the runs' ``rounds.csv`` files (every run under ``output`` by default)."""
+    folder = Path(output) / "runs"
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if runs is None else runs
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        path = folder / name / "rounds.csv"
+        if path.exists():
+            rows.extend(read_rows(path))
+    return rows
+
+
+def write_results(output: Path, runs: Iterable[str]) -> int:
+    """Gather the runs' rows into ``output/results.csv``; returns the number of rows."""
+    rows = collect_rows(output, runs)
+    atomic_write_text(Path(output) / RESULTS, rows_to_csv(rows))
+    return len(rows)
+
+
+def write_manifest(output: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_text(Path(output) / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+def read_manifest(output: Path) -> dict[str, Any]:
+    return json.loads((Path(output) / MANIFEST).read_text())  # type: ignore[no-any-return]

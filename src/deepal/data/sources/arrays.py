@@ -1,0 +1,173 @@
+"""Arrays in memory or on disk (``.npy`` / ``.npz``) and any ``torch.utils.data.Dataset``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepal.data.handlers import image_handler
+from deepal.data.pool import Data, Handler
+from deepal.data.sources.labels import encode_labels
+from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
+
+
+def from_arrays(
+    X: Any,
+    y: Any | None = None,
+    X_test: Any | None = None,
+    y_test: Any | None = None,
+    class_names: Sequence[str] | None = None,
+    n_classes: int | None = None,
+) -> Data:
+    """A :class:`Data` pool from arrays (numpy arrays, tensors or nested lists).
+
+    Parameters
+    ----------
+    X:
+        The pool's inputs, first axis = examples. ``uint8`` arrays of shape ``(N, C, H, W)``
+        are images, normalised per batch to [-1, 1]; anything else is used as it is.
+    y:
+        Labels (class indices or names; ``-1`` / ``None`` / ``""`` = not labeled), or ``None``.
+    X_test, y_test:
+        An optional labeled test set.
+    class_names, n_classes:
+        The classes; one of them is needed when no label is known.
+
+    Examples
+    --------
+    ``data = from_arrays(features, labels)``
+    """
+    X = _as_array(X, "X")
+    Y, classes = encode_labels(None if y is None else _as_list(y), len(X), class_names)
+    Xt = Yt = None
+    if X_test is not None:
+        if y_test is None:
+            raise DeepALError("X_test needs y_test: a test set is labeled")
+        Xt = _as_array(X_test, "X_test")
+        Yt, classes = encode_labels(_as_list(y_test), len(Xt), classes)
+    if n_classes is None and classes is None and (Y < 0).all():
+        raise DeepALError("no labels are known: pass class_names or n_classes")
+    return Data(X, Y, Xt, Yt, handler=_default_handler(X), n_classes=n_classes,
+                class_names=classes)
+
+
+def from_numpy_file(
+    path: str | os.PathLike[str],
+    class_names: Sequence[str] | None = None,
+    n_classes: int | None = None,
+) -> Data:
+    """A :class:`Data` pool from a ``.npy`` file (inputs only) or a ``.npz`` archive.
+
+    A ``.npz`` holds ``X`` and optionally ``y``, ``X_test`` and ``y_test`` (as written by
+    ``np.savez("pool.npz", X=X, y=y)``). Arrays of Python objects are refused (no pickle).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DatasetNotFoundError(f"numpy file {str(path)!r} does not exist")
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise CorruptDataError(f"cannot read {file} as a .npy/.npz file: {error}") from error
+    if isinstance(loaded, np.ndarray):
+        return from_arrays(loaded, class_names=class_names, n_classes=n_classes)
+    with loaded:
+        arrays = {key: loaded[key] for key in loaded.files}
+    if "X" not in arrays:
+        raise DeepALError(f"{file} has no array named 'X' (it has {sorted(arrays)}): "
+                          "save it with np.savez(path, X=X, y=y)")
+    return from_arrays(arrays["X"], arrays.get("y"), arrays.get("X_test"), arrays.get("y_test"),
+                       class_names=class_names, n_classes=n_classes)
+
+
+def from_torch_dataset(
+    dataset: Dataset,
+    test_dataset: Dataset | None = None,
+    class_names: Sequence[str] | None = None,
+    n_classes: int | None = None,
+) -> Data:
+    """A :class:`Data` pool from any map-style ``torch.utils.data.Dataset``.
+
+    Every item is read once and the inputs stacked into one tensor, so training never goes
+    through the dataset again. Items may be ``x`` alone (no labels) or ``(x, y, ...)``;
+    ``x`` may be a tensor, a numpy array, a number or a PIL image (``H x W x C`` images
+    become ``uint8`` ``(C, H, W)``). A dataset's ``classes`` attribute gives the class names.
+    """
+    X, Y = _read_dataset(dataset, "dataset")
+    if class_names is None and getattr(dataset, "classes", None) is not None:
+        class_names = [str(c) for c in dataset.classes]  # type: ignore[attr-defined]
+    X_test = Y_test = None
+    if test_dataset is not None:
+        X_test, Y_test = _read_dataset(test_dataset, "test_dataset")
+        if Y_test is None:
+            raise DeepALError("test_dataset has no labels: its items must be (x, y)")
+    return from_arrays(X, Y, X_test, Y_test, class_names=class_names, n_classes=n_classes)
+
+
+def _read_dataset(dataset: Dataset, name: str) -> tuple[torch.Tensor, list[Any] | None]:
+    try:
+        n = len(dataset)  # type: ignore[arg-type]
+    except TypeError:
+        raise DeepALError(f"{name} has no len(): deepal needs a map-style Dataset") from None
+    if n == 0:
+        raise DeepALError(f"{name} is empty")
+    xs: list[torch.Tensor] = []
+    ys: list[Any] = []
+    labeled = None
+    for i in range(n):
+        item = dataset[i]
+        has_label = isinstance(item, (tuple, list)) and len(item) >= 2
+        if labeled is None:
+            labeled = has_label
+        elif labeled != has_label:
+            raise DeepALError(f"{name}: item {i} differs in form from item 0 (x vs. (x, y))")
+        x = item[0] if has_label else item
+        xs.append(_input_tensor(x))
+        if has_label:
+            y = item[1]
+            ys.append(y.item() if isinstance(y, torch.Tensor) else y)
+        if xs[-1].shape != xs[0].shape:
+            raise DeepALError(f"{name}: item {i} has shape {tuple(xs[-1].shape)}, item 0 "
+                              f"{tuple(xs[0].shape)}: resize inputs to one shape")
+    return torch.stack(xs), (ys if labeled else None)
+
+
+def _input_tensor(x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if hasattr(x, "mode") and hasattr(x, "size") and not isinstance(x, np.ndarray):
+        arr = np.asarray(x)  # a PIL image: H x W (x C), uint8
+        return torch.from_numpy(arr.reshape(*arr.shape[:2], -1).transpose(2, 0, 1).copy())
+    return torch.as_tensor(np.asarray(x))
+
+
+def _as_array(X: Any, name: str) -> Any:
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu()
+    arr = np.asarray(X)
+    if arr.dtype == object or arr.ndim == 0:
+        raise DeepALError(f"{name} must be a numeric array with one row per example")
+    if len(arr) == 0:
+        raise DeepALError(f"{name} is empty")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DeepALError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def _as_list(y: Any) -> list[Any]:
+    if isinstance(y, torch.Tensor):
+        return y.reshape(-1).tolist()
+    return list(np.asarray(y, dtype=object).reshape(-1))
+
+
+def _default_handler(X: Any) -> Handler | None:
+    """Images (``uint8``, 4-d) are normalised to [-1, 1]; other inputs are used as given."""
+    if X.dtype in (np.uint8, torch.uint8) and X.ndim == 4:
+        channels = X.shape[1]
+        return image_handler((0.5,) * channels, (0.5,) * channels)
+    return None

@@ -1,0 +1,99 @@
+"""Class labels given as names or numbers, turned into class indices (``-1`` = not labeled)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from deepal.errors import DeepALError
+
+#: Label values that mean "not labeled yet".
+MISSING = ("", "?", "none", "null", "nan", "unlabeled", "unknown")
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in MISSING
+
+
+def encode_labels(
+    values: Iterable[Any] | None,
+    n: int,
+    class_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str] | None]:
+    """Class indices of ``values`` and the class names they refer to.
+
+    Parameters
+    ----------
+    values:
+        One label per example: a class name, a class index, or a missing value (``None``,
+        NaN, an empty string...) for an example nobody has labelled. ``None``: no labels.
+    n:
+        The number of examples.
+    class_names:
+        The classes, index = class. Without them, integer labels are used as they are (no
+        names), and other labels name the classes, sorted alphabetically.
+
+    Returns
+    -------
+    labels, class_names
+        ``int64`` indices with ``-1`` for missing labels, and the class names (or ``None``).
+
+    Raises
+    ------
+    DeepALError
+        A label is not one of ``class_names``, or the count is wrong.
+    """
+    if values is None:
+        return np.full(n, -1, dtype=np.int64), None if class_names is None else list(class_names)
+    raw = list(values)
+    if len(raw) != n:
+        raise DeepALError(f"got {len(raw)} labels for {n} examples")
+    present = [v for v in raw if not _is_missing(v)]
+    as_ints = [_as_int(v) for v in present]
+    if class_names is None:
+        if all(i is not None for i in as_ints):
+            out = np.array([-1 if _is_missing(v) else _as_int(v) for v in raw], dtype=np.int64)
+            if out.size and out.min() < -1:
+                raise DeepALError(f"negative class index {out.min()} among the labels")
+            return out, None
+        class_names = sorted({str(v).strip() for v in present})
+    names = [str(c) for c in class_names]
+    index = {name: i for i, name in enumerate(names)}
+    out = np.full(n, -1, dtype=np.int64)
+    for row, value in enumerate(raw):
+        if _is_missing(value):
+            continue
+        key = str(value).strip()
+        if key in index:
+            out[row] = index[key]
+            continue
+        number = _as_int(value)
+        if number is not None and 0 <= number < len(names):
+            out[row] = number
+            continue
+        raise DeepALError(
+            f"label {value!r} (example {row}) is not a class: the classes are {', '.join(names)}"
+        )
+    return out, names
+
+
+def _as_int(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (``3``, ``3.0``, ``"3"``), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if float(value).is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+    return None

@@ -1,0 +1,135 @@
+"""Tables of features: CSV (standard library) or Parquet (the optional extra ``tables``),
+one row per example, an optional label column."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepal.data.handlers import TensorHandler
+from deepal.data.pool import Data
+from deepal.data.sources.labels import encode_labels
+from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
+
+
+def read_table(path: str | os.PathLike[str]) -> dict[str, list[Any]]:
+    """The columns of a CSV (with a header row) or Parquet file, by name."""
+    file = Path(path)
+    if not file.is_file():
+        raise DatasetNotFoundError(f"table {str(path)!r} does not exist")
+    if file.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as error:
+            raise DeepALError('reading Parquet needs pyarrow: pip install "deepal[tables]"') \
+                from error
+        try:
+            return pq.read_table(file).to_pydict()  # type: ignore[no-any-return]
+        except Exception as error:  # pyarrow raises its own error types
+            raise CorruptDataError(f"cannot read Parquet file {file}: {error}") from error
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise CorruptDataError(f"cannot read CSV file {file}: {error}") from error
+    if not rows or not rows[0]:
+        raise CorruptDataError(f"{file} is empty: a CSV table needs a header row")
+    header = [name.strip() for name in rows[0]]
+    if len(set(header)) != len(header):
+        raise CorruptDataError(f"{file} has repeated column names in its header {header}")
+    body = [row for row in rows[1:] if any(cell.strip() for cell in row)]
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise CorruptDataError(
+                f"{file}, row {line}: {len(row)} values for {len(header)} columns"
+            )
+    return {name: [row[j] for row in body] for j, name in enumerate(header)}
+
+
+def features_of(columns: dict[str, list[Any]], names: Sequence[str], source: str) -> np.ndarray:
+    """The named columns as a ``float32`` matrix, or an error naming a non-numeric cell."""
+    out = np.empty((len(columns[names[0]]) if names else 0, len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        for i, value in enumerate(columns[name]):
+            try:
+                out[i, j] = float(value)
+            except (TypeError, ValueError):
+                raise CorruptDataError(
+                    f"{source}: column {name!r}, row {i + 1} holds {value!r}, not a number "
+                    "(name the label column with label_column, or drop text columns)"
+                ) from None
+    return out
+
+
+def from_table(
+    path: str | os.PathLike[str],
+    label_column: str | None = None,
+    feature_columns: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    test_path: str | os.PathLike[str] | None = None,
+    standardize: bool = True,
+) -> Data:
+    """A :class:`Data` pool from a CSV or Parquet table of numeric features.
+
+    Parameters
+    ----------
+    path:
+        ``.csv`` (header row, comma separated) or ``.parquet``.
+    label_column:
+        The column of labels (class names or indices); an empty cell means not labeled.
+        ``None``: no labels (then ``class_names`` is required).
+    feature_columns:
+        The feature columns; default every column except ``label_column``.
+    class_names:
+        The classes, index = class; default the labels found (sorted names, or the indices).
+    test_path:
+        A labeled test table with the same columns.
+    standardize:
+        Scale each feature to zero mean and unit variance over the pool (in the handler).
+
+    Examples
+    --------
+    ``data = from_table("measurements.csv", label_column="species")``
+    """
+    columns = read_table(path)
+    if label_column is not None and label_column not in columns:
+        raise DeepALError(f"{path} has no column {label_column!r}: it has {list(columns)}")
+    features = list(feature_columns) if feature_columns is not None else [
+        name for name in columns if name != label_column]
+    missing = [name for name in features if name not in columns]
+    if missing or not features:
+        raise DeepALError(f"{path}: feature columns {missing or features} not found in "
+                          f"{list(columns)}")
+    X = features_of(columns, features, str(path))
+    labels = None if label_column is None else columns[label_column]
+    Y, classes = encode_labels(labels, len(X), class_names)
+    if classes is None and (Y < 0).all():
+        raise DeepALError(f"{path} has no labels: pass class_names (the classes to label)")
+    X_test = Y_test = None
+    if test_path is not None:
+        if label_column is None:
+            raise DeepALError("a test table needs label_column")
+        test = read_table(test_path)
+        X_test = features_of(test, features, str(test_path))
+        Y_test, classes = encode_labels(test[label_column], len(X_test),
+                                        classes or _int_names(Y))
+    handler = None
+    if standardize and len(X):
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        std[std == 0] = 1.0  # a constant feature stays 0 instead of dividing by zero
+        handler = partial(TensorHandler, mean=mean.tolist(), std=std.tolist())
+    data = Data(X, Y, X_test, Y_test, handler=handler,
+                n_classes=None if classes is None else len(classes), class_names=classes)
+    data.feature_names = features  # type: ignore[attr-defined]
+    return data
+
+
+def _int_names(Y: np.ndarray) -> list[str]:
+    return [str(i) for i in range(int(Y.max()) + 1)]

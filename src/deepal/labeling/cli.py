@@ -1,0 +1,202 @@
+"""The labelling commands: ``deepal project init``, ``query``, ``import-labels``, ``export``,
+``status`` and ``label``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from deepal.errors import DeepALError
+
+
+def _project_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-p", "--project", default=".", metavar="DIR",
+                        help="the project folder (default: the current folder)")
+
+
+def register(commands: Any) -> None:
+    """Add the labelling sub-commands to the ``deepal`` parser's ``commands``."""
+    from deepal.cli import add_option
+
+    project = commands.add_parser("project", help="create a labelling project")
+    project_commands = project.add_subparsers(dest="project_command", metavar="ACTION")
+    project_commands.required = True
+    init = project_commands.add_parser(
+        "init", help="create a labelling project over your data",
+        description="Create a labelling project in DIR: read the data once, list its items "
+        "in the project's SQLite database and remember the classes, network and strategy.")
+    init.add_argument("dir", nargs="?", default=".", help="the project folder (default: .)")
+    add_option(init, "data", required=True, metavar="PATH",
+               help="an image folder (flat: unlabeled; class sub-folders: labeled), a .csv or "
+               ".parquet table, a .npy/.npz file, or a .txt file of texts (one per line)")
+    add_option(init, "classes", metavar="A,B,...",
+               help="the class names, comma separated (required unless the data names them)")
+    add_option(init, "kind", choices=("images", "table", "numpy", "texts"),
+               help="what the data is (default: guessed from the path)")
+    add_option(init, "test", metavar="PATH",
+               help="a labeled test set of the same kind, for the held-out accuracy")
+    add_option(init, "net", default="auto", choices=("auto", "SmallCNN", "MLP"),
+               help="network (default auto: a small CNN for images, an MLP otherwise)")
+    add_option(init, "strategy", default="EntropySampling", metavar="NAME",
+               help="query strategy (see `deepal list`; default EntropySampling)")
+    add_option(init, "image-size", type=int, default=32, metavar="PIXELS",
+               help="images are resized to PIXELS x PIXELS for training (default 32)")
+    add_option(init, "channels", type=int, default=3, choices=(1, 3),
+               help="3 = colour, 1 = grayscale (default 3)")
+    add_option(init, "n-epoch", type=int, metavar="N", help="training epochs (default 20)")
+    add_option(init, "seed", type=int, default=1, help="random seed (default 1)")
+    add_option(init, "label-column", metavar="NAME", help="the table's column of labels")
+    add_option(init, "text-column", metavar="NAME",
+               help="the table's column of texts (with --kind texts; default 'text')")
+    init.set_defaults(handler=command_init)
+
+    query = commands.add_parser(
+        "query", help="train on the labels so far and pick the next batch to label")
+    _project_option(query)
+    query.add_argument("-n", type=int, default=50, help="items to pick (default 50)")
+    add_option(query, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
+    add_option(query, "n-epoch", type=int, metavar="N", help="training epochs this time")
+    add_option(query, "strategy", metavar="NAME", help="another strategy this time")
+    query.set_defaults(handler=command_query)
+
+    imports = commands.add_parser(
+        "import-labels", help="record labels from a CSV, JSON or Label Studio file")
+    imports.add_argument("file", help="CSV (item,label[,annotator]), JSON list of "
+                         "{item, label}, or a Label Studio JSON export")
+    _project_option(imports)
+    add_option(imports, "annotator", default="import",
+               help="annotator recorded where the file names none (default: import)")
+    imports.set_defaults(handler=command_import)
+
+    export = commands.add_parser(
+        "export", help="write the labels and a trained model, or the batch for Label Studio")
+    _project_option(export)
+    export.add_argument("-o", "--output", metavar="DIR",
+               help="where to write (default: DIR/export of the project)")
+    add_option(export, "format", default="labels", choices=("labels", "label-studio"),
+               help="labels: labels.csv and model.pt; label-studio: the current batch as "
+               "tasks.json and label_config.xml")
+    add_option(export, "no-model", action="store_true", help="labels only, no training")
+    add_option(export, "device", metavar="DEVICE", help="where to train the model")
+    export.set_defaults(handler=command_export)
+
+    status = commands.add_parser("status", help="labels per class, rounds, held-out accuracy")
+    _project_option(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=command_status)
+
+    label = commands.add_parser(
+        "label", help="label the current batch in a web browser",
+        description="Serve the current batch on 127.0.0.1 and print the URL to open; the "
+        "URL carries an access token, and requests without it are refused.")
+    _project_option(label)
+    label.add_argument("--port", type=int, default=8765,
+                       help="TCP port (default 8765; 0 = any free port)")
+    label.add_argument("--token", help="access token (default: a random one)")
+    label.set_defaults(handler=command_label)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from deepal.labeling.project import Project
+
+    return Project(args.project)
+
+
+def command_init(args: argparse.Namespace) -> int:
+    from deepal.labeling.project import Project
+
+    project = Project.init(
+        args.dir, args.data, classes=args.classes, kind=args.kind, test=args.test,
+        net=args.net, strategy=args.strategy, image_size=args.image_size,
+        channels=args.channels, n_epoch=args.n_epoch, seed=args.seed,
+        label_column=args.label_column, text_column=args.text_column)
+    status = project.status()
+    print(f"Created a labelling project in {project.root}: {status['n_items']} "
+          f"{project.settings['kind']} items, classes {', '.join(project.classes)}, "
+          f"{status['n_labeled']} labeled. Next: deepal query -n 50 -p {args.dir}")
+    return 0
+
+
+def command_query(args: argparse.Namespace) -> int:
+    project = _open(args)
+    result = project.query(args.n, device=args.device, n_epoch=args.n_epoch,
+                           strategy=args.strategy)
+    if result.note:
+        print(f"note: {result.note}")
+    accuracy = "" if result.test_accuracy is None else \
+        f", held-out accuracy {result.test_accuracy:.3f}"
+    print(f"Round {result.round_id}: {result.strategy} picked {len(result.item_ids)} items "
+          f"(trained on {result.n_labeled} labels{accuracy}). Label them with: "
+          f"deepal label -p {args.project}")
+    return 0
+
+
+def command_import(args: argparse.Namespace) -> int:
+    project = _open(args)
+    count = project.import_labels(args.file, annotator=args.annotator)
+    print(f"Imported {count} labels from {args.file}.")
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    project = _open(args)
+    out = Path(args.output) if args.output else project.root / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    if args.format == "label-studio":
+        from deepal.labeling.labelstudio import label_config, tasks
+
+        round_id, item_ids = project.batch()
+        if round_id is None:
+            raise DeepALError("there is no batch yet: run `deepal query -n 50` first")
+        _write(out / "tasks.json", json.dumps(tasks(project, item_ids), indent=1) + "\n")
+        _write(out / "label_config.xml", label_config(project))
+        print(f"Wrote {len(item_ids)} Label Studio tasks of round {round_id} to "
+              f"{out / 'tasks.json'} (labelling config: {out / 'label_config.xml'}). "
+              "Import Label Studio's JSON export with: deepal import-labels FILE")
+        return 0
+    count = project.export_labels(out / "labels.csv")
+    print(f"Wrote {count} labels to {out / 'labels.csv'}")
+    if not args.no_model:
+        import shutil
+
+        model = project.train_and_save(device=args.device)
+        shutil.copyfile(model, out / "model.pt")
+        print(f"Trained on them and wrote the model to {out / 'model.pt'}")
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def command_status(args: argparse.Namespace) -> int:
+    project = _open(args)
+    status = project.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"{status['n_labeled']} of {status['n_items']} items labeled")
+    width = max(len(name) for name in status["per_class"])
+    for name, count in status["per_class"].items():
+        print(f"  {name:<{width}}  {count}")
+    for r in status["rounds"]:
+        accuracy = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
+        print(f"round {r['round']}: {r['strategy']} picked {r['n_queried']} "
+              f"(trained on {r['n_labeled']} labels, held-out accuracy {accuracy})")
+    if status["batch_size"]:
+        print(f"current batch: {status['batch_labeled']} of {status['batch_size']} labeled")
+    if not status["has_test_set"]:
+        print("no labeled test set (add one with `deepal project init --test`)")
+    return 0
+
+
+def command_label(args: argparse.Namespace) -> int:
+    from deepal.labeling.server import serve
+
+    serve(_open(args), port=args.port, token=args.token)
+    return 0

@@ -1,0 +1,84 @@
+"""Label Studio interchange: a batch out as JSON tasks, annotations back in.
+
+Out: a list of tasks ``{"data": {"deepal_id": 7, "ref": "img/7.png", "image": URL}}``
+(``"text"`` instead of ``"image"`` for texts and feature rows), and a labelling config with
+one ``Choices`` control named ``label`` over the project's classes. In: Label Studio's JSON
+export, a list of tasks each with ``data.deepal_id`` and ``annotations[].result[]`` whose
+``value.choices`` holds the class; the latest annotation that was not cancelled counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from deepal.errors import DeepALError
+
+#: Prefix of image URLs in exported tasks: Label Studio's local-files route, so tasks work when
+#: its LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT is the project's image folder.
+LOCAL_FILES = "/data/local-files/?d="
+
+
+def tasks(project: Any, item_ids: list[int], image_prefix: str = LOCAL_FILES) -> list[dict]:
+    """Label Studio tasks for ``item_ids`` of ``project`` (a :class:`Project`)."""
+    kind = project.settings["kind"]
+    X = project.arrays()["X"]
+    out = []
+    for item_id in item_ids:
+        found = project.store.item(item_id)
+        if found is None:
+            raise DeepALError(f"unknown item {item_id}")
+        ref, text, _, _ = found
+        data: dict[str, Any] = {"deepal_id": item_id, "ref": ref}
+        if kind == "images":
+            data["image"] = image_prefix + ref
+        elif text is not None:
+            data["text"] = text
+        else:
+            names = project.settings.get("feature_names") or [
+                f"x{j}" for j in range(X[item_id].size)]
+            data["text"] = ", ".join(f"{n}={float(v):.4g}" for n, v in
+                                     zip(names, X[item_id].reshape(-1), strict=False))
+        out.append({"data": data})
+    return out
+
+
+def label_config(project: Any) -> str:
+    """A Label Studio labelling config for the project's tasks."""
+    shown = ('<Image name="image" value="$image"/>' if project.settings["kind"] == "images"
+             else '<Text name="text" value="$text"/>')
+    target = "image" if project.settings["kind"] == "images" else "text"
+    choices = "\n    ".join(f"<Choice value={quoteattr(c)}/>" for c in project.classes)
+    return (f'<View>\n  {shown}\n  <Choices name="label" toName="{target}" choice="single">\n'
+            f"    {choices}\n  </Choices>\n</View>\n")
+
+
+def parse_export(payload: Any) -> list[tuple[Any, Any, str]]:
+    """``(item, class name, annotator)`` for every annotated task of a Label Studio export."""
+    if not isinstance(payload, list):
+        raise DeepALError("a Label Studio export is a JSON list of tasks")
+    out = []
+    for n, task in enumerate(payload):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise DeepALError(f"task {n} of the Label Studio export has no 'data' object")
+        if "deepal_id" not in task["data"]:
+            raise DeepALError(f"task {n} has no data.deepal_id: only tasks exported by "
+                              "`deepal export --format label-studio` can be imported")
+        annotations = [a for a in task.get("annotations") or []
+                       if isinstance(a, dict) and not a.get("was_cancelled")]
+        if not annotations:
+            continue  # not labeled in Label Studio yet
+        latest = annotations[-1]
+        choices = [r.get("value", {}).get("choices") for r in latest.get("result") or []
+                   if isinstance(r, dict) and r.get("type", "choices") == "choices"]
+        choices = [c for c in choices if c]
+        if not choices:
+            continue
+        if len(choices[0]) != 1:
+            raise DeepALError(f"task {n}: {len(choices[0])} classes chosen, expected one")
+        who = latest.get("completed_by")
+        if isinstance(who, dict):
+            who = who.get("email") or who.get("id")
+        annotator = f"label-studio:{who}" if who is not None else "label-studio"
+        out.append((task["data"]["deepal_id"], choices[0][0], annotator))
+    return out

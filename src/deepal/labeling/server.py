@@ -1,0 +1,215 @@
+"""``deepal label``: a small web server for labelling the current batch in a browser.
+
+Standard library only (:class:`http.server.ThreadingHTTPServer`). It listens on 127.0.0.1,
+and every request must carry the access token printed with the URL (``?token=`` or the
+``X-Deepal-Token`` header); others get 403. It reads items, previews and labels from the
+project's database and the cached pool, never from a path named in a request, and writes
+only labels, each in its own transaction before it answers, so a label the page shows as
+saved is on disk.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import secrets
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from deepal.errors import DeepALError
+from deepal.labeling.page import render_page
+from deepal.labeling.project import Project
+
+#: Largest request body accepted (a label is a few dozen bytes).
+MAX_BODY = 64 * 1024
+_IMAGE = re.compile(r"^/api/items/(\d{1,12})/image$")
+
+
+class LabelServer(ThreadingHTTPServer):
+    """The labelling server of a :class:`Project`.
+
+    Parameters
+    ----------
+    project:
+        The project whose latest batch is served.
+    port:
+        TCP port on 127.0.0.1; 0 picks a free one.
+    token:
+        The access token; a random one by default.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, project: Project, port: int = 8765, token: str | None = None,
+                 host: str = "127.0.0.1") -> None:
+        self.project = project
+        self.token = token or secrets.token_urlsafe(18)
+        self.features = project.arrays()["X"] if project.settings["kind"] in ("table", "numpy") \
+            else None
+        self._lock = threading.Lock()
+        try:
+            super().__init__((host, port), _Handler)
+        except OSError as error:
+            raise DeepALError(f"cannot listen on {host}:{port} ({error.strerror}): "
+                              "choose another --port") from error
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/?token={self.token}"
+
+    # -- what the API returns --------------------------------------------------------------
+
+    def batch(self) -> dict[str, Any]:
+        project = self.project
+        round_id, item_ids = project.batch()
+        labels = project.store.current_labels()
+        items = []
+        names = project.settings.get("feature_names")
+        for item_id in item_ids:
+            found = project.store.item(item_id)
+            assert found is not None  # queried items are items
+            ref, text, preview, _ = found
+            entry: dict[str, Any] = {"id": item_id, "ref": ref, "image": preview is not None,
+                                     "text": text, "label": None, "annotator": None}
+            if self.features is not None and preview is None:
+                row = self.features[item_id].reshape(-1)[:64]
+                entry["features"] = [[names[j] if names else f"x{j}", float(v)]
+                                     for j, v in enumerate(row)]
+            if item_id in labels:
+                entry["label"] = project.classes[labels[item_id].class_index]
+                entry["annotator"] = labels[item_id].annotator
+            items.append(entry)
+        return {"round": round_id, "classes": project.classes, "items": items,
+                "kind": project.settings["kind"], **self.progress(item_ids, labels)}
+
+    def progress(self, item_ids: list[int] | None = None,
+                 labels: dict[int, Any] | None = None) -> dict[str, Any]:
+        if item_ids is None:
+            item_ids = self.project.batch()[1]
+        if labels is None:
+            labels = self.project.store.current_labels()
+        done = {str(i): self.project.classes[labels[i].class_index]
+                for i in item_ids if i in labels}
+        return {"labels": done, "labeled": len(done), "total": len(item_ids)}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LabelServer
+    server_version = "deepal-label"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass  # the terminal shows the URL, not a line per request
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"error": message})
+
+    def _authorised(self, query: dict[str, list[str]]) -> bool:
+        given = self.headers.get("X-Deepal-Token") or (query.get("token") or [""])[0]
+        if hmac.compare_digest(given.encode(), self.server.token.encode()):
+            return True
+        self._error(HTTPStatus.FORBIDDEN, "missing or wrong access token: open the URL that "
+                    "`deepal label` printed")
+        return False
+
+    def _body(self) -> dict[str, Any] | None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 < length <= MAX_BODY:
+            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON body of at most 64 KiB")
+            return None
+        try:
+            payload = json.loads(self.rfile.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self._error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON")
+            return None
+        if not isinstance(payload, dict):
+            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON object")
+            return None
+        return payload
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        if not self._authorised(query):
+            return
+        if parts.path == "/":
+            self._send(HTTPStatus.OK, render_page().encode(), "text/html; charset=utf-8")
+        elif parts.path == "/api/batch":
+            self._json(HTTPStatus.OK, self.server.batch())
+        elif match := _IMAGE.match(parts.path):
+            found = self.server.project.store.item(int(match.group(1)))
+            if found is None or found[2] is None:
+                self._error(HTTPStatus.NOT_FOUND, f"item {match.group(1)} has no image")
+            else:
+                self._send(HTTPStatus.OK, found[2], found[3] or "image/png")
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no such page: {parts.path}")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        parts = urlsplit(self.path)
+        if not self._authorised(parse_qs(parts.query)):
+            return
+        if parts.path not in ("/api/labels", "/api/undo"):
+            self._error(HTTPStatus.NOT_FOUND, f"no such page: {parts.path}")
+            return
+        payload = self._body()
+        if payload is None:
+            return
+        annotator = str(payload.get("annotator") or "annotator").strip()[:100] or "annotator"
+        project = self.server.project
+        try:
+            item_id = project.item_id(payload.get("item"))
+            if parts.path == "/api/labels":
+                project.label(item_id, payload.get("label"), annotator)
+                undone = None
+            else:
+                undone = project.store.retract(item_id, annotator)
+        except DeepALError as error:
+            self._error(HTTPStatus.BAD_REQUEST, str(error))
+            return
+        if undone is False:
+            self._error(HTTPStatus.CONFLICT,
+                        f"{annotator} has no label on item {item_id} to undo")
+            return
+        self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.progress()})
+
+
+def serve(project: Project, port: int = 8765, token: str | None = None,
+          ready: Any = None) -> None:
+    """Serve until interrupted; print the URL (with its token) first."""
+    server = LabelServer(project, port=port, token=token)
+    _, items = project.batch()
+    print(f"Labelling {len(items)} items of the latest batch: open {server.url}", flush=True)
+    if not items:
+        print("(no batch yet: run `deepal query -n 50` first)", flush=True)
+    if ready is not None:
+        ready(server)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

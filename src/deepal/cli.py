@@ -29,6 +29,7 @@ RUN_DEFAULTS: dict[str, tuple[int, int, int]] = {
 #: each. Keep their imports light: heavy ones belong inside the handlers.
 COMMAND_MODULES: tuple[str, ...] = (
     "deepal.experiments.cli",
+    "deepal.labeling.cli",
 )
 
 

@@ -73,6 +73,7 @@ class ActiveLearningByLearning(Strategy):
         if len(strategies) == 0:
             raise DeepALError("ActiveLearningByLearning needs at least one strategy")
         self.strategies = [self._held(s) for s in strategies]
+        self.needs_model = any(s.needs_model for s in self.strategies)  # type: ignore[misc]
         self.p_min = p_min
         self.horizon = horizon if horizon is not None else max(dataset.n_unlabeled, 1)
         self.delta = delta

@@ -29,7 +29,7 @@ from deepal.strategies.ceal import CEAL
 from deepal.strategies.vaal import VAAL
 from deepal.strategies.waal import WAAL
 
-from conftest import TinyNet, blobs
+from conftest import TinyNet
 
 LEARNING = ["LossPrediction", "VAAL", "WAAL", "CEAL", "ActiveLearningByLearning"]
 PARAMS = {"n_epoch": 3, "train_args": {"batch_size": 16}, "optimizer": "Adam",

@@ -114,8 +114,8 @@ def command_init(args: argparse.Namespace) -> int:
         channels=args.channels, n_epoch=args.n_epoch, seed=args.seed,
         label_column=args.label_column, text_column=args.text_column)
     status = project.status()
-    print(f"Created a labelling project in {project.root}: {status['n_items']} "
-          f"{project.settings['kind']} items, classes {', '.join(project.classes)}, "
+    print(f"Created a labelling project in {project.root}: {status['n_items']} items "
+          f"({project.settings['kind']}), classes {', '.join(project.classes)}, "
           f"{status['n_labeled']} labeled. Next: deepal query -n 50 -p {args.dir}")
     return 0
 

@@ -1,24 +1,24 @@
-"""BALD with MC dropout (Gal et al., 2017): pick the examples the dropout samples disagree on."""
+"""BALD (Houlsby et al., 2011; Gal et al., 2017): pick the examples the posterior samples
+disagree on."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+import torch
 
 from deepal.data.pool import Data
 from deepal.nets.net import Net
-from deepal.scores.selection import top_n
-from deepal.scores.uncertainty import bald_from_batches
-from deepal.strategies.base import Strategy
+from deepal.scores.uncertainty import bald
+from deepal.strategies.posterior import PosteriorStrategy
 from deepal.strategies.uncertainty import check_n_drop
 
 
-class BALDDropout(Strategy):
+class BALDDropout(PosteriorStrategy):
     """Highest mutual information ``H(mean_k p_k) - mean_k H(p_k)`` first.
 
-    The ``n_drop`` MC-dropout samples are reduced batch by batch, so memory stays
-    ``O(N * C)`` rather than ``O(n_drop * N * C)``.
+    The ``n_drop`` MC-dropout samples (or the ensemble's members) are reduced batch by batch,
+    so memory stays ``O(N * C)`` rather than ``O(n_drop * N * C)``.
 
     Parameters
     ----------
@@ -26,7 +26,11 @@ class BALDDropout(Strategy):
         As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
     n_drop:
         Number of MC-dropout samples (at least 2: with one sample BALD is always 0).
+    posterior, n_members, acquisition, beta:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`, by keyword.
     """
+
+    min_samples = 2
 
     def __init__(
         self,
@@ -35,11 +39,9 @@ class BALDDropout(Strategy):
         n_drop: int = 10,
         **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, **kwargs)
-        self.n_drop = check_n_drop(n_drop, minimum=2)
+        if kwargs.get("posterior") in (None, "mc_dropout"):
+            check_n_drop(n_drop, minimum=2)
+        super().__init__(dataset, net, n_drop=n_drop, **kwargs)
 
-    def query(self, n: int) -> np.ndarray:
-        idxs, data = self.candidates()
-        _, scores = bald_from_batches(self.net.predict_prob_dropout_batches(data, self.n_drop))
-        self.last_scores = scores.numpy()
-        return idxs[top_n(scores, n)]
+    def sample_score(self, samples: torch.Tensor) -> torch.Tensor:
+        return bald(samples)

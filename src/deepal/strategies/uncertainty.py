@@ -1,9 +1,9 @@
 """Uncertainty sampling: least confidence, margin and entropy, with or without MC dropout.
 
-One mechanism serves all six strategies: :class:`UncertaintySampling` estimates the class
-probabilities of the unlabeled pool (the softmax, or the mean of ``n_drop`` MC-dropout samples)
-and picks the ``n`` examples with the highest ``score``. A concrete strategy only names its score
-and its default ``n_drop``.
+One mechanism serves all six strategies: :class:`UncertaintySampling` is a
+:class:`~deepal.strategies.posterior.PosteriorStrategy` whose score is a function of the mean
+of the posterior samples (the softmax itself, the mean of ``n_drop`` MC-dropout samples, or an
+ensemble's mean). A concrete strategy only names its score and its default ``n_drop``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores import uncertainty
-from deepal.scores.selection import top_n
-from deepal.strategies.base import Strategy
+from deepal.strategies.posterior import PosteriorStrategy
 
 
 def check_n_drop(n_drop: int, minimum: int) -> int:
@@ -29,7 +28,7 @@ def check_n_drop(n_drop: int, minimum: int) -> int:
     return int(n_drop)
 
 
-class UncertaintySampling(Strategy):
+class UncertaintySampling(PosteriorStrategy):
     """Pick the unlabeled examples whose predicted class probabilities score highest.
 
     Parameters
@@ -39,6 +38,9 @@ class UncertaintySampling(Strategy):
     n_drop:
         0 uses the deterministic softmax; ``n_drop > 0`` uses the mean of ``n_drop``
         MC-dropout samples (dropout layers sampling at prediction time).
+    posterior, n_members, acquisition, beta:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`, by keyword:
+        ``posterior="ensemble"`` scores the mean of ``n_members`` networks.
 
     Attributes
     ----------
@@ -56,20 +58,15 @@ class UncertaintySampling(Strategy):
         n_drop: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, **kwargs)
-        self.n_drop = check_n_drop(n_drop, minimum=0)
+        check_n_drop(n_drop, minimum=0)
+        super().__init__(dataset, net, n_drop=n_drop, **kwargs)
+
+    def sample_score(self, samples: torch.Tensor) -> torch.Tensor:
+        return self.score(samples.mean(dim=0))
 
     def posterior(self, data: Dataset) -> torch.Tensor:
-        """Class probabilities ``(N, C)`` of ``data``: softmax, or MC-dropout mean."""
-        if self.n_drop == 0:
-            return self.predict_prob(data)
-        return self.predict_prob_dropout(data, n_drop=self.n_drop)
-
-    def query(self, n: int) -> np.ndarray:
-        idxs, data = self.candidates()
-        scores = self.score(self.posterior(data))
-        self.last_scores = scores.numpy()
-        return idxs[top_n(scores, n)]
+        """Class probabilities ``(N, C)`` of ``data``: the mean of the posterior samples."""
+        return self.posterior_estimate.mean(data)
 
 
 class LeastConfidence(UncertaintySampling):

@@ -1,0 +1,209 @@
+"""Posterior estimates: samples of class probabilities, batch by batch.
+
+Bayesian strategies (BALD, BatchBALD, variation ratio, the MC-dropout uncertainty strategies)
+need several plausible predictions per example, not one. A posterior estimate provides them in
+one shape whatever their origin: :meth:`PosteriorEstimate.sample_batches` yields ``(K, B, C)``
+tensors of class probabilities, ``K`` samples of ``B`` examples, batch after batch, so a
+consumer reduces each batch as it comes and memory stays ``O(K * B * C)``.
+
+=============== ============================================== ===================
+name            samples                                        ``K``
+=============== ============================================== ===================
+``softmax``     the trained network's softmax                  1
+``mc_dropout``  the network with its dropout layers sampling   ``n_drop``
+``ensemble``    ``n_members`` networks trained independently   ``n_members``
+=============== ============================================== ===================
+
+The ensemble (Lakshminarayanan et al., 2017; Beluch et al., 2018) trains ``n_members`` copies
+of the network from different random seeds: its :meth:`~EnsemblePosterior.train` replaces
+:meth:`deepal.Net.train`, and its predictions (:meth:`~PosteriorEstimate.predict_prob`) are
+the members' mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from deepal.data.batches import iter_batches
+from deepal.errors import DeepALError, UnknownNameError
+from deepal.nets.net import Net, eval_mode
+
+POSTERIORS = ("softmax", "mc_dropout", "ensemble")
+
+
+class PosteriorEstimate:
+    """Samples of class probabilities from a :class:`~deepal.Net` (base class: the softmax).
+
+    Parameters
+    ----------
+    net:
+        The network wrapper; the estimate trains and evaluates through it.
+
+    Attributes
+    ----------
+    n_samples:
+        ``K``, the number of samples per example.
+    """
+
+    name = "softmax"
+
+    def __init__(self, net: Net) -> None:
+        self.net = net
+        self.n_samples = 1
+
+    def train(self, data: Dataset) -> None:
+        """Train on ``data`` (items ``(x, y, index)``)."""
+        self.net.train(data)
+
+    def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
+        """Yield class probabilities ``(K, B, C)`` (CPU) for consecutive batches of ``data``."""
+        # The deterministic softmax is already O(N * C): one "batch" holds it all.
+        yield self.net.predict_prob(data).unsqueeze(0)
+
+    def mean(self, data: Dataset) -> torch.Tensor:
+        """The mean of the samples for every example, shape ``(N, C)``."""
+        means = [samples.mean(dim=0) for samples in self.sample_batches(data)]
+        return torch.cat(means) if means else torch.empty(0)
+
+    def predict_prob(self, data: Dataset) -> torch.Tensor:
+        """The probabilities used to predict labels (accuracy): the network's softmax."""
+        return self.net.predict_prob(data)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_samples={self.n_samples})"
+
+
+class MCDropoutPosterior(PosteriorEstimate):
+    """``n_drop`` forward passes with the dropout layers sampling (Gal & Ghahramani, 2016)."""
+
+    name = "mc_dropout"
+
+    def __init__(self, net: Net, n_drop: int = 10) -> None:
+        super().__init__(net)
+        self.n_samples = n_drop
+
+    def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
+        return self.net.predict_prob_dropout_batches(data, self.n_samples)
+
+
+class EnsemblePosterior(PosteriorEstimate):
+    """A deep ensemble: ``n_members`` networks trained on the same data from different seeds.
+
+    Each sample is one member's softmax. Member ``m`` is trained by the wrapped
+    :class:`~deepal.Net` under ``torch.manual_seed(member_seeds[m])``; the seeds are drawn from
+    torch's global generator, so :func:`deepal.seed_everything` fixes the whole ensemble, and
+    torch's global state afterwards is as if only the seeds had been drawn.
+
+    Attributes
+    ----------
+    members:
+        The trained modules (empty before :meth:`train`).
+    member_seeds:
+        The seed each member was trained with.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, net: Net, n_members: int = 5) -> None:
+        super().__init__(net)
+        self.n_samples = n_members
+        self.members: list[nn.Module] = []
+        self.member_seeds: list[int] = []
+
+    def train(self, data: Dataset) -> None:
+        seeds = [int(torch.randint(2**62, ()).item()) for _ in range(self.n_samples)]
+        device = torch.device(self.net.device)
+        members = []
+        for seed in seeds:
+            # fork_rng restores the global generators, so members differ only by their seed.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(seed)
+                self.net.train(data)
+            members.append(self.net.clf)
+        self.members = [member for member in members if member is not None]
+        self.member_seeds = seeds
+
+    def _trained_members(self) -> list[nn.Module]:
+        if not self.members:
+            raise DeepALError("the ensemble is not trained yet: call the strategy's train() first")
+        return self.members
+
+    @torch.inference_mode()
+    def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
+        members = self._trained_members()
+        device = torch.device(self.net.device)
+        batch_size = self.net.params["test_args"]["batch_size"]
+        with ExitStack() as stack:
+            for member in members:
+                stack.enter_context(eval_mode(member))
+            for batch in iter_batches(data, batch_size):
+                x = batch[0].to(device, non_blocking=True)
+                yield torch.stack([F.softmax(member(x)[0], dim=1) for member in members]).cpu()
+
+    def predict_prob(self, data: Dataset) -> torch.Tensor:
+        """The members' mean probabilities: the ensemble's prediction."""
+        return self.mean(data)
+
+
+def get_posterior(
+    name: str | None, net: Net, n_drop: int = 10, n_members: int = 5, min_samples: int = 1
+) -> PosteriorEstimate:
+    """Build a posterior estimate by name, with its arguments checked.
+
+    Parameters
+    ----------
+    name:
+        ``"softmax"``, ``"mc_dropout"`` or ``"ensemble"``; ``None`` picks ``"softmax"`` when
+        ``n_drop`` is 0 and ``"mc_dropout"`` otherwise (DeepAL's convention).
+    net:
+        The network wrapper.
+    n_drop:
+        MC-dropout samples (``mc_dropout`` only).
+    n_members:
+        Ensemble members (``ensemble`` only).
+    min_samples:
+        The fewest samples per example the caller can use (2 for disagreement scores such
+        as BALD, which are 0 on a single sample).
+
+    Returns
+    -------
+    PosteriorEstimate
+    """
+    n_drop = _count("n_drop", n_drop)
+    n_members = _count("n_members", n_members)
+    if name is None:
+        name = "softmax" if n_drop == 0 else "mc_dropout"
+    if name not in POSTERIORS:
+        raise UnknownNameError(f"unknown posterior {name!r}: choose one of {', '.join(POSTERIORS)}")
+    estimate: PosteriorEstimate
+    if name == "softmax":
+        if min_samples > 1:
+            raise DeepALError(
+                f"this strategy needs at least {min_samples} posterior samples per example and "
+                "the softmax gives 1: use posterior='mc_dropout' (n_drop >= 2) or 'ensemble'"
+            )
+        estimate = PosteriorEstimate(net)
+    elif name == "mc_dropout":
+        if n_drop < max(1, min_samples):
+            raise DeepALError(f"n_drop must be an integer >= {max(1, min_samples)}, got {n_drop}")
+        estimate = MCDropoutPosterior(net, n_drop)
+    else:
+        if n_members < max(1, min_samples):
+            raise DeepALError(
+                f"n_members must be an integer >= {max(1, min_samples)}, got {n_members}"
+            )
+        estimate = EnsemblePosterior(net, n_members)
+    return estimate
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise DeepALError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)

@@ -1,0 +1,119 @@
+"""One mechanism for every strategy that scores posterior samples.
+
+:class:`PosteriorStrategy` wires three interchangeable parts:
+
+- a posterior estimate (:mod:`deepal.nets.posterior`): the softmax, MC dropout or a deep
+  ensemble, chosen with ``posterior=`` (and ``n_drop`` / ``n_members``);
+- a score of each batch of samples ``(K, B, C) -> (B,)``, the subclass's :meth:`sample_score`;
+- a batch selector, chosen with ``acquisition=``: the top ``n`` scores, or a stochastic batch
+  (``"power"``, ``"softmax"``, ``"softrank"``, Kirsch et al. 2023) with coldness ``beta``.
+
+So ``BALDDropout(data, net, posterior="ensemble", n_members=5, acquisition="power")`` is
+PowerBALD on a deep ensemble, with no new class.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepal.data.pool import Data
+from deepal.errors import DeepALError
+from deepal.nets.net import Net
+from deepal.nets.posterior import PosteriorEstimate, get_posterior
+from deepal.scores.stochastic import ACQUISITIONS, stochastic_top_n
+from deepal.strategies.base import Strategy
+
+
+class PosteriorStrategy(Strategy):
+    """Pick the unlabeled examples whose posterior samples score highest.
+
+    Parameters
+    ----------
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
+    n_drop:
+        Number of MC-dropout samples; with ``posterior=None``, 0 means the softmax.
+    posterior:
+        ``"softmax"``, ``"mc_dropout"`` or ``"ensemble"``; ``None`` follows ``n_drop``.
+    n_members:
+        Networks in the ensemble (``posterior="ensemble"``); :meth:`train` trains them all.
+    acquisition:
+        ``"top_n"`` (default) or a stochastic batch: ``"power"``, ``"softmax"``, ``"softrank"``.
+    beta:
+        Coldness of a stochastic acquisition (``inf`` is top-n).
+
+    Attributes
+    ----------
+    posterior_estimate:
+        The :class:`~deepal.nets.posterior.PosteriorEstimate` in use.
+    min_samples:
+        The fewest samples per example the score can use (2 for disagreement scores).
+    """
+
+    min_samples: ClassVar[int] = 1
+    default_acquisition: ClassVar[str] = "top_n"
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        n_drop: int = 10,
+        *,
+        posterior: str | None = None,
+        n_members: int = 5,
+        acquisition: str | None = None,
+        beta: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, net, **kwargs)
+        self.posterior_estimate: PosteriorEstimate = get_posterior(
+            posterior, net, n_drop=n_drop, n_members=n_members, min_samples=self.min_samples
+        )
+        self.n_drop = int(n_drop)
+        acquisition = acquisition if acquisition is not None else self.default_acquisition
+        if acquisition not in ACQUISITIONS:
+            raise DeepALError(
+                f"unknown acquisition {acquisition!r}: choose one of {', '.join(ACQUISITIONS)}"
+            )
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+            raise DeepALError(f"beta must be a number > 0 (inf for top-n), got {beta!r}")
+        self.acquisition = acquisition
+        self.beta = float(beta)
+
+    def sample_score(self, samples: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B,)`` of one batch of samples ``(K, B, C)``, higher = more informative."""
+        raise NotImplementedError(f"{type(self).__name__} must implement sample_score")
+
+    def scores(self, data: Dataset) -> torch.Tensor:
+        """:meth:`sample_score` of every example of ``data``, streamed batch by batch."""
+        parts = [self.sample_score(s) for s in self.posterior_estimate.sample_batches(data)]
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    def select(self, scores: torch.Tensor, n: int) -> np.ndarray:
+        """Positions of the batch: the top ``n``, or a stochastic batch drawn with ``self.rng``."""
+        try:
+            return stochastic_top_n(scores, n, self.acquisition, self.beta, self.rng)
+        except ValueError as error:  # e.g. power acquisition on negative scores
+            raise DeepALError(f"{type(self).__name__}: {error}") from error
+
+    def query(self, n: int) -> np.ndarray:
+        idxs, data = self.candidates()
+        scores = self.scores(data)
+        self.last_scores = scores.numpy()
+        return idxs[self.select(scores, n)]
+
+    # -- training and prediction go through the estimate (an ensemble trains M networks) ---
+
+    def train(self) -> None:
+        _, labeled_data = self.dataset.get_labeled_data()
+        self.posterior_estimate.train(labeled_data)
+
+    def predict_prob(self, data: Dataset) -> torch.Tensor:
+        return self.posterior_estimate.predict_prob(data)
+
+    def predict(self, data: Dataset) -> torch.Tensor:
+        return self.predict_prob(data).argmax(dim=1)

@@ -1,4 +1,4 @@
-"""k-center greedy (core-set): deepal's chunked version vs the original dense N x N approach."""
+"""k-center greedy (core-set): deepal's streaming version vs the original dense N x N selection."""
 
 from __future__ import annotations
 
@@ -29,23 +29,28 @@ def deepal(inputs):
 
 
 def dense_reference(inputs):
-    """The original's approach: the full pairwise matrix, then greedy picks on it."""
+    """The original DeepAL's selection, written plainly: the full N x N distance matrix, its
+    unlabeled x labeled block, and per pick a min over that block, then a row deleted and a
+    column appended (two copies of the block per pick). Clamped at 0 before the square root,
+    which the original omits (its NaN distances would change the picks)."""
     x, labeled, n = inputs
-    e = x.astype(np.float64)
-    sq = (e * e).sum(axis=1)
-    dist = e @ e.T  # N x N
-    dist *= -2.0
-    dist += sq[:, None]
-    dist += sq[None, :]
-    np.maximum(dist, 0.0, out=dist)  # squared distances: the sqrt would not change any argmax
-    min_dist = dist[:, labeled].min(axis=1)
-    min_dist[labeled] = -np.inf
+    labeled = labeled.copy()
+    dist = x @ x.T  # float32, as the original
+    sq = dist.diagonal().copy().reshape(-1, 1)
+    dist *= -2
+    dist += sq
+    dist += sq.T
+    np.maximum(dist, 0, out=dist)
+    dist = np.sqrt(dist)
+    block = dist[~labeled, :][:, labeled]
     picks = []
     for _ in range(n):
-        pick = int(min_dist.argmax())
+        row = int(block.min(axis=1).argmax())
+        pick = int(np.flatnonzero(~labeled)[row])
         picks.append(pick)
-        np.minimum(min_dist, dist[:, pick], out=min_dist)
-        min_dist[pick] = -np.inf
+        labeled[pick] = True
+        block = np.delete(block, row, 0)
+        block = np.append(block, dist[~labeled, pick][:, None], axis=1)
     return np.asarray(picks)
 
 

@@ -232,37 +232,32 @@ def _deepfool_step(
     """One multi-class DeepFool step for each row of ``inputs`` (see
     :func:`deepfool_perturbation_norms`).
 
-    One autograd call per class gives that class's input gradient for the whole batch; the
-    nearest class is tracked as a running minimum, so memory stays a few batches of inputs
-    whatever the number of classes.
+    One autograd call per class gives that class's input gradient for the whole batch (``C``
+    backward passes per step, as the per-example original, but each over the whole batch);
+    memory is ``C`` batches of input gradients.
     """
     n, n_classes = logits.shape
-    f0 = logits.gather(1, y0[:, None])[:, 0]
-    # grad f_k0 for every row, each row with its own k0: the sum of the chosen logits.
-    (grad0,) = torch.autograd.grad(f0.sum(), inputs, retain_graph=True)
-    best = torch.full((n,), float("inf"), dtype=logits.dtype, device=logits.device)
-    best_gap = torch.zeros_like(best)
-    best_w = torch.zeros_like(inputs)
-    for k in range(n_classes):
-        last = k == n_classes - 1
-        (grad_k,) = torch.autograd.grad(logits[:, k].sum(), inputs, retain_graph=not last)
-        w = grad_k - grad0
-        gap = (logits[:, k] - f0).detach().abs()
-        norm = w.flatten(1).norm(dim=1)
-        # w_k = 0 (or the original class itself) gives no direction: never the nearest.
-        usable = (norm > 0) & (y0 != k)
-        dist = torch.where(usable, gap / torch.where(usable, norm, 1.0), float("inf"))
-        nearer = dist < best  # strict: ties keep the lower class, deterministically
-        best = torch.where(nearer, dist, best)
-        best_gap = torch.where(nearer, gap, best_gap)
-        best_w = torch.where(_rows(nearer, w), w, best_w)
-    norm = best_w.flatten(1).norm(dim=1)
+    rows = torch.arange(n, device=logits.device)
+    grads = torch.stack([
+        torch.autograd.grad(logits[:, k].sum(), inputs, retain_graph=k < n_classes - 1)[0]
+        for k in range(n_classes)
+    ])  # (C, B, ...)
+    w = (grads - grads[y0, rows]).flatten(2)  # w_k = grad f_k - grad f_k0, (C, B, D)
+    gap = (logits - logits[rows, y0][:, None]).detach().abs().T  # |f_k - f_k0|, (C, B)
+    norm = w.norm(dim=2)
+    # w_k = 0 (the original class itself included) gives no direction: never the nearest.
+    usable = norm > 0
+    dist = torch.where(usable, gap / torch.where(usable, norm, 1.0), float("inf"))
+    best = dist.argmin(dim=0)  # first minimum: ties keep the lower class, deterministically
+    best_dist, best_gap, best_norm = dist[best, rows], gap[best, rows], norm[best, rows]
+    best_w = w[best, rows].reshape(inputs.shape)
     # (|f'| + epsilon) / ||w||^2 * w, written as a length times a unit vector so that a tiny
     # ||w|| cannot overflow the square; rows with no usable class (or an infinite length,
     # when the gap overflows a tiny norm) do not move.
-    length = (best_gap + epsilon) / torch.where(norm > 0, norm, 1.0)
-    length = torch.where(torch.isfinite(best) & torch.isfinite(length), length, 0.0)
-    unit = best_w / _rows(torch.where(norm > 0, norm, 1.0), best_w)
+    safe_norm = torch.where(best_norm > 0, best_norm, 1.0)
+    length = (best_gap + epsilon) / safe_norm
+    length = torch.where(torch.isfinite(best_dist) & torch.isfinite(length), length, 0.0)
+    unit = best_w / _rows(safe_norm, best_w)
     return _rows(length, unit) * unit
 
 

@@ -89,7 +89,8 @@ def k_center_greedy(
     Cold start (no labeled point): the first pick is drawn uniformly by ``rng``, or, when
     ``rng`` is ``None``, is the point nearest the mean of all embeddings (ties: lowest index).
 
-    Computation is in float64, so that picks do not depend on how the distances were blocked.
+    Computation is in the precision of ``embeddings`` (float32 embeddings are used in place,
+    with no copy; integers become float32), so the extra memory is ``O(N)``.
 
     Parameters
     ----------
@@ -109,7 +110,9 @@ def k_center_greedy(
     numpy.ndarray
         ``n`` distinct positions of unlabeled points (int64), in the order picked.
     """
-    x = torch.as_tensor(embeddings).detach().cpu().double()
+    x = torch.as_tensor(embeddings).detach().cpu()
+    if not x.is_floating_point():
+        x = x.float()
     if x.dim() != 2:
         raise ValueError(f"embeddings must have shape (N, d), got {tuple(x.shape)}")
     labeled = torch.as_tensor(np.asarray(labeled_mask, dtype=bool)).reshape(-1)
@@ -129,7 +132,7 @@ def k_center_greedy(
         return (sq_norms + sq_norms[i] - 2.0 * (x @ x[i])).clamp_min(0.0)
 
     if labeled.any():
-        min_dist = torch.full((len(x),), float("-inf"), dtype=torch.float64)
+        min_dist = torch.full((len(x),), float("-inf"), dtype=x.dtype)
         min_dist[~labeled] = min_sq_dists(x[~labeled], x[labeled], chunk_size)
     else:
         if rng is not None:

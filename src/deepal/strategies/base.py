@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -34,6 +35,10 @@ class Strategy:
     max_candidates:
         Score only a random subset of this many unlabeled examples at each query (as the
         MC-dropout literature does on large pools); ``None`` scores the whole unlabeled pool.
+    embeddings_file:
+        Where embedding-based strategies keep the pool's embeddings: a file path for a
+        memory-mapped float32 file (for pools whose embeddings do not fit in memory; it is
+        overwritten at each query), or ``None`` to keep them in memory.
 
     Attributes
     ----------
@@ -63,6 +68,7 @@ class Strategy:
         net: Net,
         random_state: int | np.random.Generator | None = None,
         max_candidates: int | None = None,
+        embeddings_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.dataset = dataset
         self.net = net
@@ -75,6 +81,7 @@ class Strategy:
         ):
             raise DeepALError(f"max_candidates must be an integer >= 1, got {max_candidates!r}")
         self.max_candidates = max_candidates
+        self.embeddings_file = embeddings_file
         self.last_scores: np.ndarray | None = None
 
     def candidate_idxs(self) -> np.ndarray:
@@ -130,7 +137,9 @@ class Strategy:
         return self.net.predict_prob_dropout_split(data, n_drop=n_drop)
 
     def get_embeddings(self, data: Dataset) -> torch.Tensor:
-        return self.net.get_embeddings(data)
+        if self.embeddings_file is None:
+            return self.net.get_embeddings(data)
+        return self.net.get_embeddings(data, memmap=self.embeddings_file)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.dataset!r})"

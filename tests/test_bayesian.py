@@ -345,3 +345,18 @@ def test_bad_options_are_clear_errors() -> None:
     ensemble = BALDDropout(data, net, posterior="ensemble", n_members=2)
     with pytest.raises(DeepALError, match="ensemble is not trained"):
         list(ensemble.posterior_estimate.sample_batches(data.get_unlabeled_data()[1]))
+
+
+def test_warm_started_members_continue_from_themselves() -> None:
+    data, _ = pool_and_net(dropout=False)
+    net = Net(NoDropoutNet, {"n_epoch": 2, "warm_start": True}, device="cpu")
+    strategy = EntropySampling(data, net, posterior="ensemble", n_members=2, random_state=0)
+    estimate = strategy.posterior_estimate
+    assert isinstance(estimate, EnsemblePosterior)
+    strategy.train()
+    first = list(estimate.members)
+    assert first[0] is not first[1]
+    before = [m.head.weight.detach().clone() for m in first]
+    strategy.train()
+    assert all(new is old for new, old in zip(estimate.members, first, strict=True))
+    assert not torch.equal(first[0].head.weight, before[0])  # trained on, not rebuilt

@@ -121,7 +121,10 @@ class EnsemblePosterior(PosteriorEstimate):
         seeds = [int(torch.randint(2**62, ()).item()) for _ in range(self.n_samples)]
         device = torch.device(self.net.device)
         members = []
-        for seed in seeds:
+        for m, seed in enumerate(seeds):
+            # With params["warm_start"], member m continues from its own last version, never
+            # from another member (with none yet, from a fresh module).
+            self.net.clf = self.members[m] if m < len(self.members) else None
             # fork_rng restores the global generators, so members differ only by their seed.
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)

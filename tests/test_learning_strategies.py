@@ -185,6 +185,12 @@ def test_loss_prediction_query_before_training_is_a_clear_error(pool: Data):
     strategy.net.clf = net.clf  # a net trained before the strategy existed
     with pytest.raises(DeepALError, match="call strategy.train"):
         strategy.query(3)
+    strategy.train()
+    strategy.query(3)
+    strategy.net.training_hook = None  # trained again without it: the module is stale
+    strategy.net.train(pool.get_labeled_data()[1])
+    with pytest.raises(DeepALError, match="after any other training"):
+        strategy.query(3)
 
 
 # -- VAAL -------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class LossPrediction(Strategy, TrainingHook):
         self.detach_after = detach_after
         self.module: LossPredictionModule | None = None
         self._tap: FeatureTap | None = None
+        self._model: nn.Module | None = None  # the classifier the module was trained with
         net.training_hook = self
 
     # -- the training hook -----------------------------------------------------------------
@@ -90,6 +91,7 @@ class LossPrediction(Strategy, TrainingHook):
             features = self._features(embedding)
         self.module = LossPredictionModule([pooled(f).shape[1] for f in features], self.hidden)
         self.module.to(net.device).train()
+        self._model = model
         return self.module.parameters()
 
     def _features(self, embedding: torch.Tensor) -> list[torch.Tensor]:
@@ -117,10 +119,10 @@ class LossPrediction(Strategy, TrainingHook):
     def predicted_losses(self, data: Dataset) -> torch.Tensor:
         """The module's predicted loss of every example of ``data``, ``(N,)`` on the CPU."""
         model = self.net.clf
-        if self.module is None or model is None:
+        if self.module is None or model is None or model is not self._model:
             raise DeepALError(
                 "LossPrediction's module is trained with the net: call strategy.train() "
-                "after creating the strategy"
+                "after creating the strategy (and after any other training of its net)"
             )
         tap = FeatureTap(model, self.feature_layers) if self.feature_layers else None
         parts = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,7 @@ class VAAL(Strategy, TrainingHook):
         self.beta, self.adversary_weight = beta, adversary_weight
         self.vae: VAE | None = None
         self.discriminator: nn.Module | None = None
+        self._labeled: np.ndarray | None = None  # the labeled set they were trained against
         net.training_hook = self
 
     def on_train_end(self, net: Net, model: nn.Module, data: Dataset) -> None:
@@ -118,6 +120,7 @@ class VAAL(Strategy, TrainingHook):
             F.binary_cross_entropy_with_logits(disc(mu), target).backward()
             disc_opt.step()
         self.vae, self.discriminator = vae.eval(), disc.eval()
+        self._labeled = self.dataset.labeled_idxs.copy()
 
     @torch.inference_mode()
     def labeled_probability(self, data: Dataset) -> torch.Tensor:
@@ -126,6 +129,13 @@ class VAAL(Strategy, TrainingHook):
             raise DeepALError(
                 "VAAL's networks are trained with the net: call strategy.train() after "
                 "creating the strategy"
+            )
+        if self._labeled is not None and not np.array_equal(
+            self._labeled, self.dataset.labeled_idxs
+        ):
+            warnings.warn(
+                "VAAL's discriminator was trained on an older labeled set: call "
+                "strategy.train() after labelling", RuntimeWarning, stacklevel=2,
             )
         device = next(self.vae.parameters()).device
         parts = [

@@ -79,6 +79,7 @@ class WAAL(Strategy, TrainingHook):
         self.critic: nn.Module | None = None
         self._critic_opt: torch.optim.Optimizer | None = None
         self._unlabeled: Iterator[tuple[Any, ...]] | None = None
+        self._model: nn.Module | None = None  # the classifier the critic was trained with
         net.training_hook = self
 
     # -- the training hook -----------------------------------------------------------------
@@ -91,8 +92,9 @@ class WAAL(Strategy, TrainingHook):
         generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         batch_size = net.params["train_args"]["batch_size"]
         self._unlabeled = (
-            cycle_batches(unlabeled, batch_size, generator) if len(unlabeled) else None
+            cycle_batches(unlabeled, batch_size, generator) if self.dataset.n_unlabeled else None
         )
+        self._model = model
         return ()  # the critic has its own optimiser: it maximises what the net minimises
 
     def extra_loss(self, step: TrainStep) -> torch.Tensor | None:
@@ -124,10 +126,10 @@ class WAAL(Strategy, TrainingHook):
     def scores(self, data: Dataset) -> torch.Tensor:
         """The query score of every example of ``data``, ``(N,)``; higher = picked first."""
         model = self.net.clf
-        if self.critic is None or model is None:
+        if self.critic is None or model is None or model is not self._model:
             raise DeepALError(
                 "WAAL's critic is trained with the net: call strategy.train() after "
-                "creating the strategy"
+                "creating the strategy (and after any other training of its net)"
             )
         parts = []
         with eval_mode(model):

@@ -103,7 +103,7 @@ class _Configurations:
 def batchbald(
     samples: torch.Tensor,
     n: int,
-    n_configurations: int = 10_000,
+    n_configurations: int = 1_000,
     generator: torch.Generator | None = None,
     chunk_elements: int = 2**22,
 ) -> tuple[np.ndarray, torch.Tensor]:

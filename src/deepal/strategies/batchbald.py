@@ -47,7 +47,7 @@ class BatchBALD(BALDDropout):
         net: Net,
         n_drop: int = 20,
         *,
-        n_configurations: int = 10_000,
+        n_configurations: int = 1_000,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("acquisition") not in (None, "top_n"):

@@ -301,6 +301,18 @@ def test_exp4p_update_by_hand():
     assert new.sum() == pytest.approx(2.0)
 
 
+def test_exp4p_update_counts_each_pick_of_a_batch_as_a_round():
+    advice = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    q = exp4p_probabilities(np.ones(2), advice, p_min=0.1)
+    assert np.allclose(q, [0.275, 0.275, 0.45])  # 0.7 * (0.25, 0.25, 0.5) + 0.1
+    new = exp4p_update(np.ones(2), advice, q, np.array([0, 1]), reward=1.0, p_min=0.1,
+                       horizon=10)
+    # Two rounds paid 1: yhat = (2 * 0.5 / 0.275, 0); vhat = (1 / 0.275, 1 / 0.45), twice.
+    bonus = math.sqrt(math.log(2 / 0.1) / (3 * 10))
+    exponent = 0.05 * (2 * 0.5 / 0.275 + 2 * (1 / 0.275 - 1 / 0.45) * bonus)
+    assert new[0] / new[1] == pytest.approx(math.exp(exponent))
+
+
 def test_importance_weighted_accuracy_by_hand():
     correct = [np.array([True, False]), np.array([True])]
     inverse = [np.array([2.0, 4.0]), np.array([5.0])]

@@ -50,9 +50,9 @@ def exp4p_update(
 
     With one pick ``j`` this is EXP4.P's update: ``rhat = reward / q_j`` on arm ``j``,
     expert gains ``yhat_k = xi_k(j) rhat``, variance bounds ``vhat_k = sum_i xi_k(i) / q_i``,
-    and ``w_k <- w_k exp(p_min / 2 (yhat_k + vhat_k sqrt(ln(M / delta) / (K T))))``. For a
-    batch of picks (batch-mode active learning) ``yhat_k`` is averaged over the picks, each
-    a draw from ``q``.
+    and ``w_k <- w_k exp(p_min / 2 (yhat_k + vhat_k sqrt(ln(M / delta) / (K T))))``. A batch
+    of picks (batch-mode active learning) counts as one EXP4.P round per pick, all paid the
+    batch's reward: the exponents of the picks add up.
 
     Parameters
     ----------
@@ -72,10 +72,10 @@ def exp4p_update(
     """
     n_experts, n_arms = advice.shape
     picked = np.asarray(picked, dtype=np.int64).reshape(-1)
-    y_hat = (advice[:, picked] * reward / q[picked]).mean(axis=1) if len(picked) else 0.0
+    y_hat = (advice[:, picked] * reward / q[picked]).sum(axis=1)  # summed over the picks
     v_hat = (advice / q).sum(axis=1)
     bonus = math.sqrt(math.log(n_experts / delta) / (n_arms * horizon))
-    log_w = np.log(weights) + p_min / 2 * (y_hat + v_hat * bonus)
+    log_w = np.log(weights) + p_min / 2 * (y_hat + len(picked) * v_hat * bonus)
     log_w -= log_w.max()  # no overflow however long the run
     new = np.exp(log_w)
     return new * n_experts / new.sum()

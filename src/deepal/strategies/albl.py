@@ -31,8 +31,10 @@ class ActiveLearningByLearning(Strategy):
     of being drawn (an unbiased estimate of the accuracy on the pool that needs no
     validation set). Strategies whose advice earned rewards gain weight.
 
-    Batch mode: ``yhat`` is averaged over the ``n`` picks, and each pick's inclusion
-    probability is taken as ``min(1, n q_j)``; with ``n = 1`` both are exactly the paper's.
+    Batch mode: each of the ``n`` picks counts as one EXP4.P round paid the batch's reward,
+    and a pick's inclusion probability is taken as ``min(1, n q_j)``; with ``n = 1`` both
+    are exactly the paper's. EXP4.P learns at a rate of about ``p_min``, i.e. ``1/K``: on a
+    large pool the weights move slowly (``max_candidates`` shrinks ``K``).
 
     Parameters
     ----------
@@ -47,7 +49,8 @@ class ActiveLearningByLearning(Strategy):
         ``sqrt(ln M / (K T))`` for ``M`` strategies, ``K`` candidates and horizon ``T``,
         capped at ``1 / (2K)`` so that at least half of the draw follows the strategies.
     horizon:
-        EXP4.P's horizon ``T``; ``None``: the number of unlabeled examples at creation.
+        EXP4.P's horizon ``T`` (the number of examples to be queried); ``None``: the number
+        of unlabeled examples at creation.
     delta:
         EXP4.P's confidence parameter.
 

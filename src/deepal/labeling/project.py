@@ -81,27 +81,30 @@ def _read_source(kind: str, source: Path, classes: list[str] | None, options: di
             if previews:
                 shown[i] = _preview_png(image)
 
-        X = decode_images(paths, options["image_size"], options["channels"], keep_preview)
+        pixels = decode_images(paths, options["image_size"], options["channels"], keep_preview)
         refs = [p.relative_to(source).as_posix() for p in paths]
-        return _Loaded(X.numpy(), labels, refs, [None] * len(paths), shown, list(classes or []))
+        return _Loaded(pixels.numpy(), labels, refs, [None] * len(paths), shown,
+                       list(classes or []))
     if kind == "table":
         from deepal.data.sources.tables import from_table
 
         data = from_table(source, label_column=options.get("label_column"), class_names=classes,
                           standardize=False)
-        X = np.asarray(data.X_train, dtype=np.float32)
+        features = np.asarray(data.X_train, dtype=np.float32)
         names = data.class_names or [str(i) for i in range(data.n_classes)]
-        return _Loaded(X, data.Y_train, [f"row {i + 1}" for i in range(len(X))],
-                       [None] * len(X), [None] * len(X), names, data.feature_names)  # type: ignore[attr-defined]
+        n = len(features)
+        return _Loaded(features, data.Y_train, [f"row {i + 1}" for i in range(n)], [None] * n,
+                       [None] * n, names, data.feature_names)  # type: ignore[attr-defined]
     if kind == "numpy":
         from deepal.data.sources.arrays import from_numpy_file
 
         data = from_numpy_file(source, class_names=classes)
-        X = np.asarray(data.X_train)
+        arr = np.asarray(data.X_train)
         names = data.class_names or [str(i) for i in range(data.n_classes)]
-        shown = [_preview_png_array(x) for x in X] if previews and X.ndim == 4 else [None] * len(X)
-        return _Loaded(X, data.Y_train, [f"row {i}" for i in range(len(X))],
-                       [None] * len(X), shown, names)
+        shown = ([_preview_png_array(x) for x in arr] if previews and arr.ndim == 4
+                 else [None] * len(arr))
+        return _Loaded(arr, data.Y_train, [f"row {i}" for i in range(len(arr))],
+                       [None] * len(arr), shown, names)
     if kind == "texts":
         from deepal.data.sources.labels import encode_labels
         from deepal.data.sources.texts import embed_texts
@@ -507,7 +510,7 @@ def _class_list(classes: Sequence[str] | str | None) -> list[str] | None:
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
 
 

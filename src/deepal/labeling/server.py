@@ -61,7 +61,8 @@ class LabelServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/?token={self.token}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}/?token={self.token}"
 
     # -- what the API returns --------------------------------------------------------------
 
@@ -211,5 +212,8 @@ def serve(project: Project, port: int = 8765, token: str | None = None,
         ready(server)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:
+        # Ctrl+C is the normal way to stop: every label was committed as it was given.
+        print("Stopped. Every label given is saved in the project.", flush=True)
     finally:
         server.server_close()

@@ -3,6 +3,7 @@ features and text embeddings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -63,7 +64,7 @@ def is_image_pool(data: Data) -> bool:
     return len(getattr(data.X_train, "shape", ())) == 4
 
 
-def default_architecture(data: Data) -> partial[nn.Module]:
+def default_architecture(data: Data) -> Callable[[], nn.Module]:
     """:class:`SmallCNN` for images, :class:`~deepal.nets.MLP` for anything else (flattened)."""
     shape = tuple(data.X_train.shape)
     if len(shape) == 4:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -79,8 +80,10 @@ def shown_item(page: Any) -> int:
 
 
 def wait_labeled(page: Any, n: int) -> None:
-    page.wait_for_function(
-        f"document.querySelector('#progress').textContent.startsWith('{n} /')")
+    # Locator assertions poll without evaluating strings, which the page's CSP forbids.
+    from playwright.sync_api import expect
+
+    expect(page.locator("#progress")).to_have_text(re.compile(rf"^{n} /"))
 
 
 def labels(project: Project) -> dict[int, tuple[str, str]]:
@@ -149,6 +152,12 @@ def test_requests_without_the_token_are_refused(server, project):
     status, _ = request(base + "/api/labels", {"item": 0, "label": "cat"}, token="wrong")
     assert status == 403
     assert project[0].store.current_labels() == {}
+    with urllib.request.urlopen(server.url) as response:  # with the token: the page
+        html = response.read().decode()
+        policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert "<script" in html and "src=" not in html.split("<script", 1)[1].split(">", 1)[0]
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
 
 
 def test_bad_requests_are_refused_and_change_nothing(server, project):
@@ -173,6 +182,8 @@ def test_bad_requests_are_refused_and_change_nothing(server, project):
 
 
 def test_two_annotators_at_once_lose_no_label(browser, project, server):
+    from playwright.sync_api import expect
+
     project, truth = project
     alice = open_page(browser, server.url, "alice")
     bob = open_page(browser, server.url, "bob")
@@ -183,10 +194,9 @@ def test_two_annotators_at_once_lose_no_label(browser, project, server):
             if item in given:  # the other one labeled it first: go on to an open one
                 page.keyboard.press("s")
                 item = shown_item(page)
+            ref = page.inner_text("#item-ref").split(" \u00b7 ")[1]
             page.keyboard.press(str(truth[item] + 1))
-            page.wait_for_function(
-                "document.querySelector('#message').textContent.startsWith('saved')")
-            page.evaluate("document.querySelector('#message').textContent = ''")
+            expect(page.locator("#message")).to_have_text(re.compile(rf"^saved: {ref} "))
             given[item] = name
     assert labels(project) == {i: (CLASSES[truth[i]], who) for i, who in given.items()}
     # and a burst of simultaneous writes from many threads loses nothing either

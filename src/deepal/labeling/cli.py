@@ -157,12 +157,12 @@ def command_export(args: argparse.Namespace) -> int:
               f"{out / 'tasks.json'} (labelling config: {out / 'label_config.xml'}). "
               "Import Label Studio's JSON export with: deepal import-labels FILE")
         return 0
+    model = None if args.no_model else project.train_and_save(device=args.device)
     count = project.export_labels(out / "labels.csv")
     print(f"Wrote {count} labels to {out / 'labels.csv'}")
-    if not args.no_model:
+    if model is not None:
         import shutil
 
-        model = project.train_and_save(device=args.device)
         shutil.copyfile(model, out / "model.pt")
         print(f"Trained on them and wrote the model to {out / 'model.pt'}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def read_label_rows(path: Path, default_annotator: str) -> list[tuple[Any, Any, 
     if suffix != ".csv":
         raise DeepALError(f"{path}: label files are .csv or .json")
     try:
-        table = list(csv.reader(text.splitlines()))
+        table = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
         raise DeepALError(f"{path} is not a valid CSV file: {error}") from error
     if not table:

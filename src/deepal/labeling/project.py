@@ -187,6 +187,7 @@ class Project:
         self.settings = self.store.meta()
         self.classes: list[str] = list(self.settings["classes"])
         self._arrays: dict[str, np.ndarray] | None = None
+        self.n_items = self.store.n_items()  # items are fixed at init
 
     # -- creation --------------------------------------------------------------------------
 
@@ -355,7 +356,7 @@ class Project:
 
     def item_id(self, item: Any, refs: dict[str, int] | None = None) -> int:
         """The id of an item given by id or by reference (its file path), or a clear error."""
-        n = self.store.n_items()
+        n = self.n_items
         text = str(item).strip()
         if refs is not None and text in refs:
             return refs[text]
@@ -395,8 +396,6 @@ class Project:
     def query(self, n: int, device: str | None = None, n_epoch: int | None = None,
               strategy: str | None = None) -> QueryResult:
         """Train on the labels so far, pick the next ``n`` items, record the round."""
-        import torch
-
         from deepal.seeding import seed_everything
         from deepal.strategies.random_sampling import RandomSampling
         from deepal.strategies.registry import get_strategy
@@ -424,8 +423,7 @@ class Project:
             self._save_model(net)
             if data.n_test:
                 accuracy = data.cal_test_acc(chosen.predict(data.get_test_data()))
-        with torch.inference_mode(False):
-            idxs = [int(i) for i in chosen.query(n)]
+        idxs = [int(i) for i in chosen.query(n)]
         round_id = self.store.add_round(name, data.n_labeled, idxs, accuracy,
                                         time.perf_counter() - started)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy, note)

@@ -116,6 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
+        # The page loads nothing from elsewhere: no CDN, no external image, no other host.
+        self.send_header("Content-Security-Policy", "default-src 'none'; img-src 'self'; "
+                         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                         "connect-src 'self'; base-uri 'none'; form-action 'none'")
         self.end_headers()
         self.wfile.write(body)
 

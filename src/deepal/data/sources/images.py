@@ -105,11 +105,14 @@ def decode_images(
     if size < 4:
         raise DeepALError(f"image size must be at least 4 pixels, got {size}")
     Image = require_pillow()
+    from PIL import ImageOps
+
     out = torch.empty((len(paths), channels, size, size), dtype=torch.uint8)
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as img:
-                img = img.convert("RGB" if channels == 3 else "L")
+                # Photos store their rotation in EXIF: show and train on them upright.
+                img = ImageOps.exif_transpose(img).convert("RGB" if channels == 3 else "L")
                 if on_image is not None:
                     on_image(i, img)
                 small = img.resize((size, size), Image.BILINEAR)

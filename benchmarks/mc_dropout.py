@@ -9,7 +9,7 @@ from deepal import Net, image_handler
 from deepal.nets.architectures import MNIST_Net
 from deepal.scores.uncertainty import bald_from_batches
 
-from benchmarks.measure import measure, report
+from benchmarks.measure import compare, report
 
 SMALL = {"n": 10_000}
 FULL = {"n": 40_000}
@@ -53,10 +53,9 @@ def bare_reference(inputs):
 
 def run(full: bool) -> None:
     size = FULL if full else SMALL
-    d = measure(__name__, "deepal", size, repeat=2)
-    r = measure(__name__, "bare_reference", size, repeat=2)
+    d, r = compare(__name__, ["deepal", "bare_reference"], size, repeat=3)
     slow = d.seconds / r.seconds
     report(f"mc-dropout: BALD, {N_DROP} passes over {size['n']:,} MNIST-shaped inputs, "
-           f"batch {BATCH} (best of 2)", d, r, [
+           f"batch {BATCH} (best of 3, run in turn)", d, r, [
         f"deepal / bare = {slow:.3f}x; target <= 1.2x: {'met' if slow <= 1.2 else 'MISSED'}",
     ], ref_label="bare forward passes")

@@ -77,15 +77,53 @@ def _child(module_name: str, fn_name: str, size: dict, repeat: int, threads: int
     return Measurement(min(times), max(0, peak_kb - before_kb) * 1024, result, source)
 
 
-def measure(module_name: str, fn_name: str, size: dict, repeat: int = 1,
-            threads: int = 2) -> Measurement:
-    """``module.fn(module.setup(size))`` in a fresh spawned process: time and peak memory."""
+def _alternating_child(module_name: str, fn_names: list[str], size: dict, repeat: int,
+                       threads: int) -> dict[str, float]:
+    import torch
+
+    torch.set_num_threads(threads)
+    module = importlib.import_module(module_name)
+    inputs = module.setup(size)
+    fns = [getattr(module, name) for name in fn_names]
+    fns[0](inputs)  # warm-up, untimed
+    best = {name: float("inf") for name in fn_names}
+    for _ in range(repeat):
+        for name, fn in zip(fn_names, fns, strict=True):
+            start = time.perf_counter()
+            fn(inputs)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _in_fresh_process(target, *args):
     pool = mp.get_context("spawn").Pool(1)
     try:
-        return pool.apply(_child, (module_name, fn_name, size, repeat, threads))
+        return pool.apply(target, args)
     finally:
         pool.close()
         pool.join()
+
+
+def measure(module_name: str, fn_name: str, size: dict, repeat: int = 1,
+            threads: int = 2) -> Measurement:
+    """``module.fn(module.setup(size))`` in a fresh spawned process: time and peak memory."""
+    return _in_fresh_process(_child, module_name, fn_name, size, repeat, threads)
+
+
+def compare(module_name: str, fn_names: list[str], size: dict, repeat: int = 5,
+            threads: int = 2) -> list[Measurement]:
+    """Measure implementations whose times must be compared closely (a ratio near 1).
+
+    Times: all of them in one fresh process, run in turn ``repeat`` times after a warm-up,
+    each one's best kept, so that a burst of load elsewhere on a shared machine hits them
+    alike. Peak memory: one run of each in its own fresh process, as :func:`measure`."""
+    times = _in_fresh_process(_alternating_child, module_name, fn_names, size, repeat, threads)
+    results = []
+    for name in fn_names:
+        single = measure(module_name, name, size, 1, threads)
+        results.append(Measurement(times[name], single.peak_extra_bytes, single.result,
+                                   single.peak_source))
+    return results
 
 
 def report(name: str, deepal: Measurement | None, reference: Measurement | None,

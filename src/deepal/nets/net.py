@@ -3,10 +3,12 @@ embeddings to strategies."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -249,10 +251,35 @@ class Net:
         return _cat(list(self.predict_prob_dropout_batches(data, n_drop)), dim=1)
 
     @torch.inference_mode()
-    def get_embeddings(self, data: Dataset) -> torch.Tensor:
-        """The network's embedding of every example, shape ``(N, D)``, on the CPU."""
+    def get_embeddings(
+        self, data: Dataset, memmap: str | os.PathLike[str] | None = None
+    ) -> torch.Tensor:
+        """The network's embedding of every example, shape ``(N, D)``, float32 on the CPU.
+
+        Parameters
+        ----------
+        data:
+            The examples (items starting with the input).
+        memmap:
+            A file path: the embeddings are written batch by batch into a memory-mapped
+            float32 file there (created or overwritten) and the returned tensor reads from it,
+            so a pool whose embeddings exceed the memory can still be embedded; pages are
+            loaded as they are used. ``None`` keeps them in memory.
+        """
         self._trained().eval()
-        return _cat([emb.float().cpu() for _, emb in self._outputs(data, "embed")])
+        if memmap is None:
+            return _cat([emb.float().cpu() for _, emb in self._outputs(data, "embed")])
+        n = len(data)  # type: ignore[arg-type]
+        array = np.lib.format.open_memmap(
+            os.fspath(memmap), mode="w+", dtype=np.float32, shape=(n, self.get_embedding_dim())
+        )
+        out = torch.from_numpy(array)
+        start = 0
+        for _, emb in self._outputs(data, "embed"):
+            out[start : start + len(emb)] = emb.float().cpu()
+            start += len(emb)
+        array.flush()
+        return out
 
     def get_embedding_dim(self) -> int:
         """Size of the embedding returned by :meth:`get_embeddings`."""

@@ -10,7 +10,6 @@ later commands never decode the source again and the page never reads outside th
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -295,28 +294,30 @@ class Project:
         return self._arrays
 
     def data(self) -> Data:
-        """The pool as a :class:`Data`: the current labels applied, the test set if any."""
-        from deepal.data.sources.arrays import from_arrays
+        """The pool as a :class:`Data`: the current labels applied, the test set if any.
+
+        Images are normalised to [-1, 1] and feature rows standardised over the pool, a batch
+        at a time."""
+        from functools import partial
+
+        from deepal.data.handlers import TensorHandler, image_handler
+        from deepal.data.pool import Handler
 
         arrays = self.arrays()
-        labels = np.full(len(arrays["X"]), UNKNOWN, dtype=np.int64)
-        for item_id, label in self.store.current_labels().items():
-            labels[item_id] = label.class_index
         X = arrays["X"]
-        data = from_arrays(X, None, arrays.get("X_test"), arrays.get("y_test"),
-                           class_names=self.classes)
-        if X.ndim == 2 and len(X) > 1:  # standardise features over the pool
-            from functools import partial
-
-            from deepal.data.handlers import TensorHandler
-
+        handler: Handler | None = None
+        if X.ndim == 4 and X.dtype == np.uint8:
+            handler = image_handler((0.5,) * X.shape[1], (0.5,) * X.shape[1])
+        elif X.ndim == 2 and len(X) > 1:
             std = X.std(axis=0)
-            std[std == 0] = 1.0
-            data.handler = partial(TensorHandler, mean=X.mean(axis=0).tolist(),
-                                   std=std.tolist())
-        known = np.flatnonzero(labels != UNKNOWN)
-        if len(known):
-            data.label(known, labels[known])
+            std[std == 0] = 1.0  # a constant feature stays 0 instead of dividing by zero
+            handler = partial(TensorHandler, mean=X.mean(axis=0).tolist(), std=std.tolist())
+        data = Data(X, None, arrays.get("X_test"), arrays.get("y_test"), handler=handler,
+                    class_names=self.classes)
+        labels = self.store.current_labels()
+        if labels:
+            known = np.array(sorted(labels), dtype=np.int64)
+            data.label(known, [labels[i].class_index for i in known])
         return data
 
     def net(self, device: str | None = None, n_epoch: int | None = None) -> Any:
@@ -510,10 +511,3 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DeepALError(f"cannot read {path} as JSON: {error}") from error

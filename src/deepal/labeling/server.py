@@ -72,13 +72,12 @@ class LabelServer(ThreadingHTTPServer):
         labels = project.store.current_labels()
         items = []
         names = project.settings.get("feature_names")
+        described = project.store.describe(item_ids)
         for item_id in item_ids:
-            found = project.store.item(item_id)
-            assert found is not None  # queried items are items
-            ref, text, preview, _ = found
-            entry: dict[str, Any] = {"id": item_id, "ref": ref, "image": preview is not None,
+            ref, text, has_image = described[item_id]
+            entry: dict[str, Any] = {"id": item_id, "ref": ref, "image": has_image,
                                      "text": text, "label": None, "annotator": None}
-            if self.features is not None and preview is None:
+            if self.features is not None and not has_image:
                 row = self.features[item_id].reshape(-1)[:64]
                 entry["features"] = [[names[j] if names else f"x{j}", float(v)]
                                      for j, v in enumerate(row)]

@@ -194,16 +194,29 @@ class Store:
                              (item_id,)).fetchone()
         return None if row is None else tuple(row)  # type: ignore[return-value]
 
+    def describe(self, item_ids: Sequence[int]) -> dict[int, tuple[str, str | None, bool]]:
+        """``(ref, text, has_preview)`` of each of ``item_ids`` (previews are not loaded)."""
+        rows = self._by_ids("SELECT id, ref, text, preview IS NOT NULL FROM items", item_ids)
+        return {int(i): (ref, text, bool(has)) for i, ref, text, has in rows}
+
     def item_ids_by_ref(self) -> dict[str, int]:
         with self.reading() as db:
             return {ref: int(i) for i, ref in db.execute("SELECT id, ref FROM items")}
 
     def refs(self, item_ids: Sequence[int]) -> dict[int, str]:
+        return {int(i): ref for i, ref in self._by_ids("SELECT id, ref FROM items", item_ids)}
+
+    def _by_ids(self, select: str, item_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """Rows of ``select ... WHERE id IN (item_ids)``, in chunks below SQLite's limit on
+        query parameters."""
+        ids = [int(i) for i in item_ids]
+        rows: list[tuple[Any, ...]] = []
         with self.reading() as db:
-            marks = ",".join("?" * len(item_ids))
-            rows = db.execute(f"SELECT id, ref FROM items WHERE id IN ({marks})",
-                              list(item_ids)).fetchall()
-        return {int(i): ref for i, ref in rows}
+            for start in range(0, len(ids), 900):
+                chunk = ids[start:start + 900]
+                marks = ",".join("?" * len(chunk))
+                rows += db.execute(f"{select} WHERE id IN ({marks})", chunk).fetchall()
+        return rows
 
     # -- labels ----------------------------------------------------------------------------
 

@@ -132,6 +132,30 @@ def test_deepfool_norm_is_the_distance_to_the_nearest_of_several_classes() -> No
     assert (found <= exact + largest_overshoot + 1e-9).all()
 
 
+def test_deepfool_max_classes_equals_all_classes_when_it_covers_them() -> None:
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(50, 3)))
+    full = deepfool_perturbation_norms(Linear(W3, B3), x)[0]
+    torch.testing.assert_close(deepfool_perturbation_norms(Linear(W3, B3), x, max_classes=3)[0],
+                               full, rtol=0, atol=0)
+
+
+def test_deepfool_max_classes_looks_only_at_the_likeliest_classes() -> None:
+    # Four classes along one axis; class 3 has the nearest boundary in distance but the
+    # lowest logit. With every class considered the step goes to class 3's boundary; with the
+    # top two only (classes 0 and 1), to class 1's, which is farther.
+    weight = np.array([[0.0, 0.0], [-1.0, 0.0], [0.0, -2.0], [0.0, 40.0]])
+    bias = np.array([0.0, -0.5, -3.0, -8.0])
+    x = torch.tensor([[0.0, 0.0]], dtype=torch.float64)  # logits 0, -0.5, -3, -8
+    full = deepfool_perturbation_norms(Linear(weight, bias), x)[0].sqrt().item()
+    top2 = deepfool_perturbation_norms(Linear(weight, bias), x, max_classes=2)[0].sqrt().item()
+    assert full == pytest.approx(8 / 40 + EPSILON / 40)
+    assert top2 == pytest.approx(0.5 + EPSILON)
+    with pytest.raises(ValueError):
+        deepfool_perturbation_norms(Linear(weight, bias), x, max_classes=1)
+    with pytest.raises(DeepALError):
+        AdversarialDeepFool(Data(x.numpy(), [0], n_classes=4), Net(nn.Identity), max_classes=1)
+
+
 def test_deepfool_skips_a_class_it_cannot_reach() -> None:
     # Class 2 copies class 0, so w_2 - w_0 = 0 for an example predicted 0: no NaN, and the
     # attack goes to class 1's boundary instead.

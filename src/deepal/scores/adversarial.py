@@ -97,6 +97,7 @@ def deepfool_perturbation_norms(
     max_iter: int = 50,
     epsilon: float = 1e-4,
     bounds: Bounds | None = None,
+    max_classes: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Squared norm of the DeepFool perturbation that changes each example's prediction.
 
@@ -121,6 +122,10 @@ def deepfool_perturbation_norms(
     bounds:
         ``(low, high)`` valid input range: perturbed inputs are clamped into it. ``None`` for
         no limit.
+    max_classes:
+        Consider only the ``max_classes`` classes with the highest logits at each step (the
+        original class always among them), as the DeepFool paper does for ImageNet: each
+        step costs ``max_classes`` backward passes instead of one per class. ``None``: all.
 
     Returns
     -------
@@ -131,9 +136,11 @@ def deepfool_perturbation_norms(
     """
     if not epsilon >= 0:
         raise ValueError(f"epsilon must be >= 0, got {epsilon}")
+    if max_classes is not None and (isinstance(max_classes, bool) or max_classes < 2):
+        raise ValueError(f"max_classes must be an integer >= 2 or None, got {max_classes!r}")
 
     def step(logits: torch.Tensor, inputs: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
-        return _deepfool_step(logits, inputs, y0, epsilon)
+        return _deepfool_step(logits, inputs, y0, epsilon, max_classes)
 
     return _attack(model, x, max_iter, bounds, step)
 
@@ -227,25 +234,36 @@ def _attack(
 
 
 def _deepfool_step(
-    logits: torch.Tensor, inputs: torch.Tensor, y0: torch.Tensor, epsilon: float
+    logits: torch.Tensor,
+    inputs: torch.Tensor,
+    y0: torch.Tensor,
+    epsilon: float,
+    max_classes: int | None = None,
 ) -> torch.Tensor:
     """One multi-class DeepFool step for each row of ``inputs`` (see
     :func:`deepfool_perturbation_norms`).
 
-    One autograd call per class gives that class's input gradient for the whole batch (``C``
-    backward passes per step, as the per-example original, but each over the whole batch);
-    memory is ``C`` batches of input gradients.
+    One autograd call per candidate class gives its input gradient for the whole batch
+    (``k`` backward passes per step, as the per-example original, but each over the whole
+    batch); memory is ``k`` batches of input gradients.
     """
     n, n_classes = logits.shape
+    k = n_classes if max_classes is None else min(max_classes, n_classes)
     rows = torch.arange(n, device=logits.device)
+    # Each row's candidate classes: its k highest logits, y0 forced in; in class order, so
+    # that ties between classes go to the lower class whatever k is.
+    forced = logits.detach().scatter(1, y0[:, None], float("inf"))
+    classes = forced.topk(k, dim=1).indices.sort(dim=1).values  # (B, k)
+    chosen = logits.gather(1, classes)  # (B, k), attached to the graph
     grads = torch.stack([
-        torch.autograd.grad(logits[:, k].sum(), inputs, retain_graph=k < n_classes - 1)[0]
-        for k in range(n_classes)
-    ])  # (C, B, ...)
-    w = (grads - grads[y0, rows]).flatten(2)  # w_k = grad f_k - grad f_k0, (C, B, D)
-    gap = (logits - logits[rows, y0][:, None]).detach().abs().T  # |f_k - f_k0|, (C, B)
+        torch.autograd.grad(chosen[:, j].sum(), inputs, retain_graph=j < k - 1)[0]
+        for j in range(k)
+    ])  # (k, B, ...)
+    own = (classes == y0[:, None]).int().argmax(dim=1)  # where y0 sits among the candidates
+    w = (grads - grads[own, rows]).flatten(2)  # w_j = grad f_j - grad f_y0, (k, B, D)
+    gap = (chosen - chosen[rows, own][:, None]).detach().abs().T  # |f_j - f_y0|, (k, B)
     norm = w.norm(dim=2)
-    # w_k = 0 (the original class itself included) gives no direction: never the nearest.
+    # w_j = 0 (the original class itself included) gives no direction: never the nearest.
     usable = norm > 0
     dist = torch.where(usable, gap / torch.where(usable, norm, 1.0), float("inf"))
     best = dist.argmin(dim=0)  # first minimum: ties keep the lower class, deterministically

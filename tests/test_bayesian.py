@@ -109,7 +109,7 @@ def test_sampled_configurations_estimate_the_exact_joint_score() -> None:
     # 2^12 configurations; 1,000 sampled ones must come close.
     samples = dirichlet(16, 12, 2, seed=0)
     exact = joint_mutual_information(samples)
-    _, enumerated = batchbald(samples, 12)
+    _, enumerated = batchbald(samples, 12, n_configurations=2**12)
     _, sampled = batchbald(samples, 12, n_configurations=1000,
                            generator=torch.Generator().manual_seed(1))
     assert enumerated[-1].item() == pytest.approx(exact, abs=1e-9)
@@ -123,6 +123,15 @@ def test_batchbald_chunks_give_the_same_batch() -> None:
     chunked = batchbald(samples, 5, n_configurations=50, chunk_elements=10)
     assert whole[0].tolist() == chunked[0].tolist()
     torch.testing.assert_close(whole[1], chunked[1])
+
+
+def test_lazy_greedy_finds_the_plain_greedy_batch() -> None:
+    for seed in range(3):
+        samples = dirichlet(8, 60, 3, seed)
+        lazy = batchbald(samples, 6, n_configurations=3**6, chunk_elements=3**6 * 3 * 4)
+        plain = batchbald(samples, 6, n_configurations=3**6, lazy=False)
+        assert lazy[0].tolist() == plain[0].tolist()
+        torch.testing.assert_close(lazy[1], plain[1])
 
 
 # -- variation ratio and mean STD ---------------------------------------------------------------

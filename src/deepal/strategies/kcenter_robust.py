@@ -1,0 +1,78 @@
+"""The robust (outlier-tolerant) core set of Sener & Savarese (2018), without a MIP solver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deepal.data.pool import Data
+from deepal.errors import DeepALError
+from deepal.nets.net import Net
+from deepal.scores.coverage import MAX_EDGES
+from deepal.scores.distances import DEFAULT_CHUNK_SIZE
+from deepal.scores.robust_kcenter import robust_k_center
+from deepal.strategies.base import Strategy
+
+
+class KCenterGreedyRobust(Strategy):
+    """Core set that may leave ``n_outliers`` examples uncovered, so that isolated outliers
+    do not each take a label.
+
+    Greedy k-center, then a binary search on the covering radius whose feasibility test is
+    greedy maximum coverage instead of the paper's MIP (see
+    :mod:`deepal.scores.robust_kcenter` for exactly what is computed). Cost: one ball graph
+    of the labeled examples and candidates at the greedy radius, ``O(N^2 d)`` time and
+    memory the number of edges (capped by ``max_edges``): on a large pool set
+    ``max_candidates``.
+
+    Parameters
+    ----------
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
+    n_outliers:
+        Examples allowed to stay uncovered; ``None`` (default) is 0.1% of the examples
+        considered, at least 1.
+    n_steps:
+        Binary-search steps on the radius.
+    chunk_size, max_edges:
+        Block size of the distance computation and the cap on the graph's edges.
+
+    Attributes
+    ----------
+    last_radius:
+        The covering radius (allowing the outliers) reached by the last query.
+    """
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        n_outliers: int | None = None,
+        n_steps: int = 12,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_edges: int = MAX_EDGES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, net, **kwargs)
+        if n_outliers is not None and (
+            isinstance(n_outliers, bool) or not isinstance(n_outliers, (int, np.integer))
+            or n_outliers < 0
+        ):
+            raise DeepALError(f"n_outliers must be an integer >= 0 or None, got {n_outliers!r}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise DeepALError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+        self.n_outliers, self.n_steps = n_outliers, int(n_steps)
+        self.chunk_size, self.max_edges = chunk_size, max_edges
+        self.last_radius: float | None = None
+
+    def query(self, n: int) -> np.ndarray:
+        idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
+        embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
+        labeled = self.dataset.labeled_idxs[idxs]
+        n_outliers = self.n_outliers if self.n_outliers is not None else max(1, len(idxs) // 1000)
+        picks, self.last_radius = robust_k_center(
+            embeddings, labeled, n, n_outliers, rng=self.rng, n_steps=self.n_steps,
+            chunk_size=self.chunk_size, max_edges=self.max_edges,
+        )
+        return idxs[picks]

@@ -1,0 +1,85 @@
+"""ProbCover (Yehuda et al., 2022): greedy maximum coverage of delta-balls, for low budgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deepal.data.pool import Data
+from deepal.errors import DeepALError
+from deepal.nets.net import Net
+from deepal.scores.clustering import kmeans_centres
+from deepal.scores.coverage import MAX_EDGES, ball_graph, covered_by, max_coverage, purity_radius
+from deepal.scores.neighbours import nearest
+from deepal.strategies.base import Strategy
+
+
+class ProbCover(Strategy):
+    """Pick the unlabeled examples whose ``delta``-balls cover the most uncovered examples.
+
+    The pool (labeled examples and candidates) becomes a graph with an edge between examples
+    at embedding distance ``<= delta``. Examples within ``delta`` of a labeled one count as
+    covered from the start; each pick is then the unlabeled example whose ball holds the most
+    uncovered examples, and its ball becomes covered. Once everything is covered, the rest of
+    the batch is drawn at random (as in the paper).
+
+    The graph is built in blocks of rows and stored as sparse edges (never ``N x N``):
+    ``O(N^2 d)`` time once per query, memory the number of edges (capped by ``max_edges``; on
+    a large pool use ``max_candidates``). The paper embeds with a self-supervised model; here
+    the network's embedding is used.
+
+    Parameters
+    ----------
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
+    delta:
+        Ball radius in embedding space. ``None`` (default) chooses it at each query by the
+        paper's purity rule: the largest radius at which a fraction ``alpha`` of the balls hold
+        a single k-means cluster (``k`` = the number of classes); see
+        :func:`~deepal.scores.coverage.purity_radius`.
+    alpha:
+        Purity for the automatic ``delta`` (the paper's 0.95).
+    max_edges:
+        Most edges of the graph before an error.
+
+    Attributes
+    ----------
+    last_delta:
+        The radius used by the last query.
+    """
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        delta: float | None = None,
+        alpha: float = 0.95,
+        max_edges: int = MAX_EDGES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, net, **kwargs)
+        if delta is not None and not delta >= 0:
+            raise DeepALError(f"delta must be >= 0 or None, got {delta!r}")
+        if not 0 < alpha <= 1:
+            raise DeepALError(f"alpha must be in (0, 1], got {alpha!r}")
+        self.delta, self.alpha, self.max_edges = delta, alpha, max_edges
+        self.last_delta: float | None = None
+
+    def query(self, n: int) -> np.ndarray:
+        idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
+        embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
+        labeled = self.dataset.labeled_idxs[idxs]
+        delta = self.delta if self.delta is not None else self._purity_delta(embeddings)
+        self.last_delta = delta
+        graph = ball_graph(embeddings, delta, max_edges=self.max_edges)
+        picks, _ = max_coverage(graph, covered_by(graph, labeled), ~labeled, n)
+        if len(picks) < n:  # everything is covered: the rest at random
+            rest = np.setdiff1d(np.flatnonzero(~labeled), picks)
+            picks = np.concatenate([picks, self.rng.choice(rest, n - len(picks), replace=False)])
+        return idxs[picks]
+
+    def _purity_delta(self, embeddings: Any) -> float:
+        k = min(self.dataset.n_classes, len(embeddings))
+        pseudo_labels, _ = nearest(embeddings, kmeans_centres(embeddings, k, self.rng))
+        return purity_radius(embeddings, pseudo_labels, self.alpha, rng=self.rng)

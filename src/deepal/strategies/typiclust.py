@@ -1,0 +1,59 @@
+"""TypiClust (Hacohen et al., 2022): typical examples of uncovered clusters, for low budgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deepal.data.pool import Data
+from deepal.errors import DeepALError
+from deepal.nets.net import Net
+from deepal.scores.typicality import typiclust_select
+from deepal.strategies.base import Strategy
+
+
+class TypiClust(Strategy):
+    """Cluster the embeddings into ``labeled + n`` clusters with k-means; from the largest
+    clusters without a labeled example, pick the most typical unlabeled example (typicality =
+    1 / mean distance to its ``k_neighbours`` nearest neighbours in the cluster).
+
+    See :func:`~deepal.scores.typicality.typiclust_select`. The paper embeds with a
+    self-supervised model; here the network's embedding is used. Cost: one k-means of the
+    labeled examples and candidates, and the typicality of each visited cluster
+    (``O(size^2 d)`` in blocks).
+
+    Parameters
+    ----------
+    dataset, net, random_state, max_candidates:
+        As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
+    k_neighbours:
+        Neighbours of the typicality (20, as in the paper).
+    max_clusters:
+        Cap on the number of k-means clusters (500 by default, as the authors' code).
+    """
+
+    def __init__(
+        self,
+        dataset: Data,
+        net: Net,
+        k_neighbours: int = 20,
+        max_clusters: int | None = 500,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, net, **kwargs)
+        for name, value in (("k_neighbours", k_neighbours), ("max_clusters", max_clusters)):
+            if value is None and name == "max_clusters":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise DeepALError(f"{name} must be an integer >= 1, got {value!r}")
+        self.k_neighbours, self.max_clusters = int(k_neighbours), max_clusters
+
+    def query(self, n: int) -> np.ndarray:
+        idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
+        embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
+        labeled = self.dataset.labeled_idxs[idxs]
+        picks = typiclust_select(
+            embeddings, labeled, n, self.rng, self.k_neighbours, self.max_clusters
+        )
+        return idxs[picks]

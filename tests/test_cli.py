@@ -69,6 +69,17 @@ def test_max_candidates_reaches_the_strategy(capsys):
     assert code == 2 and "exceeds max_candidates=5" in err
 
 
+def test_test_batch_size_does_not_change_the_queries(tmp_path: Path, capsys):
+    queried = []
+    for size in ("7", "1000"):
+        out_file = tmp_path / f"{size}.json"
+        code, _, _ = run(["--strategy-name", "MarginSampling", "--n-round", "1",
+                          "--test-batch-size", size, "--output", str(out_file), *FAST], capsys)
+        assert code == 0
+        queried.append(json.loads(out_file.read_text())["rounds"][1]["queried"])
+    assert queried[0] == queried[1]
+
+
 def test_random_sampling_may_start_from_no_labels(capsys):
     code, out, _ = run(["--strategy-name", "RandomSampling", "--n-init-labeled", "0",
                         "--n-query", "30", "--n-round", "1", *FAST], capsys)
@@ -92,6 +103,7 @@ def test_a_users_strategy_by_import_path(capsys):
         (["--data-dir", "/no/such/folder", "--dataset-name", "MNIST"], "does not exist"),
         (["--n-query", "-3"], "--n-query must be >= 0"),
         (["--n-epoch", "0"], "--n-epoch must be >= 1"),
+        (["--test-batch-size", "0"], "--test-batch-size must be >= 1"),
         (["--strategy-name", "no_such_pkg:Strategy"], "cannot import module"),
         (["--device", "gpu"], "unknown device 'gpu'"),
     ],

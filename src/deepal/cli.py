@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "package.module:ClassName (default: the data set's)")
     add_option(run, "max-candidates", type=int, metavar="N",
                 help="score only a random N of the unlabeled pool at each query (default: all)")
+    add_option(run, "test-batch-size", type=int, metavar="N",
+                help="examples per inference and scoring batch: larger is faster and takes "
+                "more memory (default: 1000)")
     add_option(run, "output", metavar="FILE", help="write the arguments and rounds as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(handler=command_run)
@@ -139,7 +142,11 @@ def command_run(args: argparse.Namespace) -> int:
             f"the budget n_init_labeled + n_query * n_round = {budget} exceeds the pool of "
             f"{dataset.n_pool} {dataset_name} examples"
         )
-    params = {} if args.n_epoch is None else {"n_epoch": args.n_epoch}
+    if args.test_batch_size is not None and args.test_batch_size < 1:
+        raise DeepALError(f"--test-batch-size must be >= 1, got {args.test_batch_size}")
+    params: dict[str, Any] = {} if args.n_epoch is None else {"n_epoch": args.n_epoch}
+    if args.test_batch_size is not None:
+        params["test_args"] = {"batch_size": args.test_batch_size}
     net = get_net(dataset_name, device=args.device, net=args.net, params=params,
                   progress=not args.quiet)
     dataset.initialize_labels(n_init, random_state=args.seed)

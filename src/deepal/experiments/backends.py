@@ -8,11 +8,9 @@ be shared by the machines), and forwards the runs' progress events to ``emit``.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import queue as queue_module
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import replace
 from typing import Any
 
 from deepal.errors import DeepALError
@@ -46,13 +44,12 @@ def _drain(events: Any, emit: Emit, timeout: float) -> None:
 def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1) -> list[dict[str, Any]]:
     """Run ``specs`` in this process (``workers=1``) or in ``workers`` processes.
 
-    The machine's cores are shared out: each run uses ``cores // workers`` torch threads."""
+    Each run uses the config's ``cpus_per_run`` torch threads, whatever the number of
+    workers (more threads than cores would make every run crawl)."""
     emit = emit or (lambda event: None)
     if not specs:
         return []
     workers = min(workers, len(specs))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    specs = [replace(spec, threads=threads) for spec in specs]
     if workers == 1:
         return [execute_run(spec, emit) for spec in specs]
     # spawn, not fork: a forked child of a process that already used torch's thread pool
@@ -117,7 +114,6 @@ def run_ray(specs: list[RunSpec], emit: Emit | None,
         refs = []
         for spec in specs:
             cpus, gpus = spec.config.cpus_per_run, spec.config.gpus_per_run
-            spec = replace(spec, threads=max(1, int(cpus)))
             refs.append(task.options(num_cpus=cpus, num_gpus=gpus).remote(spec, events))
         pending = list(refs)
         while pending:

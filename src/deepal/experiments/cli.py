@@ -25,8 +25,8 @@ def register(commands: Any) -> None:
     add_option(experiment, "output", metavar="DIR",
                help="output folder (default: the config's `output`, else results/NAME)")
     add_option(experiment, "workers", type=int, metavar="N",
-               help="local processes running runs in parallel (default: the CPU cores, at most "
-               "the number of runs); results do not depend on it")
+               help="local processes running runs in parallel (default: CPU cores / "
+               "cpus_per_run, at most the number of runs); results do not depend on it")
     add_option(experiment, "backend", choices=("local", "ray"), default="local",
                help="local processes (default) or Ray tasks (needs deepal[ray])")
     add_option(experiment, "address", metavar="ADDRESS",
@@ -62,7 +62,9 @@ def command_experiment(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     output = Path(args.output or config.output or Path("results") / config.name)
     n_runs = len(config.datasets) * len(config.strategies) * len(config.seeds)
-    workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, n_runs)
+    per_run = max(1, round(config.cpus_per_run))
+    cores = os.cpu_count() or 1
+    workers = args.workers if args.workers is not None else max(1, min(cores // per_run, n_runs))
     if workers < 1:
         raise DeepALError(f"--workers must be >= 1, got {workers}")
     done = 0

@@ -34,7 +34,7 @@ def run_loop(
     n_query: int | Sequence[int],
     n_round: int,
     on_round: Callable[[RoundResult], None] | None = None,
-    start_round: int = 0,
+    resume_after: int | None = None,
     train: Callable[[], None] | None = None,
 ) -> list[RoundResult]:
     """Train on the current labels, then ``n_round`` times: query ``n_query`` examples,
@@ -48,9 +48,10 @@ def run_loop(
     n_query:
         Examples per query, or one size per round (e.g. a smaller last round, so a label
         budget that is not a multiple of the query size is met exactly).
-    start_round:
-        Resume after this round: the strategy's labels, trained network and random states
-        must be those at the end of that round; rounds ``start_round + 1 .. n_round`` run.
+    resume_after:
+        Resume after this round (0 included): the strategy's labels, trained network and
+        random states must be those at the end of that round; rounds
+        ``resume_after + 1 .. n_round`` run. ``None`` starts with round 0.
     train:
         How to train at each round; default ``strategy.train()``.
 
@@ -81,9 +82,9 @@ def run_loop(
         if on_round is not None:
             on_round(result)
 
-    if start_round == 0:
+    if resume_after is None:
         finish(0, 0.0, np.empty(0, dtype=np.int64))
-    for rnd in range(max(start_round, 0) + 1, n_round + 1):
+    for rnd in range((resume_after or 0) + 1, n_round + 1):
         start = time.perf_counter()
         queried = strategy.query(int(sizes[rnd - 1]))
         query_seconds = time.perf_counter() - start

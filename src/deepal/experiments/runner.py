@@ -40,7 +40,7 @@ class RunSpec:
     seed: int
     config: ExperimentConfig
     output: str
-    threads: int = 1
+    threads: int = 1  # torch threads of the run: the config's cpus_per_run
 
     @property
     def id(self) -> str:
@@ -146,7 +146,8 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
     for dataset_name in datasets:
         for name in config.strategies:
             for seed in config.seeds:
-                spec = RunSpec(dataset_name, name, seed, config, str(output.resolve()))
+                spec = RunSpec(dataset_name, name, seed, config, str(output.resolve()),
+                               threads=max(1, round(config.cpus_per_run)))
                 checkpoint = RunStore(output, spec.id).load()
                 if checkpoint is not None and checkpoint["settings"] != expected:
                     raise ConfigError(
@@ -224,6 +225,7 @@ def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
     config = spec.config
     torch.set_num_threads(max(1, spec.threads))
     store = RunStore(Path(spec.output), spec.id)
+    store.remove_stale()
     sizes = config.query_sizes()
     checkpoint = store.load()
     start = 0 if checkpoint is None else int(checkpoint["round"])
@@ -271,7 +273,8 @@ def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
         emit({"event": "round", "run": spec.id, "round": result.round, "n_round": len(sizes),
               "n_labeled": result.n_labeled, "test_accuracy": result.test_accuracy})
 
-    run_loop(strategy, sizes, len(sizes), on_round=on_round, start_round=start,
+    run_loop(strategy, sizes, len(sizes), on_round=on_round,
+             resume_after=None if checkpoint is None else start,
              train=make_trainer(strategy, config, spec.seed))
     emit({"event": "done", "run": spec.id, "rounds": len(sizes)})
     return {"run": spec.id, "rounds": len(sizes),

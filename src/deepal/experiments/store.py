@@ -115,6 +115,13 @@ class RunStore:
         return torch.load(self.checkpoint_path, map_location="cpu",  # type: ignore[no-any-return]
                           weights_only=False)
 
+    def remove_stale(self) -> None:
+        """Delete temporary files of writes that a killed process never finished (only the
+        process that owns the run may call this)."""
+        if self.folder.is_dir():
+            for stale in self.folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+
     def save(self, checkpoint: dict[str, Any]) -> None:
         """Write the checkpoint, then the run's rows; the checkpoint is the truth on resume."""
         buffer = io.BytesIO()

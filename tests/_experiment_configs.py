@@ -1,0 +1,40 @@
+"""Tiny experiment configs on digits for the experiment tests (a few seconds each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY = """
+name = "tiny"
+datasets = ["digits"]
+strategies = {strategies}
+seeds = {seeds}
+
+[loop]
+n_init_labeled = 40
+n_query = 20
+{budget_line}
+
+[training]
+epochs = {epochs}
+device = "cpu"
+{extra_training}
+"""
+
+
+def write_config(folder: Path, strategies: str = '["RandomSampling", "MarginSampling"]',
+                 seeds: str = "[1, 2]", budget_line: str = "budget = 90", epochs: int = 1,
+                 extra_training: str = "", name: str = "tiny.toml") -> Path:
+    """A config file in ``folder``; the defaults give 2 strategies x 2 seeds, labels
+    40, 60, 80, 90 (a budget that is not a multiple of the query size)."""
+    path = folder / name
+    path.write_text(TINY.format(strategies=strategies, seeds=seeds, budget_line=budget_line,
+                                epochs=epochs, extra_training=extra_training))
+    return path
+
+
+def comparable(rows: list[dict]) -> list[tuple]:
+    """The rows without their timings, in a fixed order."""
+    keys = ("dataset", "strategy", "seed", "round", "n_labeled", "test_accuracy", "test_loss",
+            "epochs_trained")
+    return sorted(tuple(r[k] for k in keys) + (tuple(r["queried"]),) for r in rows)

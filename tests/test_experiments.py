@@ -1,0 +1,223 @@
+"""deepal experiment / report: config checks, metrics, results, report, workers."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepal.cli import main
+from deepal.errors import DeepALError
+from deepal.experiments.config import ConfigError, load_config, parse_config
+from deepal.experiments.metrics import aubc, labels_to_reach, mean_curve, mean_std
+from deepal.experiments.runner import run_experiment
+from deepal.experiments.store import read_rows
+
+from _experiment_configs import comparable, write_config
+
+# -- metrics, against hand-computed values --------------------------------------------------
+
+
+def test_aubc_uniform_rounds():
+    # (50 * (0.5 + 0.6) / 2 + 50 * (0.6 + 0.8) / 2) / 100 = (27.5 + 35) / 100
+    assert aubc([100, 150, 200], [0.5, 0.6, 0.8]) == pytest.approx(0.625)
+
+
+def test_aubc_budget_not_a_multiple_of_the_query_size():
+    # budget 225 from 100 labels by 50: rounds at 150, 200, then 25 more at 225.
+    # area = 27.5 + 35 + 25 * (0.8 + 0.9) / 2 = 83.75 over a range of 125
+    assert aubc([100, 150, 200, 225], [0.5, 0.6, 0.8, 0.9]) == pytest.approx(0.67)
+    # weighting the last round like a full one would give (27.5 + 35 + 42.5) / 150 = 0.7
+    assert not math.isclose(aubc([100, 150, 200, 225], [0.5, 0.6, 0.8, 0.9]), 0.7)
+
+
+def test_aubc_edge_cases():
+    assert aubc([100], [0.42]) == pytest.approx(0.42)
+    assert aubc([0, 10], [1.0, 1.0]) == pytest.approx(1.0)
+    with pytest.raises(DeepALError):
+        aubc([100, 100], [0.5, 0.6])
+    with pytest.raises(DeepALError):
+        aubc([100, 200], [0.5])
+
+
+def test_labels_to_reach_and_mean_std():
+    assert labels_to_reach([100, 150, 200], [0.5, 0.9, 0.85], 0.8) == 150
+    assert labels_to_reach([100, 150, 200], [0.5, 0.9, 0.85], 0.95) is None
+    assert mean_std([0.6, 0.8]) == pytest.approx((0.7, math.sqrt(0.02)))
+    assert mean_std([0.6]) == (0.6, 0.0)
+    x, mean, std = mean_curve([([1, 2], [0.2, 0.4]), ([1, 2], [0.4, 0.8])])
+    assert x.tolist() == [1, 2] and mean == pytest.approx([0.3, 0.6])
+    assert std == pytest.approx([math.sqrt(0.02), math.sqrt(0.08)])
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def _raw(**loop) -> dict:
+    return {"datasets": ["digits"], "strategies": ["RandomSampling"], "seeds": [1],
+            "loop": {"n_init_labeled": 100, "n_query": 50, **loop}}
+
+
+def test_query_sizes_meet_the_budget_exactly():
+    assert parse_config(_raw(budget=225)).query_sizes() == [50, 50, 25]
+    assert parse_config(_raw(budget=225)).n_round == 3
+    assert parse_config(_raw(n_round=2)).query_sizes() == [50, 50]
+    assert parse_config(_raw(n_round=2)).budget == 200
+
+
+@pytest.mark.parametrize("raw, message", [
+    (_raw(budget=-5), "budget = -5 must be at least n_init_labeled"),
+    (_raw(n_round=2, budget=200), "exactly one of n_round"),
+    (_raw(), "exactly one of n_round"),
+    ({**_raw(n_round=1), "seeds": []}, "seeds must be a non-empty list"),
+    ({**_raw(n_round=1), "sedes": [1]}, "unknown key 'sedes'"),
+    ({**_raw(n_round=1), "training": {"validation_fraction": 1.5}}, "validation_fraction"),
+    (_raw(n_round=1, max_candidates=10), "max_candidates = 10 is below n_query = 50"),
+])
+def test_malformed_configs(raw, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        parse_config(raw)
+
+
+def test_not_toml(tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text("datasets = [digits")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"strategies": '["RandomSampling", "NoSuchSampling"]'}, "unknown strategy 'NoSuchSampling'"),
+    ({"budget_line": "budget = -10"}, "budget = -10 must be at least"),
+    ({"budget_line": "budget = 5000"}, "exceeds the pool of 1347 digits examples"),
+    ({"extra_training": 'optimizer = "Adagrad"'}, "optimizer 'Adagrad' is unknown"),
+    ({"extra_training": 'net = "NoNet"'}, "unknown network 'NoNet'"),
+])
+def test_bad_config_is_a_clear_error_before_any_run(tmp_path: Path, capsys, change, message):
+    config = write_config(tmp_path, **change)
+    output = tmp_path / "out"
+    assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deepal: error: ") and message in err
+    assert not output.exists(), "nothing may run or be written before the config is checked"
+
+
+def test_missing_data_set_is_a_clear_error_before_any_run(tmp_path: Path, capsys):
+    config = tmp_path / "mnist.toml"
+    config.write_text(write_config(tmp_path).read_text().replace('"digits"', '"MNIST"')
+                      + f'\n[data]\ndata_dir = "{tmp_path / "nowhere"}"\n')
+    output = tmp_path / "out"
+    assert main(["experiment", str(config), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert "data_dir" in err and "does not exist" in err and not output.exists()
+    config.write_text(config.read_text().replace('"MNIST"', '"ImageNet"'))
+    assert main(["experiment", str(config), "--output", str(output)]) == 2
+    assert "unknown data set 'ImageNet'" in capsys.readouterr().err
+
+
+# -- runs and results ---------------------------------------------------------------------------
+
+
+def test_experiment_writes_rows_manifest_and_report(tmp_path: Path, capsys):
+    output = tmp_path / "out"
+    config = write_config(tmp_path)
+    assert main(["experiment", str(config), "--output", str(output), "--workers", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "4 runs complete" in out
+    assert "digits-MarginSampling-seed2: round 3/3, 90 labels" in err  # one line per round
+
+    rows = read_rows(output / "results.csv")
+    assert len(rows) == 2 * 2 * 4
+    for run in {(r["strategy"], r["seed"]) for r in rows}:
+        mine = sorted((r for r in rows if (r["strategy"], r["seed"]) == run),
+                      key=lambda r: r["round"])
+        assert [r["n_labeled"] for r in mine] == [40, 60, 80, 90]
+        assert [r["n_queried"] for r in mine] == [0, 20, 20, 10]
+        assert [len(r["queried"]) for r in mine] == [0, 20, 20, 10]
+        assert len({i for r in mine for i in r["queried"]}) == 50
+        assert all(0 <= r["test_accuracy"] <= 1 and r["test_loss"] > 0 for r in mine)
+        assert {r["deepal_version"] for r in mine} == {"0.1.0"}
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["config"]["strategies"] == ["RandomSampling", "MarginSampling"]
+    assert [r["complete"] for r in manifest["runs"]] == [True] * 4
+    assert manifest["config_hash"] == rows[0]["config_hash"]
+    assert (output / "config.toml").read_text() == config.read_text()
+
+    # Running it again does nothing more and changes nothing.
+    before = (output / "results.csv").read_text()
+    assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 0
+    assert "4 runs complete (4 resumed or already done)" in capsys.readouterr().out
+    assert (output / "results.csv").read_text() == before
+
+    pytest.importorskip("matplotlib")
+    assert main(["report", str(output)]) == 0
+    report = (output / "report" / "report.md").read_text()
+    assert (output / "report" / "digits.png").stat().st_size > 1000
+    assert "<svg" in (output / "report" / "digits.svg").read_text()
+    table = [line for line in report.splitlines() if line.startswith("| Random")]
+    assert len(table) == 1 and "| 2 |" in table[0]
+    runs = [[r for r in rows if (r["strategy"], r["seed"]) == ("RandomSampling", s)]
+            for s in (1, 2)]
+    aubcs = [aubc([r["n_labeled"] for r in run], [r["test_accuracy"] for r in run])
+             for run in runs]
+    assert f"{np.mean(aubcs):.4f} ± {np.std(aubcs, ddof=1):.4f}" in table[0]
+    assert "```toml" in report
+
+
+def test_changed_settings_do_not_mix_with_earlier_results(tmp_path: Path, capsys):
+    output = tmp_path / "out"
+    config = write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]")
+    assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 0
+    write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]", epochs=2)
+    assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 2
+    assert "made with other settings" in capsys.readouterr().err
+
+
+def test_one_run_reproduces_deepal_run(tmp_path: Path, capsys):
+    """The demo's options are a special case of a config: same seed, same results."""
+    config = write_config(tmp_path, strategies='["MarginSampling"]', seeds="[3]",
+                          budget_line="n_round = 2", epochs=2)
+    run_experiment(load_config(config), tmp_path / "out")
+    rows = sorted(read_rows(tmp_path / "out" / "results.csv"), key=lambda r: r["round"])
+    assert main(["run", "--strategy-name", "MarginSampling", "--seed", "3", "--n-epoch", "2",
+                 "--n-init-labeled", "40", "--n-query", "20", "--n-round", "2", "--device",
+                 "cpu", "--quiet", "--output", str(tmp_path / "run.json")]) == 0
+    capsys.readouterr()
+    demo = json.loads((tmp_path / "run.json").read_text())["rounds"]
+    assert [r["queried"] for r in rows] == [r["queried"] for r in demo]
+    assert [r["test_accuracy"] for r in rows] == [r["test_accuracy"] for r in demo]
+
+
+def test_results_do_not_depend_on_the_number_of_workers(tmp_path: Path):
+    config = load_config(write_config(tmp_path, epochs=2))
+    run_experiment(config, tmp_path / "one", workers=1)
+    run_experiment(config, tmp_path / "two", workers=2)
+    assert comparable(read_rows(tmp_path / "one" / "results.csv")) == comparable(
+        read_rows(tmp_path / "two" / "results.csv"))
+
+
+def test_validation_split_and_warm_start_run(tmp_path: Path):
+    config = load_config(write_config(
+        tmp_path, strategies='["EntropySampling"]', seeds="[1]", epochs=30,
+        extra_training="validation_fraction = 0.25\npatience = 1\nwarm_start = true\nlr = 0.05"))
+    run_experiment(config, tmp_path / "out")
+    rows = read_rows(tmp_path / "out" / "results.csv")
+    assert [r["n_labeled"] for r in rows] == [40, 60, 80, 90]
+    assert all(1 <= r["epochs_trained"] < 30 for r in rows), "early stopping should stop"
+
+
+def test_report_of_an_empty_folder_is_a_clear_error(tmp_path: Path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "run `deepal experiment CONFIG.toml` first" in capsys.readouterr().err
+
+
+def test_ray_backend_without_ray_says_how_to_install(tmp_path: Path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    config = write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]")
+    code = main(["experiment", str(config), "--output", str(tmp_path / "o"), "--backend", "ray"])
+    assert code == 2 and 'pip install "deepal[ray]"' in capsys.readouterr().err

@@ -1,0 +1,32 @@
+"""The Ray backend, on a local Ray instance started here, gives the local results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepal.experiments.config import load_config
+from deepal.experiments.runner import run_experiment
+from deepal.experiments.store import read_rows
+
+from _experiment_configs import comparable, write_config
+
+ray = pytest.importorskip("ray", reason='the Ray backend needs pip install "deepal[ray]"')
+
+
+def test_ray_backend_gives_the_same_results_as_local_processes(tmp_path: Path):
+    config = load_config(write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1, 2]",
+                                      epochs=2))
+    run_experiment(config, tmp_path / "local", workers=1)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        events: list[dict] = []
+        summaries = run_experiment(config, tmp_path / "ray", backend="ray", emit=events.append)
+    finally:
+        ray.shutdown()
+    assert [s["run"] for s in summaries] == ["digits-MarginSampling-seed1",
+                                             "digits-MarginSampling-seed2"]
+    assert sum(e["event"] == "round" for e in events) == 2 * 4
+    local = comparable(read_rows(tmp_path / "local" / "results.csv"))
+    assert local == comparable(read_rows(tmp_path / "ray" / "results.csv"))

@@ -1,0 +1,51 @@
+"""A killed experiment, run again, continues from its checkpoints to the same results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from deepal.experiments.store import RunStore, read_rows
+
+from _experiment_configs import comparable, write_config
+
+
+def _experiment(config: Path, output: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "deepal", "experiment", str(config), "--output", str(output),
+         "--workers", "1", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_killed_process_resumes_to_identical_results(tmp_path: Path):
+    config = write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1, 2]",
+                          budget_line="n_round = 6", epochs=20)
+    # Every run in a fresh process, as a user runs it; the uninterrupted one meanwhile.
+    reference = _experiment(config, tmp_path / "reference")
+    output = tmp_path / "out"
+    killed = _experiment(config, output)
+    first = RunStore(output, "digits-MarginSampling-seed1")
+    deadline = time.monotonic() + 300
+    while not first.checkpoint_path.exists():  # kill it as soon as a round is saved
+        assert killed.poll() is None, killed.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    killed.kill()
+    killed.communicate()
+
+    interrupted = first.load()
+    assert interrupted is not None and interrupted["round"] < 6, "it must be killed mid-run"
+    assert RunStore(output, "digits-MarginSampling-seed2").load() is None
+
+    resumed = _experiment(config, output)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "2 runs complete (1 resumed or already done)" in out
+    assert reference.wait(timeout=300) == 0
+    rows = read_rows(output / "results.csv")
+    assert len(rows) == 2 * 7
+    assert comparable(rows) == comparable(read_rows(tmp_path / "reference" / "results.csv"))
+    reference.communicate()

@@ -201,7 +201,7 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for s in summaries:
             lines.append(f"| {s.strategy} | {s.seeds} | {_pm(s.aubc)} | {_pm(s.final)} | "
-                         f"{_reach(s.reach)} | {s.train_seconds:.2f} | {s.query_seconds:.2f} |")
+                         f"{_reach(s.reach)} | {s.train_seconds:.3f} | {s.query_seconds:.3f} |")
         lines.append("")
     if manifest.get("config_text"):
         lines += ["## Config", "", "```toml", manifest["config_text"].rstrip(), "```", ""]

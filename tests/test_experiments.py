@@ -221,3 +221,40 @@ def test_ray_backend_without_ray_says_how_to_install(tmp_path: Path, capsys, mon
     config = write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]")
     code = main(["experiment", str(config), "--output", str(tmp_path / "o"), "--backend", "ray"])
     assert code == 2 and 'pip install "deepal[ray]"' in capsys.readouterr().err
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def _events() -> list[dict]:
+    return [
+        {"event": "start", "run": "digits-Margin-seed1", "round": 0, "n_round": 2},
+        {"event": "round", "run": "digits-Margin-seed1", "round": 0, "n_round": 2,
+         "n_labeled": 40, "test_accuracy": 0.5},
+        {"event": "round", "run": "digits-Margin-seed1", "round": 1, "n_round": 2,
+         "n_labeled": 60, "test_accuracy": 0.625},
+        {"event": "done", "run": "digits-Margin-seed1", "rounds": 2},
+    ]
+
+
+@pytest.mark.parametrize("mode", ["lines", "live", "quiet"])
+def test_progress_modes(mode: str):
+    import io
+
+    from deepal.experiments.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(total_rounds=6, done_rounds=1, mode=mode, stream=stream)
+    for event in _events():
+        progress(event)
+    progress.close()
+    text = stream.getvalue()
+    if mode == "quiet":
+        assert text == ""
+    elif mode == "lines":
+        assert text.splitlines() == [
+            "[2/6] digits-Margin-seed1: round 0/2, 40 labels, accuracy 0.5000",
+            "[3/6] digits-Margin-seed1: round 1/2, 60 labels, accuracy 0.6250"]
+    else:
+        assert "digits-Margin-seed1: round 1/2, 60 labels, accuracy 0.6250" in text
+        assert "3/6" in text  # the overall bar

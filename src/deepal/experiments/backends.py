@@ -7,6 +7,7 @@ be shared by the machines), and forwards the runs' progress events to ``emit``.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import queue as queue_module
 from collections.abc import Callable
@@ -103,7 +104,7 @@ def run_ray(specs: list[RunSpec], emit: Emit | None,
     started_here = not ray.is_initialized()
     if started_here:
         try:
-            ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise DeepALError(
                 f"cannot start or reach Ray at {address or 'a local instance'!r}: {error}"

@@ -161,19 +161,20 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds has duplicates: {seeds}")
 
-    n_init = _int(loop, "n_init_labeled", "[loop]", minimum=0, required=True)
-    n_query = _int(loop, "n_query", "[loop]", minimum=1, required=True)
+    # required=True raises when absent, so these are ints
+    n_init: int = _int(loop, "n_init_labeled", "[loop]", minimum=0, required=True) or 0
+    n_query: int = _int(loop, "n_query", "[loop]", minimum=1, required=True) or 1
     n_round = _int(loop, "n_round", "[loop]", minimum=0)
     budget = _int(loop, "budget", "[loop]")
     if (n_round is None) == (budget is None):
         raise ConfigError("[loop] needs exactly one of n_round (rounds of querying) and budget "
                           "(labels at the end, initial ones included)")
     if budget is None:
-        budget = n_init + n_query * n_round  # type: ignore[operator]
-    elif budget < n_init:  # type: ignore[operator]
+        budget = n_init + n_query * (n_round or 0)
+    elif budget < n_init:
         raise ConfigError(f"[loop] budget = {budget} must be at least n_init_labeled = {n_init}"
                           + (" (it is negative)" if budget < 0 else ""))
-    n_round = math.ceil((budget - n_init) / n_query)  # type: ignore[operator]
+    n_round = math.ceil((budget - n_init) / n_query)
     max_candidates = _int(loop, "max_candidates", "[loop]", minimum=1)
     if max_candidates is not None and max_candidates < n_query:
         raise ConfigError(f"[loop] max_candidates = {max_candidates} is below n_query = "
@@ -225,8 +226,8 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
         datasets=datasets,
         strategies=strategies,
         seeds=tuple(int(s) for s in seeds),
-        n_init_labeled=n_init,  # type: ignore[arg-type]
-        n_query=n_query,  # type: ignore[arg-type]
+        n_init_labeled=n_init,
+        n_query=n_query,
         n_round=n_round,
         budget=budget,
         data_dir=_str(data, "data_dir", "[data]"),

@@ -10,12 +10,13 @@ Fisher and ``M_S = lambda I + (sum of I(x) over the labeled examples and S) / (|
 ``oversample * n`` examples, then backward, removing one at a time the example whose removal
 costs least, down to ``n``.
 
-Every step is a rank-``C`` change of ``M``, done with the Woodbury identity on per-candidate
-products instead of ``D x D`` inverses: for each candidate the ``C x D`` rows
-``W_x = V_x^T A`` and ``Z_x = V_x^T A F`` (``A = M^{-1}``) are kept and updated; adding
-``x`` lowers the objective by ``tr((I + W_x V_x)^{-1} Z_x W_x^T)``. Costs: one ``D x D``
-inverse, ``O(N C D^2)`` to start, ``O(N C^2 D)`` per step; memory three ``N x D x C`` float64
-arrays (``24 N C D`` bytes): restrict ``N`` to a candidate subset on a large pool.
+Every step is a rank-``C`` change of ``M``, done with the Woodbury identity instead of a new
+inverse: ``A = M^{-1}`` and, per candidate, the ``C x C`` products ``Q_x = V_x^T A V_x`` and
+``R_x = V_x^T A F A V_x`` are updated in place; adding ``x`` lowers the objective by
+``tr((I + Q_x)^{-1} R_x)``, removing it raises it by ``tr((I - Q_x)^{-1} R_x)``. Costs: one
+``D x D`` inverse and ``O(N C D^2)`` to start, then ``O(N C^2 D + C D^2)`` per step (two
+passes over ``V``); memory: ``V`` and a scaled float64 copy, and one more such array at the
+start (``24 N C D`` bytes at most): restrict ``N`` to a candidate subset on a large pool.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def bait_select(
     n: int,
     lamb: float = 1.0,
     oversample: int = 2,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """BAIT's forward-backward greedy selection of ``n`` candidates.
 
@@ -87,14 +89,15 @@ def bait_select(
         Regularisation ``lambda > 0``.
     oversample:
         The forward pass picks ``min(oversample * n, N)`` before pruning back to ``n``.
+    device:
+        Where the float64 products run (a GPU speeds up the ``N C D`` passes).
 
     Returns
     -------
     numpy.ndarray
         ``n`` distinct positions into the candidates (int64), in forward order.
     """
-    v = factors.detach().cpu().double()
-    n_cand, dim, c = v.shape
+    n_cand, dim, c = factors.shape
     if not 0 <= n <= n_cand:
         raise ValueError(f"cannot pick {n} of {n_cand} candidates")
     if not lamb > 0:
@@ -102,32 +105,47 @@ def bait_select(
     if n == 0:
         return np.empty(0, dtype=np.int64)
     scale = 1.0 / (n_labeled + n)
-    v = v * np.sqrt(scale)
-    eye_c = torch.eye(c, dtype=torch.float64)
-    a = torch.linalg.inv(lamb * torch.eye(dim, dtype=torch.float64)
-                         + scale * labeled_fisher.double())
+    f64 = {"dtype": torch.float64, "device": device}
+    eye_c = torch.eye(c, **f64)
+    a = torch.linalg.inv(lamb * torch.eye(dim, **f64) + scale * labeled_fisher.to(**f64))
     a = 0.5 * (a + a.T)
-    w = torch.einsum("ndc,de->nce", v, a)  # V_x^T A
-    z = w @ pool_fisher.double()  # V_x^T A F
+    f = pool_fisher.to(**f64)
+    # Row x * C + y of vt is V_x[:, y]^T; the Woodbury updates below only ever read it, in
+    # two matrix products per step, and keep A (D x D) and the C x C products Q and R.
+    vt = (factors.detach().to(**f64).transpose(1, 2) * np.sqrt(scale)).reshape(
+        n_cand * c, dim)
+    w = vt @ a  # V_x^T A, only to start
+    q = torch.bmm(w.view(n_cand, c, dim), vt.view(n_cand, c, dim).transpose(1, 2))  # V^T A V
+    r = torch.bmm((w @ f).view(n_cand, c, dim), w.view(n_cand, c, dim).transpose(1, 2))
+    del w  # V_x^T A F A V_x above
 
     def change(rows: torch.Tensor, sign: float) -> torch.Tensor:
         # Objective change of adding (sign=+1) or removing (-1) each of `rows`:
         # tr((I + sign V^T A V)^{-1} V^T A F A V).
-        q = w[rows] @ v[rows]
-        r = z[rows] @ w[rows].transpose(1, 2)
-        return torch.linalg.solve(eye_c + sign * q, r).diagonal(dim1=1, dim2=2).sum(dim=1)
+        return torch.linalg.solve(eye_c + sign * q[rows], r[rows]).diagonal(
+            dim1=1, dim2=2).sum(dim=1)
 
     def update(j: int, sign: float) -> None:
-        # Woodbury: A' = A - sign (A V_j) K (V_j^T A), K = (I + sign V_j^T A V_j)^{-1}.
-        wj, zj = w[j].clone(), z[j].clone()
-        k = torch.linalg.inv(eye_c + sign * (wj @ v[j]))
-        pk = (w @ v[j]) @ k  # (N, C, C): V_x^T A V_j K
-        w.sub_(sign * pk @ wj)
-        z.sub_(sign * pk @ zj)
+        # Woodbury: A' = A - sign U K U^T with U = A V_j, K = (I + sign V_j^T A V_j)^{-1}.
+        # With P_x = V_x^T U and G_x = V_x^T A F U:
+        # Q' = Q - sign P K P^T, R' = R - sign (G K P^T + P K G^T) + P K (U^T F U) K P^T.
+        vj = vt[j * c : (j + 1) * c].T
+        u = a @ vj
+        fu = f @ u
+        k = torch.linalg.inv(eye_c + sign * (vj.T @ u))
+        p = (vt @ u).view(n_cand, c, c)
+        g = (vt @ (a @ fu)).view(n_cand, c, c)
+        pk = (p.reshape(-1, c) @ k).view(n_cand, c, c)
+        gk = (g.reshape(-1, c) @ k).view(n_cand, c, c)
+        q.sub_(sign * torch.bmm(pk, p.transpose(1, 2)))
+        r.sub_(sign * (torch.bmm(gk, p.transpose(1, 2)) + torch.bmm(pk, g.transpose(1, 2))))
+        pkh = (pk.reshape(-1, c) @ (u.T @ fu)).view(n_cand, c, c)
+        r.add_(torch.bmm(pkh, pk.transpose(1, 2)))
+        a.sub_(sign * (u @ k @ u.T))
 
-    everyone = torch.arange(n_cand)
+    everyone = torch.arange(n_cand, device=device)
     chosen: list[int] = []
-    free = torch.ones(n_cand, dtype=torch.bool)
+    free = torch.ones(n_cand, dtype=torch.bool, device=device)
     for _ in range(min(oversample * n, n_cand)):
         gain = change(everyone, 1.0).masked_fill(~free, -float("inf"))
         j = int(gain.argmax())  # first maximum: ties to the lowest position
@@ -135,7 +153,7 @@ def bait_select(
         free[j] = False
         update(j, 1.0)
     while len(chosen) > n:
-        loss = change(torch.as_tensor(chosen), -1.0)
+        loss = change(torch.as_tensor(chosen, device=device), -1.0)
         j = chosen.pop(int(loss.argmin()))
         update(j, -1.0)
     return np.asarray(chosen, dtype=np.int64)

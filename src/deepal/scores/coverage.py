@@ -18,8 +18,8 @@ from deepal.errors import DeepALError
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE, pairwise_sq_dists
 from deepal.scores.neighbours import as_points
 
-#: Default cap on the edges of a ball graph (about 200 MB): a radius that makes the graph
-#: denser than this is almost surely too large for the pool.
+#: Default cap on the edges of a ball graph (12 bytes each, about 240 MB): a radius that
+#: makes the graph denser than this is almost surely too large for the pool.
 MAX_EDGES = 20_000_000
 
 
@@ -40,13 +40,13 @@ class BallGraph(NamedTuple):
         keep = self.sq_dists <= radius * radius
         row = np.repeat(np.arange(self.n_points), np.diff(self.indptr))
         counts = np.bincount(row[keep], minlength=self.n_points)
-        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(self.indptr.dtype)
         return BallGraph(indptr, self.indices[keep], self.sq_dists[keep])
 
     def adjacency(self) -> scipy.sparse.csr_matrix:
-        """The 0/1 adjacency matrix (float64)."""
+        """The 0/1 adjacency matrix (float32, sharing the index arrays)."""
         n = self.n_points
-        ones = np.ones(len(self.indices), dtype=np.float64)
+        ones = np.ones(len(self.indices), dtype=np.float32)
         return scipy.sparse.csr_matrix((ones, self.indices, self.indptr), shape=(n, n))
 
 
@@ -88,17 +88,72 @@ def ball_graph(
                 f"the ball graph of radius {radius:.4g} has more than {max_edges} edges on "
                 f"{len(x)} points: choose a smaller radius, or fewer points (max_candidates)"
             )
-        rows.append(r.numpy() + start)
-        cols.append(c.numpy())
-        dists.append(d[r, c].double().numpy())
-    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(x)))]).astype(np.int64)
+        rows.append(np.bincount(r.numpy(), minlength=len(d)))
+        cols.append(c.numpy().astype(np.int32))  # 4 + 4 bytes an edge, with the distance
+        dists.append(d[r, c].float().numpy())
+    counts = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    # 32-bit indices while they fit (scipy needs indptr and indices of one type).
+    index_type = np.int32 if n_edges < 2**31 - 1 else np.int64
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index_type)
     # nonzero() yields the edges row by row in order, so they are already in CSR order.
     return BallGraph(
         indptr,
-        np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64),
-        np.concatenate(dists) if dists else np.zeros(0),
+        np.concatenate(cols).astype(index_type, copy=False) if cols else np.zeros(0, index_type),
+        np.concatenate(dists) if dists else np.zeros(0, np.float32),
     )
+
+
+def degree_radius(
+    points: torch.Tensor | np.ndarray,
+    degree: int,
+    sample: int = 1000,
+    rng: np.random.Generator | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> float:
+    """A radius whose balls hold about ``degree`` points: the median, over ``sample`` random
+    points, of the distance to their ``degree``-th nearest point (themselves included).
+
+    Used to keep a ball graph within a number of edges (about ``N * degree``); ``inf`` when
+    ``degree >= N``. Costs ``O(sample * N * d)``.
+    """
+    x = as_points(points)
+    if degree >= len(x):
+        return float("inf")
+    rng = rng or np.random.default_rng(0)
+    chosen = np.arange(len(x)) if len(x) <= sample else rng.choice(len(x), sample, replace=False)
+    kth = []
+    for start in range(0, len(chosen), chunk_size):
+        d = pairwise_sq_dists(x[torch.as_tensor(chosen[start : start + chunk_size])], x)
+        kth.append(d.kthvalue(max(1, degree), dim=1).values.double().sqrt().numpy())
+    return float(np.median(np.concatenate(kth)))
+
+
+def capped_ball_graph(
+    points: torch.Tensor | np.ndarray,
+    radius: float,
+    max_edges: int = MAX_EDGES,
+    rng: np.random.Generator | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> tuple[BallGraph, float]:
+    """:func:`ball_graph` at ``radius``, or at a smaller radius that fits ``max_edges``.
+
+    The radius is first lowered to :func:`degree_radius` for half the allowed mean degree,
+    then, if the graph still has too many edges, by a factor 0.7 until it fits.
+
+    Returns
+    -------
+    tuple
+        The graph and the radius used.
+    """
+    x = as_points(points)
+    radius = min(radius, degree_radius(x, max(1, max_edges // (2 * max(len(x), 1))), rng=rng,
+                                       chunk_size=chunk_size))
+    for _ in range(30):
+        try:
+            return ball_graph(x, radius, chunk_size, max_edges), radius
+        except DeepALError:
+            radius *= 0.7
+    return ball_graph(x, 0.0, chunk_size, max_edges), 0.0  # only duplicates: fits or raises
 
 
 def max_coverage(

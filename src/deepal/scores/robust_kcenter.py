@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepal.scores.coverage import MAX_EDGES, ball_graph, covered_by, max_coverage
+from deepal.scores.coverage import MAX_EDGES, capped_ball_graph, covered_by, max_coverage
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE, k_center_greedy, min_sq_dists
 from deepal.scores.neighbours import as_points
 
@@ -39,9 +39,10 @@ def robust_k_center(
 
     1. Greedy k-center (:func:`~deepal.scores.distances.k_center_greedy`) gives a radius
        ``delta_g`` that covers every point.
-    2. One ball graph at ``delta_g`` is built in blocks; each binary-search step on
-       ``delta`` in ``[0, delta_g]`` keeps its edges ``<= delta`` and runs the greedy
-       coverage test above (``n_steps`` halvings).
+    2. One ball graph at ``delta_g`` is built in blocks (at a smaller radius if its edges
+       would exceed ``max_edges``: :func:`~deepal.scores.coverage.capped_ball_graph`); each
+       binary-search step on ``delta`` below that radius keeps the edges ``<= delta`` and
+       runs the greedy coverage test above (``n_steps`` halvings).
     3. The picks of the smallest feasible ``delta`` are returned. If the coverage used fewer
        than ``n`` picks, the rest come from greedy k-center with the points it left uncovered
        (the outliers) counted as covered, so they are still not picked. If no ``delta`` is
@@ -62,8 +63,8 @@ def robust_k_center(
     n_steps:
         Binary-search steps.
     chunk_size, max_edges:
-        As for :func:`~deepal.scores.coverage.ball_graph`: time ``O(N^2 d)`` once, memory the
-        edges of the graph at ``delta_g``.
+        As for :func:`~deepal.scores.coverage.ball_graph`: time ``O(N^2 d)`` once (a few
+        times if the graph must shrink), memory at most ``max_edges`` edges.
 
     Returns
     -------
@@ -82,7 +83,10 @@ def robust_k_center(
         return greedy, 0.0
     radius = float(min_sq_dists(x[torch.as_tensor(~centres)], x[torch.as_tensor(centres)],
                                 chunk_size).max().sqrt())
-    full = ball_graph(x, radius, chunk_size, max_edges)
+    greedy_radius = radius
+    # Feasible radii hold about N / n points a ball, far below max_edges / N on a real pool;
+    # the greedy radius (up to twice the optimum) may not fit, and is lowered until it does.
+    full, radius = capped_ball_graph(x, radius, max_edges, chunk_size=chunk_size)
 
     def attempt(delta: float) -> tuple[np.ndarray, np.ndarray] | None:
         graph = full.within(delta)
@@ -91,7 +95,7 @@ def robust_k_center(
 
     best = attempt(radius)
     if best is None:
-        return greedy, radius
+        return greedy, greedy_radius
     low, high = 0.0, radius
     for _ in range(n_steps):
         mid = 0.5 * (low + high)

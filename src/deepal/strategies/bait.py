@@ -76,7 +76,7 @@ class BAIT(Strategy):
         labeled_fisher = fisher_sum(probs[labeled], embeddings[labeled])
         factors = fisher_factors(probs[~labeled], embeddings[~labeled])
         picks = bait_select(factors, pool_fisher, labeled_fisher, int(labeled.sum()), n,
-                            self.lamb, self.oversample)
+                            self.lamb, self.oversample, getattr(self.net, "device", "cpu"))
         return idxs[~labeled.numpy()][picks]
 
     def _narrow(self, embeddings: torch.Tensor, n_classes: int) -> torch.Tensor:

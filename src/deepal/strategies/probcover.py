@@ -10,7 +10,14 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.clustering import kmeans_centres
-from deepal.scores.coverage import MAX_EDGES, ball_graph, covered_by, max_coverage, purity_radius
+from deepal.scores.coverage import (
+    MAX_EDGES,
+    ball_graph,
+    capped_ball_graph,
+    covered_by,
+    max_coverage,
+    purity_radius,
+)
 from deepal.scores.neighbours import nearest
 from deepal.strategies.base import Strategy
 
@@ -37,7 +44,9 @@ class ProbCover(Strategy):
         Ball radius in embedding space. ``None`` (default) chooses it at each query by the
         paper's purity rule: the largest radius at which a fraction ``alpha`` of the balls hold
         a single k-means cluster (``k`` = the number of classes); see
-        :func:`~deepal.scores.coverage.purity_radius`.
+        :func:`~deepal.scores.coverage.purity_radius`. That radius is lowered if its graph
+        would exceed ``max_edges`` (:func:`~deepal.scores.coverage.capped_ball_graph`); an
+        explicit ``delta`` whose graph is too large raises an error instead.
     alpha:
         Purity for the automatic ``delta`` (the paper's 0.95).
     max_edges:
@@ -70,9 +79,12 @@ class ProbCover(Strategy):
         idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
         embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
         labeled = self.dataset.labeled_idxs[idxs]
-        delta = self.delta if self.delta is not None else self._purity_delta(embeddings)
+        if self.delta is not None:
+            graph, delta = ball_graph(embeddings, self.delta, max_edges=self.max_edges), self.delta
+        else:
+            graph, delta = capped_ball_graph(
+                embeddings, self._purity_delta(embeddings), self.max_edges, self.rng)
         self.last_delta = delta
-        graph = ball_graph(embeddings, delta, max_edges=self.max_edges)
         picks, _ = max_coverage(graph, covered_by(graph, labeled), ~labeled, n)
         if len(picks) < n:  # everything is covered: the rest at random
             rest = np.setdiff1d(np.flatnonzero(~labeled), picks)

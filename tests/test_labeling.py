@@ -94,13 +94,17 @@ def test_project_commands_end_to_end_on_a_pool_without_labels(photos, capsys):
     assert "EntropySampling picked 10" in out and "trained on 12 labels" in out
     _, second = Project(project_dir).batch()
     assert not set(second) & set(batch)  # labeled items are never picked again
+    assert deepal("query", "-n", "5", "-p", project_dir, "--n-epoch", "1") == 0
+    assert "10 items of round 2 were not labeled; they stay in the pool" in \
+        capsys.readouterr().out
 
     assert deepal("status", "-p", project_dir, "--json") == 0
     status = json.loads(capsys.readouterr().out)
     assert status["n_labeled"] == 12 and sum(status["per_class"].values()) == 12
     assert status["per_class"] == {c: sum(truth[i] == k for i in batch)
                                    for k, c in enumerate(CLASSES)}
-    assert [r["strategy"] for r in status["rounds"]] == ["RandomSampling", "EntropySampling"]
+    assert [r["strategy"] for r in status["rounds"]] == ["RandomSampling"] + [
+        "EntropySampling"] * 2
     assert status["rounds"][1]["n_labeled"] == 12
     assert 0.0 <= status["test_accuracy"] <= 1.0 and status["has_test_set"]
     assert deepal("status", "-p", project_dir) == 0
@@ -193,6 +197,10 @@ def test_init_errors_leave_no_half_made_project(photos, capsys):
     assert deepal("query", "-p", root / "elsewhere") == 2
     assert "run `deepal project init` first" in capsys.readouterr().err
     Project.init(root / "p", root / "photos", classes=CLASSES, image_size=8)
+    assert deepal("project", "init", root / "p", "--data", root / "photos",
+                  "--classes", "a,b") == 2
+    assert "already holds a labelling project" in capsys.readouterr().err
+    assert Project(root / "p").classes == CLASSES  # the first project is untouched
     assert deepal("query", "-n", "41", "-p", root / "p") == 2
     assert "exceeds the 40 unlabeled items" in capsys.readouterr().err
 

@@ -136,6 +136,10 @@ function render() {
   } else if (item.image) {
     const img = document.createElement("img");
     img.alt = item.ref;
+    // Small images are enlarged: keep their pixels sharp instead of blurring them.
+    img.addEventListener("load", () => {
+      if (img.naturalWidth < 128) img.style.imageRendering = "pixelated";
+    });
     img.src = `/api/items/${item.id}/image?token=${encodeURIComponent(token)}`;
     view.appendChild(img);
   } else if (item.text !== null) {

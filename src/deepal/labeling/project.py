@@ -411,10 +411,15 @@ class Project:
             raise PoolExhaustedError(f"-n {n} exceeds the {data.n_unlabeled} unlabeled items")
         rounds = self.store.rounds()
         seed_everything(int(self.settings["seed"]) + len(rounds))
-        note = None
+        notes = []
+        if rounds:
+            open_items = sum(1 for i in rounds[-1].item_ids if data.labeled_idxs[i] == 0)
+            if open_items:
+                notes.append(f"{open_items} items of round {rounds[-1].id} were not labeled; "
+                             "they stay in the pool")
         if data.n_labeled == 0 and strategy_cls.needs_model:
-            note = (f"no labels yet, so this first batch is random; {name} takes over once "
-                    "items are labeled")
+            notes.append(f"no labels yet, so this first batch is random; {name} takes over "
+                         "once items are labeled")
             strategy_cls, name = RandomSampling, "RandomSampling"
         net = self.net(device, n_epoch)
         chosen = strategy_cls(data, net)
@@ -427,7 +432,8 @@ class Project:
         idxs = [int(i) for i in chosen.query(n)]
         round_id = self.store.add_round(name, data.n_labeled, idxs, accuracy,
                                         time.perf_counter() - started)
-        return QueryResult(round_id, name, idxs, data.n_labeled, accuracy, note)
+        return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,
+                           "; ".join(notes) or None)
 
     def _save_model(self, net: Any) -> Path:
         import torch

@@ -63,7 +63,12 @@ def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1) -> list
         futures = [pool.submit(_run_in_worker, spec) for spec in specs]
         summaries = _gather(futures, lambda timeout: _drain(events, emit, timeout))
     except BaseException:
+        # Interrupted, or a run failed: stop the other runs now (their checkpoints are
+        # written atomically, so stopping anywhere is safe) instead of waiting for them.
+        processes = list(getattr(pool, "_processes", {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
         raise
     pool.shutdown()
     _drain(events, emit, 0.0)

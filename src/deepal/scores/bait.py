@@ -105,14 +105,15 @@ def bait_select(
     if n == 0:
         return np.empty(0, dtype=np.int64)
     scale = 1.0 / (n_labeled + n)
-    f64 = {"dtype": torch.float64, "device": device}
-    eye_c = torch.eye(c, **f64)
-    a = torch.linalg.inv(lamb * torch.eye(dim, **f64) + scale * labeled_fisher.to(**f64))
+    f64 = torch.float64
+    eye_c = torch.eye(c, dtype=f64, device=device)
+    a = torch.linalg.inv(lamb * torch.eye(dim, dtype=f64, device=device)
+                         + scale * labeled_fisher.to(device, f64))
     a = 0.5 * (a + a.T)
-    f = pool_fisher.to(**f64)
+    f = pool_fisher.to(device, f64)
     # Row x * C + y of vt is V_x[:, y]^T; the Woodbury updates below only ever read it, in
     # two matrix products per step, and keep A (D x D) and the C x C products Q and R.
-    vt = (factors.detach().to(**f64).transpose(1, 2) * np.sqrt(scale)).reshape(
+    vt = (factors.detach().to(device, f64).transpose(1, 2) * np.sqrt(scale)).reshape(
         n_cand * c, dim)
     w = vt @ a  # V_x^T A, only to start
     q = torch.bmm(w.view(n_cand, c, dim), vt.view(n_cand, c, dim).transpose(1, 2))  # V^T A V

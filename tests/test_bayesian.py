@@ -256,9 +256,10 @@ def test_ensemble_trains_different_members_from_their_seeds() -> None:
     assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
     # A member is a function of its seed alone.
     _, labeled = data.get_labeled_data()
+    twin = Net(NoDropoutNet, net.params, device="cpu")
     torch.manual_seed(estimate.member_seeds[1])
-    net.train(labeled)
-    torch.testing.assert_close(net.clf.head.weight, weights[1])  # type: ignore[union-attr]
+    twin.train(labeled)
+    torch.testing.assert_close(twin.clf.head.weight, weights[1])  # type: ignore[union-attr]
     # One sample per member; BALD works with them (the net has no dropout at all).
     _, unlabeled = data.get_unlabeled_data()
     samples = torch.cat(list(estimate.sample_batches(unlabeled)), dim=1)
@@ -369,3 +370,13 @@ def test_warm_started_members_continue_from_themselves() -> None:
     strategy.train()
     assert all(new is old for new, old in zip(estimate.members, first, strict=True))
     assert not torch.equal(first[0].head.weight, before[0])  # trained on, not rebuilt
+
+
+def test_an_ensemble_bypassed_by_net_training_warns() -> None:
+    data, net = pool_and_net(dropout=False)
+    strategy = BALDDropout(data, net, posterior="ensemble", n_members=2, random_state=0)
+    strategy.train()
+    strategy.query(2)
+    net.train(data.get_labeled_data()[1])  # as if a loop retrained the net alone
+    with pytest.warns(RuntimeWarning, match="members are now stale"):
+        strategy.query(2)

@@ -22,6 +22,7 @@ the members' mean.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -58,9 +59,13 @@ class PosteriorEstimate:
         self.net = net
         self.n_samples = 1
 
-    def train(self, data: Dataset) -> None:
-        """Train on ``data`` (items ``(x, y, index)``)."""
-        self.net.train(data)
+    def train(self, data: Dataset, val_data: Dataset | None = None) -> None:
+        """Train on ``data`` (items ``(x, y, index)``), early-stopping on ``val_data`` if given
+        (see :meth:`deepal.Net.train`)."""
+        if val_data is None:
+            self.net.train(data)
+        else:
+            self.net.train(data, val_data=val_data)
 
     def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
         """Yield class probabilities ``(K, B, C)`` (CPU) for consecutive batches of ``data``."""
@@ -117,7 +122,7 @@ class EnsemblePosterior(PosteriorEstimate):
         self.members: list[nn.Module] = []
         self.member_seeds: list[int] = []
 
-    def train(self, data: Dataset) -> None:
+    def train(self, data: Dataset, val_data: Dataset | None = None) -> None:
         seeds = [int(torch.randint(2**62, ()).item()) for _ in range(self.n_samples)]
         device = torch.device(self.net.device)
         members = []
@@ -128,7 +133,7 @@ class EnsemblePosterior(PosteriorEstimate):
             # fork_rng restores the global generators, so members differ only by their seed.
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)
-                self.net.train(data)
+                super().train(data, val_data)
             members.append(self.net.clf)
         self.members = [member for member in members if member is not None]
         self.member_seeds = seeds
@@ -136,6 +141,12 @@ class EnsemblePosterior(PosteriorEstimate):
     def _trained_members(self) -> list[nn.Module]:
         if not self.members:
             raise DeepALError("the ensemble is not trained yet: call the strategy's train() first")
+        if self.net.clf is not self.members[-1]:
+            warnings.warn(
+                "the net was retrained outside its ensemble, whose members are now stale: "
+                "train through the strategy (strategy.train()) or the ensemble's train()",
+                RuntimeWarning, stacklevel=3,
+            )
         return self.members
 
     @torch.inference_mode()

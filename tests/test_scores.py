@@ -188,7 +188,8 @@ def naive_k_center(x: torch.Tensor, labeled: np.ndarray, n: int, first: int | No
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("kind", ["continuous", "integer-ties"])
-def test_k_center_equals_dense_reference(seed: int, kind: str) -> None:
+@pytest.mark.parametrize("sync_every", [1, 3, 256])
+def test_k_center_equals_dense_reference(seed: int, kind: str, sync_every: int) -> None:
     rng = np.random.default_rng(seed)
     n_points = int(rng.integers(5, 40))
     if kind == "continuous":
@@ -199,16 +200,17 @@ def test_k_center_equals_dense_reference(seed: int, kind: str) -> None:
     n = int(rng.integers(1, (~labeled).sum() + 1)) if (~labeled).any() else 0
     if labeled.any():
         expected = naive_k_center(x, labeled, n, first=None)
-        got = k_center_greedy(x, labeled, n, chunk_size=4)
+        got = k_center_greedy(x, labeled, n, chunk_size=4, sync_every=sync_every)
         assert got.tolist() == expected
     # Cold start, with and without a generator.
     none = np.zeros(n_points, dtype=bool)
     n_cold = int(rng.integers(1, n_points + 1))
     mean_first = int(np.argmin(((x.double() - x.double().mean(0)) ** 2).sum(1).numpy()))
-    got = k_center_greedy(x, none, n_cold, rng=None, chunk_size=4)
+    got = k_center_greedy(x, none, n_cold, rng=None, chunk_size=4, sync_every=sync_every)
     assert got.tolist() == naive_k_center(x, none, n_cold, first=mean_first)
     drawn_first = int(np.random.default_rng(seed).integers(n_points))
-    got = k_center_greedy(x, none, n_cold, rng=np.random.default_rng(seed))
+    got = k_center_greedy(x, none, n_cold, rng=np.random.default_rng(seed),
+                          sync_every=sync_every)
     assert got.tolist() == naive_k_center(x, none, n_cold, first=drawn_first)
     assert len(set(got.tolist())) == n_cold
 

@@ -77,20 +77,28 @@ def k_center_greedy(
     n: int,
     rng: np.random.Generator | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    sync_every: int = 256,
 ) -> np.ndarray:
     """Greedy k-center (core-set) selection of ``n`` unlabeled points.
 
-    Every point keeps its squared distance to the nearest centre (labeled or already picked).
-    Each step picks the unlabeled point with the largest such distance (ties: lowest index)
-    and lowers every running minimum with the distances to that one point, so a step costs
-    ``O(N * d)`` time and ``O(N)`` memory. The start costs one chunked pass over
-    ``unlabeled x labeled`` distances (:func:`min_sq_dists`).
+    Each step picks the unlabeled point farthest from its nearest centre (labeled or already
+    picked; ties: lowest index). Every point keeps its squared distance to the nearest centre
+    it has been compared with: an upper bound on the true one, since a point's nearest
+    distance only shrinks as centres are added. A step takes the point with the largest bound;
+    if that point has not yet been compared with every centre, it is (a few vectors, not a
+    pass over the pool) and the step looks again; once the largest bound is exact, it is the
+    true farthest point: the picks are those of the plain method that updates every point
+    after every pick. Every ``sync_every`` such refreshes, every point is compared with the
+    centres it has not seen in one chunked matrix product (fast, unlike one matrix-vector
+    product per pick), which bounds the cost when many points need refreshing. The start
+    costs one chunked pass over ``unlabeled x labeled`` distances. No ``N x N`` matrix:
+    memory ``O(N + chunk_size ** 2)`` beyond the inputs.
 
     Cold start (no labeled point): the first pick is drawn uniformly by ``rng``, or, when
     ``rng`` is ``None``, is the point nearest the mean of all embeddings (ties: lowest index).
 
     Computation is in the precision of ``embeddings`` (float32 embeddings are used in place,
-    with no copy; integers become float32), so the extra memory is ``O(N)``.
+    with no copy; integers become float32).
 
     Parameters
     ----------
@@ -103,7 +111,9 @@ def k_center_greedy(
     rng:
         Draws the first pick at a cold start; unused otherwise.
     chunk_size:
-        Block size of the initial distance computation.
+        Block size of the distance computations.
+    sync_every:
+        Refreshes of single points between two passes over the whole pool.
 
     Returns
     -------
@@ -121,32 +131,54 @@ def k_center_greedy(
     n_unlabeled = int((~labeled).sum())
     if not 0 <= n <= n_unlabeled:
         raise ValueError(f"cannot pick {n} of {n_unlabeled} unlabeled points")
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be at least 1, got {sync_every}")
     picks: list[int] = []
     if n == 0:
         return np.empty(0, dtype=np.int64)
 
-    sq_norms = (x * x).sum(dim=1)
-
-    def sq_dists_to(i: int) -> torch.Tensor:
-        # Distances of every point to point i: one matrix-vector product, O(N * d).
-        return (sq_norms + sq_norms[i] - 2.0 * (x @ x[i])).clamp_min(0.0)
-
+    # bound[i]: squared distance from i to the nearest of the centres it was compared with,
+    # -inf for centres themselves, so that the argmax only ever sees unlabeled points, even
+    # when every remaining distance is 0 (duplicates). seen[i]: how many picks i was compared
+    # with (the labeled centres always are).
+    bound = torch.full((len(x),), float("-inf"), dtype=x.dtype)
+    unlabeled = torch.nonzero(~labeled).flatten()
     if labeled.any():
-        min_dist = torch.full((len(x),), float("-inf"), dtype=x.dtype)
-        min_dist[~labeled] = min_sq_dists(x[~labeled], x[labeled], chunk_size)
+        centres = x[labeled]
+        for start in range(0, len(unlabeled), chunk_size):
+            rows = unlabeled[start : start + chunk_size]
+            bound[rows] = min_sq_dists(x[rows], centres, chunk_size)
     else:
         if rng is not None:
             first = int(rng.integers(len(x)))
         else:
-            first = int(pairwise_sq_dists(x, x.mean(dim=0, keepdim=True))[:, 0].argmin())
+            first = int(min_sq_dists(x, x.mean(dim=0, keepdim=True), chunk_size).argmin())
         picks.append(first)
-        min_dist = sq_dists_to(first)
-        min_dist[first] = float("-inf")
-    # Labeled and picked points hold -inf, so the argmax only ever sees unlabeled ones, even
-    # when every remaining distance is 0 (duplicates).
+        bound[unlabeled] = min_sq_dists(x[unlabeled], x[first][None], chunk_size)
+        bound[first] = float("-inf")
+    seen = torch.full((len(x),), len(picks), dtype=torch.long)
+    synced = len(picks)  # every point has seen picks[:synced]
+    refreshes = 0
     while len(picks) < n:
-        pick = int(min_dist.argmax())  # first maximum: ties go to the lowest index
-        picks.append(pick)
-        torch.minimum(min_dist, sq_dists_to(pick), out=min_dist)
-        min_dist[pick] = float("-inf")
+        candidate = int(bound.argmax())  # first maximum: ties go to the lowest index
+        unseen = picks[int(seen[candidate]) :]
+        if not unseen:
+            picks.append(candidate)
+            bound[candidate] = float("-inf")
+            seen[candidate] = len(picks)
+            continue
+        if refreshes < sync_every:
+            refreshes += 1
+            nearest = pairwise_sq_dists(x[candidate][None], x[unseen]).min()
+            bound[candidate] = torch.minimum(bound[candidate], nearest)
+            seen[candidate] = len(picks)
+            continue
+        # Too many single refreshes: compare every point with the picks since the last sync.
+        new_centres = x[picks[synced:]]
+        for start in range(0, len(x), chunk_size):
+            block = bound[start : start + chunk_size]  # a view: updated in place
+            torch.minimum(block, min_sq_dists(x[start : start + chunk_size], new_centres,
+                                              chunk_size), out=block)
+        seen.fill_(len(picks))
+        synced, refreshes = len(picks), 0
     return np.asarray(picks, dtype=np.int64)

@@ -20,6 +20,11 @@ sampling::
 
 Memory is ``O(K * M)`` for the configurations plus a bounded chunk of candidates at a time,
 never ``O(N * C^t)``.
+
+The estimate is unbiased for a fixed set, but its variance grows with the batch: with ``K``
+samples the true joint score is at most ``log K``, and a sampled estimate of a long batch can
+exceed it (all candidates of a step share the same configurations, so the choice between them
+is much less noisy than the reported value). More configurations make it finer.
 """
 
 from __future__ import annotations

@@ -345,9 +345,9 @@ def test_bait_selection_equals_brute_force() -> None:
     labeled = fisher_sum(probs[:3], h[:3])
     v = fisher_factors(probs[3:], h[3:])
     for n in (1, 2, 3):
-        got = bait_select(v, pool, labeled, 3, n, lamb=0.1)
+        got = bait_select(probs[3:], h[3:], pool, labeled, 3, n, lamb=0.1, chunk_size=4)
         assert sorted(got.tolist()) == sorted(brute_force_bait(v, pool, labeled, 3, n, 0.1))
-    assert sorted(bait_select(v, pool, labeled, 3, 9).tolist()) == list(range(9))
+    assert sorted(bait_select(probs[3:], h[3:], pool, labeled, 3, 9).tolist()) == list(range(9))
 
 
 def test_bait_picks_where_the_pool_has_fisher_information_the_labels_lack() -> None:

@@ -13,10 +13,13 @@ costs least, down to ``n``.
 Every step is a rank-``C`` change of ``M``, done with the Woodbury identity instead of a new
 inverse: ``A = M^{-1}`` and, per candidate, the ``C x C`` products ``Q_x = V_x^T A V_x`` and
 ``R_x = V_x^T A F A V_x`` are updated in place; adding ``x`` lowers the objective by
-``tr((I + Q_x)^{-1} R_x)``, removing it raises it by ``tr((I - Q_x)^{-1} R_x)``. Costs: one
-``D x D`` inverse and ``O(N C D^2)`` to start, then ``O(N C^2 D + C D^2)`` per step (two
-passes over ``V``); memory: ``V`` and a scaled float64 copy, and one more such array at the
-start (``24 N C D`` bytes at most): restrict ``N`` to a candidate subset on a large pool.
+``tr((I + Q_x)^{-1} R_x)``, removing it raises it by ``tr((I - Q_x)^{-1} R_x)``.
+
+``V_x`` is never built for the candidates: it is the Kronecker product of the ``C x C``
+matrix ``B_x[c, y] = sqrt(p_y) (p_c - [c = y])`` and ``h_x``, so ``V_x^T X`` for any
+``D x K`` matrix ``X`` is ``B_x^T (h_x`` contracted with ``X`` viewed as ``C x d x K)``.
+Costs: one ``D x D`` inverse and ``O(N D^2)`` to start, then ``O(N C D + D^2 C)`` per step;
+memory ``O(N (C^2 + d))`` plus a few ``D x D`` matrices and ``O(chunk C D)`` temporaries.
 """
 
 from __future__ import annotations
@@ -30,17 +33,49 @@ from deepal.scores.gradients import _as_2d_float64
 def fisher_factors(
     probs: torch.Tensor | np.ndarray, embeddings: torch.Tensor | np.ndarray
 ) -> torch.Tensor:
-    """``V`` with ``I(x) = V_x V_x^T``: shape ``(N, C * d, C)``, float64.
+    """``V`` with ``I(x) = V_x V_x^T``: shape ``(N, C * d, C)``, float64 (explicit, for
+    small inputs and checks: :func:`bait_select` works from its factors).
 
     ``V[x, c * d + i, y] = sqrt(p_y) (p_c - [c = y]) h_i``: column ``y`` is the last-layer
     gradient of the loss with label ``y`` (row-major like ``nn.Linear.weight``), weighted by
     the square root of that label's probability.
     """
-    p = _as_2d_float64(probs, "probs")
+    b = class_factors(probs)
     h = _as_2d_float64(embeddings, "embeddings")
-    n, c = p.shape
-    b = p.sqrt()[:, None, :] * (p[:, :, None] - torch.eye(c, dtype=p.dtype)[None])
+    n, c = b.shape[:2]
     return (b[:, :, None, :] * h[:, None, :, None]).reshape(n, c * h.shape[1], c)
+
+
+def class_factors(probs: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``B`` with ``V_x = B_x (x) h_x``: ``B[x, c, y] = sqrt(p_y) (p_c - [c = y])``,
+    shape ``(N, C, C)``, float64 (``B_x B_x^T = diag p_x - p_x p_x^T``)."""
+    p = _as_2d_float64(probs, "probs")
+    eye = torch.eye(p.shape[1], dtype=p.dtype)
+    return p.sqrt()[:, None, :] * (p[:, :, None] - eye[None])
+
+
+def _v_t_times(b: torch.Tensor, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``V_i^T X`` for every row ``i``, shape ``(N, C, K)``, for ``X`` of shape ``(C d, K)``:
+    ``sum_{c, j} B[i, c, y] h[i, j] X[c d + j, k]``, in ``O(N C d K + N C^2 K)``."""
+    c, d = b.shape[1], h.shape[1]
+    hx = (h @ x.view(c, d, -1).transpose(0, 1).reshape(d, -1)).view(len(h), c, -1)
+    return torch.bmm(b.transpose(1, 2), hx)
+
+
+def _quadratic(b: torch.Tensor, h: torch.Tensor, m: torch.Tensor, chunk_size: int
+               ) -> torch.Tensor:
+    """``V_i^T M V_i`` for every row ``i``, shape ``(N, C, C)``, for a ``C d x C d`` matrix
+    ``M``: ``h_i^T M_{c c'} h_i`` then ``B_i^T (.) B_i``, in blocks of rows (``O(N D^2)``)."""
+    n, c, d = len(b), b.shape[1], h.shape[1]
+    # m4[j, c, c', j'] = M[c d + j, c' d + j'], flattened to (d, C C d) for one product.
+    m4 = m.view(c, d, c, d).permute(1, 0, 2, 3).reshape(d, c * c * d)
+    out = torch.empty(n, c, c, dtype=m.dtype, device=m.device)
+    for start in range(0, n, chunk_size):
+        hb = h[start : start + chunk_size]
+        t = ((hb @ m4).view(len(hb), c, c, d) * hb[:, None, None, :]).sum(dim=3)
+        bb = b[start : start + chunk_size]
+        out[start : start + chunk_size] = torch.bmm(torch.bmm(bb.transpose(1, 2), t), bb)
+    return out
 
 
 def fisher_sum(
@@ -62,7 +97,8 @@ def fisher_sum(
 
 
 def bait_select(
-    factors: torch.Tensor,
+    probs: torch.Tensor | np.ndarray,
+    embeddings: torch.Tensor | np.ndarray,
     pool_fisher: torch.Tensor,
     labeled_fisher: torch.Tensor,
     n_labeled: int,
@@ -70,17 +106,20 @@ def bait_select(
     lamb: float = 1.0,
     oversample: int = 2,
     device: torch.device | str = "cpu",
+    chunk_size: int = 256,
 ) -> np.ndarray:
     """BAIT's forward-backward greedy selection of ``n`` candidates.
 
     Parameters
     ----------
-    factors:
-        ``V`` of the candidates, shape ``(N, D, C)`` (:func:`fisher_factors`).
+    probs:
+        The candidates' class probabilities, shape ``(N, C)``.
+    embeddings:
+        The candidates' embeddings (inputs of the last layer), shape ``(N, d)``.
     pool_fisher:
-        ``F``, shape ``(D, D)``: the mean Fisher of the pool.
+        ``F``, shape ``(C d, C d)``: the mean Fisher of the pool (:func:`fisher_sum` / size).
     labeled_fisher:
-        Shape ``(D, D)``: the *sum* of the labeled examples' Fisher.
+        Shape ``(C d, C d)``: the *sum* of the labeled examples' Fisher.
     n_labeled:
         Number of labeled examples (for the normaliser ``|L| + n``).
     n:
@@ -90,35 +129,35 @@ def bait_select(
     oversample:
         The forward pass picks ``min(oversample * n, N)`` before pruning back to ``n``.
     device:
-        Where the float64 products run (a GPU speeds up the ``N C D`` passes).
+        Where the float64 products run.
+    chunk_size:
+        Candidates per block of the initial products (memory ``O(chunk_size C D)``).
 
     Returns
     -------
     numpy.ndarray
         ``n`` distinct positions into the candidates (int64), in forward order.
     """
-    n_cand, dim, c = factors.shape
+    f64 = torch.float64
+    h = _as_2d_float64(embeddings, "embeddings").to(device)
+    n_cand, c = len(h), _as_2d_float64(probs, "probs").shape[1]
     if not 0 <= n <= n_cand:
         raise ValueError(f"cannot pick {n} of {n_cand} candidates")
     if not lamb > 0:
         raise ValueError(f"lamb must be > 0, got {lamb!r}")
     if n == 0:
         return np.empty(0, dtype=np.int64)
+    dim = c * h.shape[1]
     scale = 1.0 / (n_labeled + n)
-    f64 = torch.float64
+    # sqrt(scale) V: the batch enters M as its Fisher sum over |L| + n.
+    b = (class_factors(probs) * np.sqrt(scale)).to(device)
     eye_c = torch.eye(c, dtype=f64, device=device)
     a = torch.linalg.inv(lamb * torch.eye(dim, dtype=f64, device=device)
                          + scale * labeled_fisher.to(device, f64))
     a = 0.5 * (a + a.T)
     f = pool_fisher.to(device, f64)
-    # Row x * C + y of vt is V_x[:, y]^T; the Woodbury updates below only ever read it, in
-    # two matrix products per step, and keep A (D x D) and the C x C products Q and R.
-    vt = (factors.detach().to(device, f64).transpose(1, 2) * np.sqrt(scale)).reshape(
-        n_cand * c, dim)
-    w = vt @ a  # V_x^T A, only to start
-    q = torch.bmm(w.view(n_cand, c, dim), vt.view(n_cand, c, dim).transpose(1, 2))  # V^T A V
-    r = torch.bmm((w @ f).view(n_cand, c, dim), w.view(n_cand, c, dim).transpose(1, 2))
-    del w  # V_x^T A F A V_x above
+    q = _quadratic(b, h, a, chunk_size)  # V_x^T A V_x
+    r = _quadratic(b, h, a @ f @ a, chunk_size)  # V_x^T A F A V_x
 
     def change(rows: torch.Tensor, sign: float) -> torch.Tensor:
         # Objective change of adding (sign=+1) or removing (-1) each of `rows`:
@@ -130,18 +169,16 @@ def bait_select(
         # Woodbury: A' = A - sign U K U^T with U = A V_j, K = (I + sign V_j^T A V_j)^{-1}.
         # With P_x = V_x^T U and G_x = V_x^T A F U:
         # Q' = Q - sign P K P^T, R' = R - sign (G K P^T + P K G^T) + P K (U^T F U) K P^T.
-        vj = vt[j * c : (j + 1) * c].T
+        vj = (b[j][:, None, :] * h[j][None, :, None]).reshape(dim, c)
         u = a @ vj
         fu = f @ u
         k = torch.linalg.inv(eye_c + sign * (vj.T @ u))
-        p = (vt @ u).view(n_cand, c, c)
-        g = (vt @ (a @ fu)).view(n_cand, c, c)
-        pk = (p.reshape(-1, c) @ k).view(n_cand, c, c)
-        gk = (g.reshape(-1, c) @ k).view(n_cand, c, c)
+        p = _v_t_times(b, h, u)
+        g = _v_t_times(b, h, a @ fu)
+        pk = p @ k
         q.sub_(sign * torch.bmm(pk, p.transpose(1, 2)))
-        r.sub_(sign * (torch.bmm(gk, p.transpose(1, 2)) + torch.bmm(pk, g.transpose(1, 2))))
-        pkh = (pk.reshape(-1, c) @ (u.T @ fu)).view(n_cand, c, c)
-        r.add_(torch.bmm(pkh, pk.transpose(1, 2)))
+        r.sub_(sign * (torch.bmm(g @ k, p.transpose(1, 2)) + torch.bmm(pk, g.transpose(1, 2))))
+        r.add_(torch.bmm(pk @ (u.T @ fu), pk.transpose(1, 2)))
         a.sub_(sign * (u @ k @ u.T))
 
     everyone = torch.arange(n_cand, device=device)

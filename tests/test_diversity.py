@@ -380,3 +380,18 @@ def test_product_of_gradient_norms_is_the_badge_score() -> None:
     strategy.query(1)
     assert strategy.last_scores is not None
     assert list(np.argsort(strategy.last_scores)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", NEW)
+@pytest.mark.parametrize("layout", ["spread", "duplicates"])
+def test_cold_start_and_duplicate_embeddings(name: str, layout: str) -> None:
+    # No labeled example (a net trained elsewhere), and a pool of identical embeddings.
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(12, 2)) if layout == "spread" else np.zeros((12, 2))
+    probs = np.full((12, 2), 0.5) if layout == "duplicates" else np.stack(
+        [np.linspace(0.1, 0.9, 12), np.linspace(0.9, 0.1, 12)], axis=1)
+    strategy = deepal.get_strategy(name)(stub_pool(points, [], probs), StubNet(2),
+                                         random_state=0)
+    picks = strategy.query(4)
+    assert len(set(picks.tolist())) == 4
+    assert len(set(strategy.query(12).tolist())) == 12

@@ -7,6 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from deepal import seed_everything
+from deepal.experiments.config import load_config
+from deepal.experiments.runner import run_experiment
 from deepal.experiments.store import RunStore, read_rows
 
 from _experiment_configs import comparable, write_config
@@ -49,3 +54,31 @@ def test_killed_process_resumes_to_identical_results(tmp_path: Path):
     assert len(rows) == 2 * 7
     assert comparable(rows) == comparable(read_rows(tmp_path / "reference" / "results.csv"))
     reference.communicate()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after_round_1(event: dict) -> None:
+    if event["event"] == "round" and event["round"] == 1:
+        raise _Stop  # after round 1 was checkpointed
+
+
+@pytest.mark.parametrize("strategy", [
+    "MarginSampling", "CEAL", "ActiveLearningByLearning", "LossPrediction", "KCenterGreedy",
+])
+def test_strategies_with_state_resume_to_identical_results(tmp_path: Path, strategy: str):
+    """What a strategy learned (pseudo-labels, bandit weights, a loss-prediction module, its
+    random generator) is checkpointed with it."""
+    config = load_config(write_config(tmp_path, strategies=f'["{strategy}"]', seeds="[1]",
+                                      budget_line="n_round = 3", epochs=2))
+    run_experiment(config, tmp_path / "reference")
+    with pytest.raises(_Stop):
+        run_experiment(config, tmp_path / "out", emit=_stop_after_round_1)
+    run = f"digits-{strategy}-seed1"
+    assert RunStore(tmp_path / "out", run).load()["round"] == 1  # type: ignore[index]
+    seed_everything(12345)  # as a fresh process would be: the saved states must be restored
+    assert run_experiment(config, tmp_path / "out")[0]["resumed_from"] == 1
+    assert comparable(read_rows(tmp_path / "out" / "results.csv")) == comparable(
+        read_rows(tmp_path / "reference" / "results.csv"))

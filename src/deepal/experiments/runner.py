@@ -8,7 +8,9 @@ machine executes it, and whether or not it was interrupted and resumed.
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import platform
 import random
 import sys
@@ -136,10 +138,13 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
         net = build_net(config, dataset_name)
         for name, cls in classes.items():
             try:
-                cls(data, net, random_state=0, **strategy_options(config, name))
+                strategy = cls(data, net, random_state=0, **strategy_options(config, name))
             except TypeError as error:
                 raise ConfigError(f"[strategy_options.{name}] does not fit {name}: {error}"
                                   ) from error
+            if config.training.validation_fraction and _validated_training(strategy) is None:
+                raise ConfigError(f"{name} trains its own way, without a validation split: "
+                                  "set [training] validation_fraction = 0 for it")
 
     expected = settings_hash(config.run_settings())
     specs = []
@@ -162,35 +167,47 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
 # -- one run ------------------------------------------------------------------------------------
 
 
-def capture_rng(strategy: Any) -> dict[str, Any]:
-    """Every random state the next round draws from: Python's, numpy's and torch's global
-    generators (CPU and CUDA) and the strategy's own generator."""
+def capture_rng() -> dict[str, Any]:
+    """The global random states the next round draws from: Python's, numpy's and torch's
+    (CPU and CUDA). The strategy's own generator is saved with the strategy."""
     state = {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
         "torch": torch.get_rng_state(),
-        "strategy": strategy.rng.bit_generator.state,
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def restore_rng(strategy: Any, state: dict[str, Any]) -> None:
+def restore_rng(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    strategy.rng.bit_generator.state = state["strategy"]
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _validated_training(strategy: Any) -> Callable[[Any, Any], None] | None:
+    """How to train ``strategy`` on a labeled part with early stopping on the rest, or
+    ``None`` when it trains its own way (e.g. with pseudo-labels) and cannot."""
+    from deepal.strategies.base import Strategy
+
+    estimate = getattr(strategy, "posterior_estimate", None)
+    if estimate is not None:  # ensembles and MC dropout train through their estimate
+        return lambda fit, val: estimate.train(fit, val_data=val)
+    if type(strategy).train is Strategy.train:
+        return lambda fit, val: strategy.net.train(fit, val_data=val)
+    return None
+
+
 def make_trainer(strategy: Any, config: ExperimentConfig, seed: int) -> Callable[[], None]:
-    """Training for one round: on the whole labeled set, or, with a validation fraction, on
-    the rest of it with early stopping on the held-out part (drawn from the seed and the
-    number of labels, so the same at every repetition)."""
+    """Training for one round: the strategy's own, or, with a validation fraction, on the
+    rest of the labeled set with early stopping on a held-out part (drawn from the seed and
+    the number of labels, so the same at every repetition)."""
     fraction = config.training.validation_fraction
-    if fraction == 0:
+    train_validated = _validated_training(strategy)
+    if fraction == 0 or train_validated is None:
         return strategy.train  # type: ignore[no-any-return]
     from deepal.data.pool import _take
 
@@ -204,9 +221,55 @@ def make_trainer(strategy: Any, config: ExperimentConfig, seed: int) -> Callable
         order = np.random.default_rng([seed, len(idxs)]).permutation(idxs)
         val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])
         subset = lambda part: data.handler(_take(data.X_train, part), data.Y_train[part])  # noqa: E731
-        strategy.net.train(subset(fit), val_data=subset(val))
+        train_validated(subset(fit), subset(val))
 
     return train
+
+
+def _shared(dataset: Any) -> dict[str, Any]:
+    """Objects a checkpointed strategy refers to but that are not saved with it: the data
+    set (reloaded from its files) and its arrays."""
+    return {"dataset": dataset, "X_train": dataset.X_train, "X_test": dataset.X_test}
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: Any, shared: dict[str, Any]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shared = [(key, value) for key, value in shared.items() if value is not None]
+
+    def persistent_id(self, obj: Any) -> str | None:
+        for key, value in self.shared:
+            if obj is value:
+                return key
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any, shared: dict[str, Any]) -> None:
+        super().__init__(file)
+        self.shared = shared
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.shared[pid]
+
+
+def dump_strategy(strategy: Any) -> bytes:
+    """The strategy with everything it learned (its network, ensemble members, training
+    hooks, pseudo-labels, bandit weights, random generator...), without its data set."""
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer, _shared(strategy.dataset)).dump(strategy)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        raise DeepALError(
+            f"cannot checkpoint {type(strategy).__name__}: its state must be picklable "
+            f"(no lambdas or local classes; a network is best given by class): {error}"
+        ) from error
+    return buffer.getvalue()
+
+
+def load_strategy(blob: bytes, dataset: Any) -> Any:
+    """A strategy saved by :func:`dump_strategy`, attached to the live ``dataset``."""
+    return _Unpickler(io.BytesIO(blob), _shared(dataset)).load()
 
 
 def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
@@ -233,20 +296,21 @@ def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
         emit({"event": "done", "run": spec.id, "rounds": start, "skipped": True})
         return {"run": spec.id, "rounds": start, "resumed_from": start}
 
-    # The same sequence as `deepal run`, so a one-run experiment reproduces it.
-    seed_everything(spec.seed)
-    dataset = load_dataset(config, spec.dataset)
-    net = build_net(config, spec.dataset)
-    dataset.initialize_labels(config.n_init_labeled, random_state=spec.seed)
-    strategy = get_strategy(spec.strategy)(dataset, net, **strategy_options(config, spec.strategy))
     rows: list[dict[str, Any]] = []
-    if checkpoint is not None:
+    if checkpoint is None:
+        # The same sequence as `deepal run`, so a one-run experiment reproduces it.
+        seed_everything(spec.seed)
+        dataset = load_dataset(config, spec.dataset)
+        net = build_net(config, spec.dataset)
+        dataset.initialize_labels(config.n_init_labeled, random_state=spec.seed)
+        strategy = get_strategy(spec.strategy)(dataset, net,
+                                               **strategy_options(config, spec.strategy))
+    else:
+        dataset = load_dataset(config, spec.dataset)
         dataset.labeled_idxs[:] = checkpoint["labeled"]
-        if checkpoint["model"] is not None:
-            net.clf = net.net().to(net.device)
-            net.clf.load_state_dict(checkpoint["model"])
-            net.clf.eval()
-        restore_rng(strategy, checkpoint["rng"])  # last: building the model drew numbers
+        strategy = load_strategy(checkpoint["strategy"], dataset)
+        net = strategy.net
+        restore_rng(checkpoint["rng"])
         rows = list(checkpoint["rounds"])
 
     fingerprint = settings_hash(config.run_settings())
@@ -263,12 +327,10 @@ def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
             "queried": result.queried, "config_hash": fingerprint,
             "deepal_version": __version__,
         })
-        model = None if net.clf is None else {
-            key: value.detach().cpu() for key, value in net.clf.state_dict().items()}
         store.save({
             "settings": fingerprint, "round": result.round,
-            "labeled": dataset.labeled_idxs.copy(), "rng": capture_rng(strategy),
-            "model": model, "rounds": rows,
+            "labeled": dataset.labeled_idxs.copy(), "rng": capture_rng(),
+            "strategy": dump_strategy(strategy), "rounds": rows,
         })
         emit({"event": "round", "run": spec.id, "round": result.round, "n_round": len(sizes),
               "n_labeled": result.n_labeled, "test_accuracy": result.test_accuracy})

@@ -3,6 +3,7 @@ robust core set, each pinned to small cases worked out by hand or by brute force
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -395,3 +396,34 @@ def test_cold_start_and_duplicate_embeddings(name: str, layout: str) -> None:
     picks = strategy.query(4)
     assert len(set(picks.tolist())) == 4
     assert len(set(strategy.query(12).tolist())) == 12
+
+
+class ExtraLayerNet(torch.nn.Module):
+    """Its embedding is NOT the input of its last layer (one more layer sits in between)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Linear(4, 5)
+        self.mid = torch.nn.Linear(5, 5)
+        self.head = torch.nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = torch.relu(self.body(x))
+        return self.head(torch.relu(self.mid(embedding))), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 5
+
+
+@pytest.mark.parametrize("name", ["BADGE", "BAIT"])
+def test_last_layer_strategies_warn_when_the_embedding_is_not_the_last_layer_input(
+    name: str, unknown_pool: Data, tiny_net: deepal.Net
+) -> None:
+    tiny_net.train(unknown_pool.get_labeled_data()[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the built-in contract: no warning
+        deepal.get_strategy(name)(unknown_pool, tiny_net, random_state=0).query(3)
+    other = deepal.Net(ExtraLayerNet, {"n_epoch": 1}, device="cpu")
+    other.train(unknown_pool.get_labeled_data()[1])
+    with pytest.warns(RuntimeWarning, match="not the input of its last linear layer"):
+        deepal.get_strategy(name)(unknown_pool, other, random_state=0).query(3)

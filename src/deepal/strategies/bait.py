@@ -11,6 +11,7 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.bait import bait_select, fisher_sum
+from deepal.strategies.badge import warn_unless_last_layer_input
 from deepal.strategies.base import Strategy
 
 
@@ -71,6 +72,7 @@ class BAIT(Strategy):
         candidates = self.candidate_idxs()
         idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), candidates)
         data = self.dataset.get_inputs(idxs)
+        warn_unless_last_layer_input(self.net, data)
         probs, embeddings = self.predict_prob(data), self.get_embeddings(data).double()
         embeddings = self._narrow(embeddings, probs.shape[1])
         labeled = torch.as_tensor(self.dataset.labeled_idxs[idxs])

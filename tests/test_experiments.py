@@ -95,6 +95,8 @@ def test_not_toml(tmp_path: Path):
     ({"budget_line": "budget = 5000"}, "exceeds the pool of 1347 digits examples"),
     ({"extra_training": 'optimizer = "Adagrad"'}, "optimizer 'Adagrad' is unknown"),
     ({"extra_training": 'net = "NoNet"'}, "unknown network 'NoNet'"),
+    ({"strategies": '["CEAL"]', "extra_training": "validation_fraction = 0.2"},
+     "CEAL trains its own way"),
 ])
 def test_bad_config_is_a_clear_error_before_any_run(tmp_path: Path, capsys, change, message):
     config = write_config(tmp_path, **change)

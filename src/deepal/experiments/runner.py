@@ -273,20 +273,29 @@ def load_strategy(blob: bytes, dataset: Any) -> Any:
 
 
 def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
-    """Run (or resume, or skip if complete) one run, checkpointing after every round.
+    """Run (or resume, or skip if complete) one run, checkpointing after every round, with
+    ``spec.threads`` torch threads (the caller's setting is restored afterwards).
 
     Returns
     -------
     dict
         ``{"run": id, "rounds": number of rounds done, "resumed_from": round or None}``.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, spec.threads))
+    try:
+        return _execute_run(spec, emit)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
     from deepal import __version__
     from deepal.seeding import seed_everything
     from deepal.strategies.registry import get_strategy
 
     emit = emit or (lambda event: None)
     config = spec.config
-    torch.set_num_threads(max(1, spec.threads))
     store = RunStore(Path(spec.output), spec.id)
     store.remove_stale()
     sizes = config.query_sizes()

@@ -427,3 +427,19 @@ def test_last_layer_strategies_warn_when_the_embedding_is_not_the_last_layer_inp
     other.train(unknown_pool.get_labeled_data()[1])
     with pytest.warns(RuntimeWarning, match="not the input of its last linear layer"):
         deepal.get_strategy(name)(unknown_pool, other, random_state=0).query(3)
+
+
+@pytest.mark.parametrize("name", ["TypiClust", "ProbCover"])
+def test_fixed_features_pick_the_first_batch_without_a_trained_net(name: str) -> None:
+    points = typiclust_points()
+    data = Data(np.zeros((17, 3), dtype=np.float32), None, n_classes=3)
+    untrained = deepal.Net(ExtraLayerNet, device="cpu")
+    strategy = deepal.get_strategy(name)(data, untrained, features=points, random_state=0)
+    picks = strategy.query(3)
+    assert untrained.clf is None and len(set(picks.tolist())) == 3
+    # One pick in each of the three groups: the features, not the inputs, were used.
+    assert sorted(0 if p < 8 else 1 if p < 14 else 2 for p in picks) == [0, 1, 2]
+    with pytest.raises(DeepALError, match=r"shape \(17, d\)"):
+        deepal.get_strategy(name)(data, untrained, features=points[:5])
+    with pytest.raises(DeepALError, match="needs a trained network"):
+        deepal.get_strategy(name)(data, untrained).query(1)

@@ -20,6 +20,7 @@ from deepal.scores.coverage import (
 )
 from deepal.scores.neighbours import nearest
 from deepal.strategies.base import Strategy
+from deepal.strategies.features import check_features, pool_features
 
 
 class ProbCover(Strategy):
@@ -33,8 +34,9 @@ class ProbCover(Strategy):
 
     The graph is built in blocks of rows and stored as sparse edges (never ``N x N``):
     ``O(N^2 d)`` time once per query, memory the number of edges (capped by ``max_edges``; on
-    a large pool use ``max_candidates``). The paper embeds with a self-supervised model; here
-    the network's embedding is used.
+    a large pool use ``max_candidates``). The paper embeds with a self-supervised model: pass
+    such ``features`` to use them instead of the network's embedding (then no trained network
+    is needed, even for the first batch).
 
     Parameters
     ----------
@@ -51,6 +53,9 @@ class ProbCover(Strategy):
         Purity for the automatic ``delta`` (the paper's 0.95).
     max_edges:
         Most edges of the graph before an error.
+    features:
+        Fixed features of the whole pool, shape ``(n_pool, d)``, or ``None`` for the
+        network's embedding (see :mod:`deepal.strategies.features`).
 
     Attributes
     ----------
@@ -65,9 +70,12 @@ class ProbCover(Strategy):
         delta: float | None = None,
         alpha: float = 0.95,
         max_edges: int = MAX_EDGES,
+        features: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
+        self.features = check_features(features, dataset)
+        self.needs_model = self.features is None  # type: ignore[misc]  # per instance
         if delta is not None and not delta >= 0:
             raise DeepALError(f"delta must be >= 0 or None, got {delta!r}")
         if not 0 < alpha <= 1:
@@ -77,7 +85,7 @@ class ProbCover(Strategy):
 
     def query(self, n: int) -> np.ndarray:
         idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
-        embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
+        embeddings = pool_features(self, idxs, self.features)
         labeled = self.dataset.labeled_idxs[idxs]
         if self.delta is not None:
             graph, delta = ball_graph(embeddings, self.delta, max_edges=self.max_edges), self.delta

@@ -11,6 +11,7 @@ from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.typicality import typiclust_select
 from deepal.strategies.base import Strategy
+from deepal.strategies.features import check_features, pool_features
 
 
 class TypiClust(Strategy):
@@ -19,7 +20,9 @@ class TypiClust(Strategy):
     1 / mean distance to its ``k_neighbours`` nearest neighbours in the cluster).
 
     See :func:`~deepal.scores.typicality.typiclust_select`. The paper embeds with a
-    self-supervised model; here the network's embedding is used. Cost: one k-means of the
+    self-supervised model: pass such ``features`` to use them instead of the network's
+    embedding (then no trained network is needed, even for the first batch). Cost: one
+    k-means of the
     labeled examples and candidates, and the typicality of each visited cluster
     (``O(size^2 d)`` in blocks).
 
@@ -31,6 +34,9 @@ class TypiClust(Strategy):
         Neighbours of the typicality (20, as in the paper).
     max_clusters:
         Cap on the number of k-means clusters (500 by default, as the authors' code).
+    features:
+        Fixed features of the whole pool, shape ``(n_pool, d)``, or ``None`` for the
+        network's embedding (see :mod:`deepal.strategies.features`).
     """
 
     def __init__(
@@ -39,9 +45,12 @@ class TypiClust(Strategy):
         net: Net,
         k_neighbours: int = 20,
         max_clusters: int | None = 500,
+        features: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
+        self.features = check_features(features, dataset)
+        self.needs_model = self.features is None  # type: ignore[misc]  # per instance
         for name, value in (("k_neighbours", k_neighbours), ("max_clusters", max_clusters)):
             if value is None and name == "max_clusters":
                 continue
@@ -51,7 +60,7 @@ class TypiClust(Strategy):
 
     def query(self, n: int) -> np.ndarray:
         idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
-        embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
+        embeddings = pool_features(self, idxs, self.features)
         labeled = self.dataset.labeled_idxs[idxs]
         picks = typiclust_select(
             embeddings, labeled, n, self.rng, self.k_neighbours, self.max_clusters

@@ -260,3 +260,42 @@ def test_progress_modes(mode: str):
     else:
         assert "digits-Margin-seed1: round 1/2, 60 labels, accuracy 0.6250" in text
         assert "3/6" in text  # the overall bar
+
+
+# -- report on hand-made results ----------------------------------------------------------------
+
+
+def test_report_tables_and_consistent_colours(tmp_path: Path):
+    from deepal.experiments.report import colour_of, write_report
+    from deepal.experiments.store import atomic_write_text, rows_to_csv
+
+    curves = {  # (dataset, strategy, seed) -> accuracies at 100, 150, 200, 225 labels
+        ("A", "Random", 1): [0.5, 0.6, 0.8, 0.9], ("A", "Random", 2): [0.5, 0.6, 0.6, 0.7],
+        ("A", "Margin", 1): [0.5, 0.7, 0.9, 0.95], ("A", "Margin", 2): [0.5, 0.7, 0.9, 0.95],
+        ("B", "Margin", 1): [0.2, 0.4, 0.6, 0.8], ("B", "Random", 1): [0.2, 0.3, 0.4, 0.5],
+    }
+    rows = [{"dataset": d, "strategy": s, "seed": seed, "round": r, "n_labeled": n,
+             "n_queried": 0, "test_accuracy": acc, "train_seconds": 1.0,
+             "query_seconds": 0.5 * (r > 0), "queried": []}
+            for (d, s, seed), accs in curves.items()
+            for r, (n, acc) in enumerate(zip([100, 150, 200, 225], accs, strict=True))]
+    atomic_write_text(tmp_path / "results.csv", rows_to_csv(rows))
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "deepal_version": "0.1.0", "python": "3", "torch": "2", "platform": "x",
+        "started": "s", "updated": "u", "config_text": "name = 'hand'",
+        "config": {"name": "hand", "strategies": ["Random", "Margin"]}}))
+    pytest.importorskip("matplotlib")
+    report = write_report(tmp_path, target=0.75).read_text()
+    # Random on A: AUBC 0.67 (seed 1) and (27.5 + 30 + 16.25) / 125 = 0.59 (seed 2)
+    assert "| Random | 2 | 0.6300 ± 0.0566 | 0.8000 ± 0.1414 | 200 (1/2 seeds) | 1.000 | 0.500 |" \
+        in report
+    # Margin on A: (30 + 40 + 23.125) / 125 = 0.745 twice; 0.75 reached at 200 labels
+    assert "| Margin | 2 | 0.7450 ± 0.0000 | 0.9500 ± 0.0000 | 200 | 1.000 | 0.500 |" in report
+    # Random on B: (12.5 + 17.5 + 11.25) / 125 = 0.33, never at 0.75
+    assert "| Random | 1 | 0.3300 ± 0.0000 | 0.5000 ± 0.0000 | never |" in report
+    assert report.index("## A") < report.index("## B") and "name = 'hand'" in report
+    for strategy in ("Random", "Margin"):  # the same colour in both figures
+        colour = colour_of(strategy, ["Random", "Margin"])
+        for figure in ("A.svg", "B.svg"):
+            assert colour.lower() in (tmp_path / "report" / figure).read_text().lower()
+    assert colour_of("Random", ["Random", "Margin"]) != colour_of("Margin", ["Random", "Margin"])

@@ -418,11 +418,18 @@ def run_experiment(
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_manifest(out, manifest(config, specs, config_text, started))
     ids = [spec.id for spec in specs]
+
+    def forward(event: Event) -> None:
+        if event["event"] == "done":  # results.csv grows as runs finish
+            write_results(out, ids)
+        if emit is not None:
+            emit(event)
+
     try:
         if backend == "ray":
-            summaries = backends.run_ray(specs, emit, address=address)
+            summaries = backends.run_ray(specs, forward, address=address)
         else:
-            summaries = backends.run_local(specs, emit, workers=workers)
+            summaries = backends.run_local(specs, forward, workers=workers)
     finally:
         # Whatever happened, the folder reflects every round completed so far.
         write_results(out, ids)

@@ -73,13 +73,14 @@ def command_experiment(args: argparse.Namespace) -> int:
             for seed in config.seeds:
                 checkpoint = RunStore(output, run_id(dataset, strategy, seed)).load()
                 done += 0 if checkpoint is None else len(checkpoint["rounds"])
-    progress = Progress(n_runs * (config.n_round + 1), done,
-                        mode="quiet" if args.quiet else None)
     if not args.quiet:
         print(f"{config.name}: {n_runs} runs ({len(config.datasets)} data sets x "
               f"{len(config.strategies)} strategies x {len(config.seeds)} seeds), "
               f"{config.n_round} rounds each, into {output}"
               + (f", resuming ({done} rounds done)" if done else ""), flush=True)
+    # After the header: a live bar drawn first would share its line.
+    progress = Progress(n_runs * (config.n_round + 1), done,
+                        mode="quiet" if args.quiet else None)
     try:
         summaries = run_experiment(config, output, workers=workers, backend=args.backend,
                                    address=args.address, emit=progress,

@@ -317,7 +317,13 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
     else:
         dataset = load_dataset(config, spec.dataset)
         dataset.labeled_idxs[:] = checkpoint["labeled"]
-        strategy = load_strategy(checkpoint["strategy"], dataset)
+        try:
+            strategy = load_strategy(checkpoint["strategy"], dataset)
+        except Exception as error:  # another deepal version, a CUDA model on a CPU machine...
+            raise DeepALError(
+                f"cannot resume run {spec.id} from {store.checkpoint_path} ({error}): "
+                f"delete {store.folder} to run it again from the start"
+            ) from error
         net = strategy.net
         restore_rng(checkpoint["rng"])
         rows = list(checkpoint["rounds"])

@@ -1,8 +1,9 @@
-"""``python -m benchmarks [--full] [--only NAME[,NAME]] [--skip-dense]``"""
+"""``python -m benchmarks [--full] [--only NAME[,NAME]] [--skip-dense] [--device cuda]``"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -27,7 +28,13 @@ def main() -> None:
     parser.add_argument("--only", help=f"comma-separated rows of: {', '.join(ROWS)}")
     parser.add_argument("--skip-dense", action="store_true",
                         help="kcenter --full: print the published dense numbers instead")
+    parser.add_argument("--device", default="cpu",
+                        help="run deepal and the torch references on this device (e.g. cuda); "
+                             "numpy and scikit-learn references stay on the CPU")
     args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available on this machine")
+    os.environ["DEEPAL_BENCH_DEVICE"] = args.device  # read by every spawned measurement
     names = args.only.split(",") if args.only else [n for n in ROWS
                                                     if args.full or n != "kcenter-1m"]
     unknown = [n for n in names if n not in ROWS]
@@ -35,7 +42,8 @@ def main() -> None:
         parser.error(f"unknown rows {unknown}: choose from {list(ROWS)}")
     print(f"deepal benchmarks ({'full' if args.full else 'default'} sizes); torch "
           f"{torch.__version__}, 2 threads per process, "
-          f"{platform.processor() or platform.machine()}")
+          f"{platform.processor() or platform.machine()}, device {args.device}"
+          + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
     print(MEMORY_METHOD)
     for name in names:
         if name == "kcenter-1m" and not args.full:

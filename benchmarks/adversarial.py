@@ -26,7 +26,7 @@ from deepal.scores.adversarial import (
     deepfool_perturbation_norms,
 )
 
-from benchmarks.measure import measure, report
+from benchmarks.measure import bench_device, measure, report
 
 SMALL = {"n": 500}
 FULL = {"n": 4_000}
@@ -55,7 +55,7 @@ def setup(size: dict):
     pool, train_x, train_y = _images(size["n"])
     handler = image_handler((MEAN,), (STD,))
     torch.manual_seed(0)
-    net = Net(MNIST_Net, {"n_epoch": 1}, device="cpu")
+    net = Net(MNIST_Net, {"n_epoch": 1}, device=bench_device())
     net.train(handler(train_x, train_y))
     return handler(pool), net.clf.eval(), size["attack"]
 
@@ -70,7 +70,7 @@ def _deepal_attack(name: str, max_classes: int | None = None):
 def deepal(inputs, max_classes: int | None = None):
     data, model, attack = inputs
     attack_fn = _deepal_attack(attack, max_classes)
-    return dataset_perturbation_norms(model, data, attack_fn, BATCH, "cpu")[0].numpy()
+    return dataset_perturbation_norms(model, data, attack_fn, BATCH, bench_device())[0].numpy()
 
 
 def deepal_top3_classes(inputs):
@@ -126,10 +126,10 @@ def per_example(inputs):
     """The original's way: attack each example on its own."""
     data, model, attack = inputs
     one = _deepfool_one if attack == "deepfool" else _bim_one
-    low, high = data.input_bounds()
+    low, high = (b.to(bench_device()) for b in data.input_bounds())
     with torch.enable_grad():
-        return np.array([one(model, data.get_batch(torch.tensor([i]))[0], low, high)
-                         for i in range(len(data))])
+        return np.array([one(model, data.get_batch(torch.tensor([i]))[0].to(bench_device()),
+                             low, high) for i in range(len(data))])
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> list[str]:

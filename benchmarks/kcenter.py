@@ -7,7 +7,7 @@ import torch
 
 from deepal.scores.distances import k_center_greedy
 
-from benchmarks.measure import measure, report
+from benchmarks.measure import bench_device, measure, report
 
 SMALL = {"n_pool": 8_000, "dim": 50, "n_labeled": 2_000, "n_pick": 200}
 FULL = {"n_pool": 40_000, "dim": 50, "n_labeled": 10_000, "n_pick": 1_000}
@@ -25,7 +25,7 @@ def setup(size: dict):
 
 def deepal(inputs):
     x, labeled, n = inputs
-    return k_center_greedy(torch.from_numpy(x), labeled, n)
+    return k_center_greedy(torch.from_numpy(x).to(bench_device()), labeled, n)
 
 
 def dense_reference(inputs):

@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 
 from deepal.scores.clustering import kmeans_centres, nearest_distinct
 
-from benchmarks.measure import measure, report
+from benchmarks.measure import bench_device, measure, report
 
 SMALL = {"n_pool": 10_000, "dim": 50, "n": 200}
 FULL = {"n_pool": 50_000, "dim": 50, "n": 1_000}
@@ -32,10 +32,10 @@ def _seed() -> int:
 
 def deepal(inputs, max_iter: int = 300):
     x, n = inputs
-    emb = torch.from_numpy(x)
+    emb = torch.from_numpy(x).to(bench_device())
     centres = kmeans_centres(emb, n, np.random.default_rng(SEED), max_iter=max_iter)
     picks = nearest_distinct(emb, centres, metric="sqeuclidean")
-    return centres.numpy(), picks
+    return centres.cpu().numpy(), picks
 
 
 def deepal_15_iterations(inputs):

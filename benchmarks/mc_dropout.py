@@ -9,7 +9,7 @@ from deepal import Net, image_handler
 from deepal.nets.architectures import MNIST_Net
 from deepal.scores.uncertainty import bald_from_batches
 
-from benchmarks.measure import compare, report
+from benchmarks.measure import bench_device, compare, report
 
 SMALL = {"n": 10_000}
 FULL = {"n": 40_000}
@@ -22,12 +22,13 @@ def setup(size: dict):
     x = torch.randint(0, 256, (size["n"], 1, 28, 28), dtype=torch.uint8, generator=g)
     torch.manual_seed(0)
     model = MNIST_Net()  # fixed random init (seed 0): the cost does not depend on the weights
-    return x, ((x.float() / 255.0 - MEAN) / STD), model
+    # The bare passes get pre-normalised floats, already on the device.
+    return x, ((x.float() / 255.0 - MEAN) / STD).to(bench_device()), model.to(bench_device())
 
 
 def deepal(inputs):
     x, _, model = inputs
-    net = Net(MNIST_Net, {"test_args": {"batch_size": BATCH}}, device="cpu")
+    net = Net(MNIST_Net, {"test_args": {"batch_size": BATCH}}, device=bench_device())
     net.clf = model
     torch.manual_seed(1)
     data = image_handler((MEAN,), (STD,))(x)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import importlib
 import multiprocessing as mp
+import os
 import resource
 import time
 from dataclasses import dataclass
@@ -25,12 +26,27 @@ MEMORY_METHOD = (
 )
 
 
+def bench_device() -> str:
+    """Where the rows run: ``python -m benchmarks --device cuda`` sets it, through the
+    environment, for every spawned process."""
+    return os.environ.get("DEEPAL_BENCH_DEVICE", "cpu")
+
+
+def synchronize() -> None:
+    """Wait for queued GPU work, so that a timer read after it counts that work."""
+    if bench_device().startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
 @dataclass
 class Measurement:
     seconds: float  # best of the repeats
     peak_extra_bytes: int
     result: Any
     peak_source: str
+    gpu_peak_extra_bytes: int | None = None  # on CUDA: torch's peak allocation minus before
 
 
 def _status_kb(field: str) -> int:
@@ -55,6 +71,9 @@ def _child(module_name: str, fn_name: str, size: dict, repeat: int, threads: int
     import torch
 
     torch.set_num_threads(threads)
+    on_gpu = bench_device().startswith("cuda")
+    if on_gpu:  # CUDA's context, created before the peak is reset, is not charged to the call
+        torch.zeros(1, device=bench_device())
     module = importlib.import_module(module_name)
     inputs = module.setup(size)
     fn = getattr(module, fn_name)
@@ -62,6 +81,10 @@ def _child(module_name: str, fn_name: str, size: dict, repeat: int, threads: int
     torch.ones(256, 256) @ torch.ones(256, 256)
     np.ones((256, 256)) @ np.ones((256, 256))
     gc.collect()
+    if on_gpu:
+        synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        gpu_before = torch.cuda.memory_allocated()
     reset = _reset_peak()
     before_kb = _status_kb("VmRSS")
     times, result = [], None
@@ -69,12 +92,14 @@ def _child(module_name: str, fn_name: str, size: dict, repeat: int, threads: int
         result = None
         start = time.perf_counter()
         result = fn(inputs)
+        synchronize()
         times.append(time.perf_counter() - start)
     if reset:
         peak_kb, source = _status_kb("VmHWM"), "VmHWM"
     else:
         peak_kb, source = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
-    return Measurement(min(times), max(0, peak_kb - before_kb) * 1024, result, source)
+    gpu_peak = torch.cuda.max_memory_allocated() - gpu_before if on_gpu else None
+    return Measurement(min(times), max(0, peak_kb - before_kb) * 1024, result, source, gpu_peak)
 
 
 def _alternating_child(module_name: str, fn_names: list[str], size: dict, repeat: int,
@@ -85,12 +110,15 @@ def _alternating_child(module_name: str, fn_names: list[str], size: dict, repeat
     module = importlib.import_module(module_name)
     inputs = module.setup(size)
     fns = [getattr(module, name) for name in fn_names]
-    fns[0](inputs)  # warm-up, untimed
+    for fn in fns:  # warm-up, untimed (also CUDA's one-off kernel loading)
+        fn(inputs)
+    synchronize()
     best = {name: float("inf") for name in fn_names}
     for _ in range(repeat):
         for name, fn in zip(fn_names, fns, strict=True):
             start = time.perf_counter()
             fn(inputs)
+            synchronize()
             best[name] = min(best[name], time.perf_counter() - start)
     return best
 
@@ -122,7 +150,7 @@ def compare(module_name: str, fn_names: list[str], size: dict, repeat: int = 5,
     for name in fn_names:
         single = measure(module_name, name, size, 1, threads)
         results.append(Measurement(times[name], single.peak_extra_bytes, single.result,
-                                   single.peak_source))
+                                   single.peak_source, single.gpu_peak_extra_bytes))
     return results
 
 
@@ -130,10 +158,14 @@ def report(name: str, deepal: Measurement | None, reference: Measurement | None,
            notes: list[str] = (), ref_label: str = "reference") -> None:
     """Print one row: deepal, the reference, the time ratio, and any notes."""
     print(f"\n== {name}")
-    print(f"  {'impl':<24}{'time [s]':>12}{'peak extra [MB]':>18}")
+    gpu = any(m is not None and m.gpu_peak_extra_bytes is not None for m in (deepal, reference))
+    print(f"  {'impl':<24}{'time [s]':>12}{'peak extra [MB]':>18}"
+          + (f"{'GPU peak extra [MB]':>22}" if gpu else ""))
     for label, m in (("deepal", deepal), (ref_label, reference)):
         if m is not None:
-            print(f"  {label:<24}{m.seconds:>12.3f}{m.peak_extra_bytes / 2**20:>18.1f}")
+            gpu_mb = ("" if m.gpu_peak_extra_bytes is None
+                      else f"{m.gpu_peak_extra_bytes / 2**20:>22.1f}")
+            print(f"  {label:<24}{m.seconds:>12.3f}{m.peak_extra_bytes / 2**20:>18.1f}{gpu_mb}")
     if deepal is not None and reference is not None:
         print(f"  ratio (reference time / deepal time): {reference.seconds / deepal.seconds:.2f}x")
     sources = {m.peak_source for m in (deepal, reference) if m is not None}

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from deepal import Net, image_handler
 from deepal.nets.architectures import MNIST_Net
 
-from benchmarks.measure import compare, report
+from benchmarks.measure import bench_device, compare, report
 
 SIZE = {"n": 10_000}
 PARAMS = {"n_epoch": 1, "train_args": {"batch_size": 64},
@@ -20,22 +20,23 @@ def setup(size: dict):
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (size["n"], 1, 28, 28), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (size["n"],), generator=g)
-    return x, y, ((x.float() / 255.0 - MEAN) / STD)  # the bare loop gets pre-normalised floats
+    # The bare loop gets pre-normalised floats, already on the device.
+    return x, y, ((x.float() / 255.0 - MEAN) / STD).to(bench_device()), y.to(bench_device())
 
 
 def deepal(inputs):
-    x, y, _ = inputs
+    x, y, _, _ = inputs
     torch.manual_seed(0)
-    Net(MNIST_Net, PARAMS, device="cpu").train(image_handler((MEAN,), (STD,))(x, y))
+    Net(MNIST_Net, PARAMS, device=bench_device()).train(image_handler((MEAN,), (STD,))(x, y))
 
 
 def bare_loop(inputs):
-    _, y, xf = inputs
+    _, _, xf, y = inputs
     torch.manual_seed(0)
-    model = MNIST_Net()
+    model = MNIST_Net().to(bench_device())
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
-    order = torch.randperm(len(xf))
+    order = torch.randperm(len(xf)).to(bench_device())
     for start in range(0, len(xf), 64):
         idx = order[start:start + 64]
         optimizer.zero_grad()

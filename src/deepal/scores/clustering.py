@@ -108,11 +108,13 @@ def kmeans_plusplus(
     for _ in range(1, k):
         cumulative = closest.cumsum(0)
         if cumulative[-1] > 0:
-            draws = torch.rand(n_trials, generator=generator, dtype=closest.dtype)
+            draws = torch.rand(n_trials, generator=generator, dtype=closest.dtype).to(
+                closest.device)
             candidates = torch.searchsorted(cumulative, draws * cumulative[-1], right=True)
             candidates = candidates.clamp_max(len(points) - 1)
         else:  # every point sits on a centre already (duplicates): any point will do
-            candidates = torch.randint(len(points), (n_trials,), generator=generator)
+            candidates = torch.randint(len(points), (n_trials,), generator=generator).to(
+                points.device)
         dists = torch.addmm(sq_norms[:, None] + sq_norms[candidates][None, :],
                             points, points[candidates].T, alpha=-2.0).clamp_min_(0)
         torch.minimum(dists, closest[:, None], out=dists)
@@ -164,7 +166,7 @@ def kmeans_centres(
     torch.Tensor
         Shape ``(k, d)``, in the floating dtype of ``points`` (float32 for integers).
     """
-    x = torch.as_tensor(points).detach().cpu()
+    x = torch.as_tensor(points).detach()  # stays on its device (a GPU runs it there)
     if x.dim() != 2:
         raise ValueError(f"points must have shape (N, d), got {tuple(x.shape)}")
     if not x.is_floating_point():
@@ -175,7 +177,7 @@ def kmeans_centres(
     generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
     sample_size = min(len(x), seed_sample or max(10_000, 20 * k))
     sample = x if sample_size == len(x) else x[torch.randperm(len(x), generator=generator)[
-        :sample_size]]
+        :sample_size].to(x.device)]
     centres = kmeans_plusplus(sample, k, generator)
     threshold = tol * float(x.var(dim=0).mean()) if len(x) > 1 else 0.0
     for _ in range(max_iter):
@@ -197,8 +199,8 @@ def _assign_sq(
     x: torch.Tensor, centres: torch.Tensor, chunk_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each point's nearest centre (squared Euclidean) and the squared distance to it."""
-    labels = torch.empty(len(x), dtype=torch.long)
-    dists = torch.empty(len(x), dtype=x.dtype)
+    labels = torch.empty(len(x), dtype=torch.long, device=x.device)
+    dists = torch.empty(len(x), dtype=x.dtype, device=x.device)
     c_sq = (centres * centres).sum(dim=1)
     for start in range(0, len(x), chunk_size):
         block = x[start : start + chunk_size]

@@ -61,7 +61,7 @@ def min_sq_dists(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     dtype = torch.promote_types(points.dtype, centres.dtype)
-    best = torch.full((len(points),), float("inf"), dtype=dtype)
+    best = torch.full((len(points),), float("inf"), dtype=dtype, device=points.device)
     for start in range(0, len(points), chunk_size):
         block = points[start : start + chunk_size]
         out = best[start : start + chunk_size]  # a view: updated in place
@@ -97,8 +97,8 @@ def k_center_greedy(
     Cold start (no labeled point): the first pick is drawn uniformly by ``rng``, or, when
     ``rng`` is ``None``, is the point nearest the mean of all embeddings (ties: lowest index).
 
-    Computation is in the precision of ``embeddings`` (float32 embeddings are used in place,
-    with no copy; integers become float32).
+    Computation is in the precision and on the device of ``embeddings`` (float32 embeddings
+    are used in place, with no copy; integers become float32).
 
     Parameters
     ----------
@@ -120,12 +120,12 @@ def k_center_greedy(
     numpy.ndarray
         ``n`` distinct positions of unlabeled points (int64), in the order picked.
     """
-    x = torch.as_tensor(embeddings).detach().cpu()
+    x = torch.as_tensor(embeddings).detach()  # stays on its device (a GPU runs it there)
     if not x.is_floating_point():
         x = x.float()
     if x.dim() != 2:
         raise ValueError(f"embeddings must have shape (N, d), got {tuple(x.shape)}")
-    labeled = torch.as_tensor(np.asarray(labeled_mask, dtype=bool)).reshape(-1)
+    labeled = torch.as_tensor(np.asarray(labeled_mask, dtype=bool)).reshape(-1).to(x.device)
     if len(labeled) != len(x):
         raise ValueError(f"labeled_mask has {len(labeled)} entries for {len(x)} points")
     n_unlabeled = int((~labeled).sum())
@@ -141,7 +141,7 @@ def k_center_greedy(
     # -inf for centres themselves, so that the argmax only ever sees unlabeled points, even
     # when every remaining distance is 0 (duplicates). seen[i]: how many picks i was compared
     # with (the labeled centres always are).
-    bound = torch.full((len(x),), float("-inf"), dtype=x.dtype)
+    bound = torch.full((len(x),), float("-inf"), dtype=x.dtype, device=x.device)
     unlabeled = torch.nonzero(~labeled).flatten()
     if labeled.any():
         centres = x[labeled]

@@ -141,6 +141,16 @@ class Strategy:
             return self.net.get_embeddings(data)
         return self.net.get_embeddings(data, memmap=self.embeddings_file)
 
+    def embeddings_for_search(self, data: Dataset) -> torch.Tensor:
+        """:meth:`get_embeddings`, moved to the net's device for a distance search there
+        (k-center, k-means); memory-mapped embeddings stay on the CPU, since they are kept
+        on disk because they do not fit in memory."""
+        embeddings = self.get_embeddings(data)
+        device = getattr(self.net, "device", None)  # a user's own net need not have one
+        if self.embeddings_file is None and device is not None:
+            embeddings = embeddings.to(device)
+        return embeddings
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.dataset!r})"
 

@@ -39,7 +39,7 @@ class KCenterGreedy(Strategy):
     def query(self, n: int) -> np.ndarray:
         # Distances count to every labeled example, but only candidates can be picked.
         idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())
-        embeddings = self.get_embeddings(self.dataset.get_inputs(idxs))
+        embeddings = self.embeddings_for_search(self.dataset.get_inputs(idxs))
         labeled = self.dataset.labeled_idxs[idxs]
         picked = k_center_greedy(embeddings, labeled, n, rng=self.rng, chunk_size=self.chunk_size)
         return idxs[picked]

@@ -14,6 +14,6 @@ class KMeansSampling(Strategy):
 
     def query(self, n: int) -> np.ndarray:
         idxs, data = self.candidates()
-        embeddings = self.get_embeddings(data)
+        embeddings = self.embeddings_for_search(data)
         centres = kmeans_centres(embeddings, n, self.rng)
         return idxs[nearest_distinct(embeddings, centres, metric="sqeuclidean")]

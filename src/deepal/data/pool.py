@@ -82,9 +82,14 @@ class Data:
     # -- the labeled set -------------------------------------------------------------------
 
     def initialize_labels(
-        self, num: int, random_state: int | np.random.Generator | None = None
+        self, num: int, random_state: int | np.random.Generator | None = None,
+        balanced: bool = False,
     ) -> np.ndarray:
         """Label ``num`` pool examples chosen uniformly at random; returns their indices.
+
+        With ``balanced``, ``num / n_classes`` examples of each class are drawn (as in Gal et
+        al., 2017 and Kirsch et al., 2019: 2 per class on MNIST); ``num`` must then be a
+        multiple of ``n_classes``.
 
         Their labels must be known (a simulated pool); for a real pool, choose the first batch
         with a strategy (``RandomSampling`` works without a model) and call :meth:`label`.
@@ -106,9 +111,32 @@ class Data:
                 "none: pick a first batch with RandomSampling(data, net).query(n) and give its "
                 "labels with data.label(idxs, labels)"
             )
-        chosen = np.sort(rng.choice(candidates, size=num, replace=False))
+        if balanced:
+            chosen = self._balanced_choice(candidates, num, rng)
+        else:
+            chosen = np.sort(rng.choice(candidates, size=num, replace=False))
         self.label(chosen)
         return chosen
+
+    def _balanced_choice(
+        self, candidates: np.ndarray, num: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        per_class, rest = divmod(num, self.n_classes)
+        if rest:
+            raise DeepALError(
+                f"cannot draw {num} initial labels balanced over {self.n_classes} classes: "
+                f"use a multiple of {self.n_classes} (e.g. {self.n_classes * max(per_class, 1)})"
+            )
+        picks = []
+        for label in range(self.n_classes):
+            members = candidates[self.Y_train[candidates] == label]
+            if len(members) < per_class:
+                raise PoolExhaustedError(
+                    f"class {label} has {len(members)} unlabeled examples, fewer than the "
+                    f"{per_class} a balanced start needs: lower n_init_labeled or use random"
+                )
+            picks.append(rng.choice(members, size=per_class, replace=False))
+        return np.sort(np.concatenate(picks)) if picks else np.empty(0, dtype=np.int64)
 
     def label(self, idxs: Any, labels: Any | None = None) -> None:
         """Mark pool examples ``idxs`` as labeled, recording ``labels`` if given.

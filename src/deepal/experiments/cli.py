@@ -31,6 +31,9 @@ def register(commands: Any) -> None:
                help="local processes (default) or Ray tasks (needs deepal[ray])")
     add_option(experiment, "address", metavar="ADDRESS",
                help="Ray cluster address (e.g. auto, ray://head:10001); default: a local Ray")
+    experiment.add_argument("--smoke", action="store_true",
+                            help="a tiny version to check the config end to end: one seed, "
+                            "2 rounds, 3000 pool examples, 1 epoch (into results/NAME-smoke)")
     experiment.add_argument("--quiet", action="store_true",
                             help="no progress output, only the final summary (for logs)")
     experiment.set_defaults(handler=command_experiment)
@@ -60,6 +63,10 @@ def command_experiment(args: argparse.Namespace) -> int:
     from deepal.experiments.store import RunStore, run_id
 
     config = load_config(args.config)
+    if args.smoke:
+        from deepal.experiments.config import smoke_config
+
+        config = smoke_config(config)
     output = Path(args.output or config.output or Path("results") / config.name)
     n_runs = len(config.datasets) * len(config.strategies) * len(config.seeds)
     per_run = max(1, round(config.cpus_per_run))

@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,10 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+
+#: How the initial labels are drawn: uniformly, or the same number from each class.
+INITIAL = ("random", "balanced")
 
 
 class ConfigError(DeepALError):
@@ -38,6 +42,14 @@ class TrainingConfig:
     validation_fraction:
         Hold out this fraction of the labeled set for early stopping (0: no validation, train
         all ``epochs``).
+    validation_size:
+        Instead, a fixed validation set of this many pool examples, drawn once per run from
+        the run's seed before the initial labels: it never enters the labeled set, is never
+        queried, does not count as labels, and early-stops every round's training (as in Gal
+        et al., 2017 and Kirsch et al., 2019). 0: none.
+    weight_decay_per_example:
+        ``c``: train with weight decay ``c / N`` for ``N`` labeled examples (Gal et al., 2017
+        scale the prior's weight decay with the training set); ``None``: fixed.
     patience:
         Stop after this many epochs without a lower validation loss, keeping the best weights.
     device:
@@ -52,6 +64,8 @@ class TrainingConfig:
     batch_size: int | None = None
     warm_start: bool = False
     validation_fraction: float = 0.0
+    validation_size: int = 0
+    weight_decay_per_example: float | None = None
     patience: int = 3
     device: str | None = None
 
@@ -61,7 +75,8 @@ class ExperimentConfig:
     """A whole experiment: every combination of ``datasets`` x ``strategies`` x ``seeds`` is a
     run of the active learning loop with the same budget and training options.
 
-    The loop starts from ``n_init_labeled`` random labels and queries ``n_query`` examples per
+    The loop starts from ``n_init_labeled`` random labels (``initial = "balanced"``: the
+    same number of each class) and queries ``n_query`` examples per
     round, for ``n_round`` rounds or until ``budget`` labels (initial ones included) are
     reached; a budget that is not a multiple of ``n_query`` ends with a smaller round.
     """
@@ -83,6 +98,7 @@ class ExperimentConfig:
     output: str | None = None
     cpus_per_run: float = 1.0
     gpus_per_run: float = 0.0
+    initial: str = "random"
 
     def query_sizes(self) -> list[int]:
         """Examples queried at rounds 1..n: ``n_query`` each, the last one possibly smaller so
@@ -103,6 +119,12 @@ class ExperimentConfig:
                     "target_accuracy", "cpus_per_run", "gpus_per_run"):
             settings.pop(key)
         settings["training"].pop("device")
+        # Options added later are left out at their defaults, so earlier results resume.
+        for key, default in (("validation_size", 0), ("weight_decay_per_example", None)):
+            if settings["training"][key] == default:
+                settings["training"].pop(key)
+        if settings["initial"] == "random":
+            settings.pop("initial")
         return settings
 
 
@@ -117,10 +139,11 @@ def settings_hash(settings: dict[str, Any]) -> str:
 _TOP = {"name", "datasets", "strategies", "seeds", "target_accuracy", "output",
         "loop", "data", "training", "strategy_options", "resources"}
 _SECTIONS: dict[str, set[str]] = {
-    "loop": {"n_init_labeled", "n_query", "n_round", "budget", "max_candidates"},
+    "loop": {"n_init_labeled", "n_query", "n_round", "budget", "max_candidates", "initial"},
     "data": {"data_dir", "n_pool"},
     "training": {"net", "epochs", "optimizer", "lr", "optimizer_args", "batch_size",
-                 "warm_start", "validation_fraction", "patience", "device"},
+                 "warm_start", "validation_fraction", "validation_size",
+                 "weight_decay_per_example", "patience", "device"},
     "resources": {"cpus_per_run", "gpus_per_run"},
 }
 
@@ -188,11 +211,23 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
             raise ConfigError(f"[strategy_options.{name}] names no strategy of this experiment "
                               f"({', '.join(strategies)})")
 
+    initial = loop.get("initial", "random")
+    if initial not in INITIAL:
+        raise ConfigError(f"[loop] initial must be one of {', '.join(INITIAL)}, got {initial!r}")
     fraction = training.get("validation_fraction", 0.0)
     if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not (
         0.0 <= fraction < 1.0
     ):
         raise ConfigError(f"[training] validation_fraction must be in [0, 1), got {fraction!r}")
+    validation_size = _int(training, "validation_size", "[training]", minimum=0) or 0
+    if validation_size and fraction:
+        raise ConfigError("[training] has both validation_fraction and validation_size: keep "
+                          "one (a fraction of the labels, or a fixed set drawn from the pool)")
+    per_example = training.get("weight_decay_per_example")
+    if per_example is not None and (isinstance(per_example, bool) or not isinstance(
+            per_example, (int, float)) or per_example < 0):
+        raise ConfigError("[training] weight_decay_per_example must be a number >= 0, got "
+                          f"{per_example!r}")
     lr = training.get("lr")
     if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
         raise ConfigError(f"[training] lr must be a positive number, got {lr!r}")
@@ -211,6 +246,8 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
         batch_size=_int(training, "batch_size", "[training]", minimum=1),
         warm_start=warm_start,
         validation_fraction=float(fraction),
+        validation_size=validation_size,
+        weight_decay_per_example=None if per_example is None else float(per_example),
         patience=_int(training, "patience", "[training]", minimum=1) or 3,
         device=_str(training, "device", "[training]"),
     )
@@ -239,6 +276,32 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
         output=_str(raw, "output", "the config"),
         cpus_per_run=_number(resources, "cpus_per_run", 1.0),
         gpus_per_run=_number(resources, "gpus_per_run", 0.0),
+        initial=initial,
+    )
+
+
+def smoke_config(config: ExperimentConfig, n_round: int = 2, n_pool: int | None = 3000,
+                 epochs: int = 1, n_seeds: int = 1, max_candidates: int = 200
+                 ) -> ExperimentConfig:
+    """A tiny version of ``config`` to check it end to end in seconds: its first ``n_seeds``
+    seeds, ``n_round`` rounds, the first ``n_pool`` training examples (``None``: all), at
+    most ``epochs`` epochs, at most ``max_candidates`` scored per query, at most 4 MC-dropout
+    samples and 1,000 BatchBALD configurations, and a name ending in ``-smoke``. Everything
+    else (networks, strategies, validation, initial labels) is unchanged."""
+    if n_round < 1 or n_seeds < 1 or epochs < 1:
+        raise ConfigError("a smoke test needs n_round, n_seeds and epochs >= 1")
+    caps = {"n_drop": 4, "n_configurations": 1000, "max_candidates": max_candidates}
+    options = {name: {key: min(value, caps[key]) if key in caps else value
+                      for key, value in opts.items()}
+               for name, opts in config.strategy_options.items()}
+    training = replace(config.training, epochs=min(config.training.epochs or epochs, epochs))
+    rounds = min(n_round, config.n_round)
+    return replace(
+        config, name=f"{config.name}-smoke", seeds=config.seeds[:n_seeds], n_round=rounds,
+        budget=min(config.budget, config.n_init_labeled + rounds * config.n_query),
+        n_pool=n_pool if config.n_pool is None or n_pool is None else min(n_pool, config.n_pool),
+        training=training, output=None, strategy_options=options,
+        max_candidates=min(config.max_candidates or max_candidates, max_candidates),
     )
 
 

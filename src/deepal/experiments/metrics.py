@@ -101,3 +101,31 @@ def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tup
         raise DeepALError("curves averaged over seeds must use the same label counts")
     std = ys.std(axis=0, ddof=1) if len(ys) > 1 else np.zeros(length)
     return xs[0], ys.mean(axis=0), std
+
+
+def quartiles(values: Sequence[float | None]) -> tuple[float, float, float]:
+    """Lower quartile, median and upper quartile of ``values`` (numpy's default linear
+    interpolation), e.g. labels needed to reach a target over seeds.
+
+    ``None`` (a seed that never reached the target) counts as infinitely many labels, so a
+    statistic that depends on it is ``inf``.
+
+    Examples
+    --------
+    >>> quartiles([100, 200, 300, 400, 500])
+    (200.0, 300.0, 400.0)
+    >>> quartiles([100, 200, None])
+    (150.0, 200.0, inf)
+    """
+    if len(values) == 0:
+        raise DeepALError("no values to take quartiles of")
+    ordered = sorted(np.inf if v is None else float(v) for v in values)
+
+    def at(q: float) -> float:
+        position = (len(ordered) - 1) * q
+        low, high = int(np.floor(position)), int(np.ceil(position))
+        if low == high or ordered[high] == np.inf:
+            return ordered[high] if low != high else ordered[low]
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return at(0.25), at(0.5), at(0.75)

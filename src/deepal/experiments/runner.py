@@ -23,10 +23,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepal.data.pool import _take
 from deepal.errors import DeepALError
 from deepal.experiments.config import ConfigError, ExperimentConfig, settings_hash
 from deepal.experiments.loop import RoundResult, run_loop
-from deepal.experiments.store import RunStore, run_id, write_manifest, write_results
+from deepal.experiments.store import (
+    RunStore,
+    atomic_write_text,
+    run_id,
+    write_manifest,
+    write_results,
+)
+
+#: In a run's folder: the original training indices of its fixed validation set.
+VALIDATION_FILE = "validation_idxs.txt"
 
 #: A progress event: ``{"event": "start" | "round" | "done", "run": RUN_ID, ...}``.
 Event = dict[str, Any]
@@ -74,6 +84,8 @@ def net_params(config: ExperimentConfig, dataset: str) -> dict[str, Any]:
     params["optimizer_args"] = args
     params["warm_start"] = training.warm_start
     params["patience"] = training.patience
+    if training.weight_decay_per_example is not None:
+        params["weight_decay_per_example"] = training.weight_decay_per_example
     return params
 
 
@@ -88,6 +100,55 @@ def load_dataset(config: ExperimentConfig, dataset: str) -> Any:
     from deepal.data.registry import get_dataset
 
     return get_dataset(dataset, data_dir=config.data_dir, n_pool=config.n_pool)
+
+
+@dataclass(frozen=True)
+class RunPool:
+    """A run's pool after its fixed validation set (if any) is set aside.
+
+    Attributes
+    ----------
+    data:
+        The pool the strategy sees: the data set without the validation examples.
+    pool_idxs:
+        The original training index of each of ``data``'s pool positions.
+    validation_idxs:
+        Original training indices of the validation set (empty without one).
+    full:
+        The data set as loaded, validation examples included.
+    """
+
+    data: Any
+    pool_idxs: np.ndarray
+    validation_idxs: np.ndarray
+    full: Any
+
+    def validation_data(self) -> Any:
+        """The validation examples with their labels, or ``None``."""
+        if not len(self.validation_idxs):
+            return None
+        return self.full.handler(_take(self.full.X_train, self.validation_idxs),
+                                 self.full.Y_train[self.validation_idxs])
+
+
+def run_pool(config: ExperimentConfig, dataset: str, seed: int) -> RunPool:
+    """Load ``dataset`` and set aside ``validation_size`` examples drawn from ``seed`` (the
+    same at every call, so a resumed run has the same validation set and pool positions)."""
+    from deepal.data.pool import Data
+
+    full = load_dataset(config, dataset)
+    size = config.training.validation_size
+    everything = np.arange(full.n_pool)
+    if size == 0:  # the data set itself, so `deepal run` and a one-run config still agree
+        return RunPool(full, everything, np.empty(0, dtype=np.int64), full)
+    if size >= full.n_pool:
+        raise ConfigError(f"[training] validation_size = {size} leaves nothing of the pool of "
+                          f"{full.n_pool} {dataset} examples")
+    order = np.random.default_rng([seed, 0x7A11D]).permutation(full.n_pool)
+    validation, keep = np.sort(order[:size]), np.sort(order[size:])
+    data = Data(_take(full.X_train, keep), full.Y_train[keep], full.X_test, full.Y_test,
+                handler=full.handler, n_classes=full.n_classes, class_names=full.class_names)
+    return RunPool(data, keep, validation, full)
 
 
 def strategy_options(config: ExperimentConfig, strategy: str) -> dict[str, Any]:
@@ -131,10 +192,16 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
         raise ConfigError(f"[data] data_dir {config.data_dir!r} does not exist: create it or "
                           "fix the path (relative paths start from the current folder)")
     for dataset_name in datasets:
-        data = load_dataset(config, dataset_name)
+        data = run_pool(config, dataset_name, config.seeds[0]).data
         if config.budget > data.n_pool:
+            aside = config.training.validation_size
             raise ConfigError(f"[loop] the budget of {config.budget} labels exceeds the pool of "
-                              f"{data.n_pool} {dataset_name} examples")
+                              f"{data.n_pool} {dataset_name} examples"
+                              + (f" left beside the validation set of {aside}" if aside else ""))
+        if config.initial == "balanced" and config.n_init_labeled % data.n_classes:
+            raise ConfigError(f"[loop] initial = \"balanced\" draws the same number of each of "
+                              f"the {data.n_classes} {dataset_name} classes: n_init_labeled = "
+                              f"{config.n_init_labeled} must be a multiple of {data.n_classes}")
         net = build_net(config, dataset_name)
         for name, cls in classes.items():
             try:
@@ -142,9 +209,11 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
             except TypeError as error:
                 raise ConfigError(f"[strategy_options.{name}] does not fit {name}: {error}"
                                   ) from error
-            if config.training.validation_fraction and _validated_training(strategy) is None:
+            validated = config.training.validation_fraction or config.training.validation_size
+            if validated and _validated_training(strategy) is None:
                 raise ConfigError(f"{name} trains its own way, without a validation split: "
-                                  "set [training] validation_fraction = 0 for it")
+                                  "set [training] validation_fraction and validation_size to 0 "
+                                  "for it")
 
     expected = settings_hash(config.run_settings())
     specs = []
@@ -201,15 +270,20 @@ def _validated_training(strategy: Any) -> Callable[[Any, Any], None] | None:
     return None
 
 
-def make_trainer(strategy: Any, config: ExperimentConfig, seed: int) -> Callable[[], None]:
-    """Training for one round: the strategy's own, or, with a validation fraction, on the
-    rest of the labeled set with early stopping on a held-out part (drawn from the seed and
-    the number of labels, so the same at every repetition)."""
+def make_trainer(strategy: Any, config: ExperimentConfig, seed: int,
+                 validation: Any | None = None) -> Callable[[], None]:
+    """Training for one round: the strategy's own; or on the whole labeled set with early
+    stopping on the fixed ``validation`` set (``[training] validation_size``); or, with a
+    validation fraction, on the rest of the labeled set with early stopping on a held-out
+    part (drawn from the seed and the number of labels, so the same at every repetition)."""
     fraction = config.training.validation_fraction
     train_validated = _validated_training(strategy)
-    if fraction == 0 or train_validated is None:
+    if train_validated is None:
         return strategy.train  # type: ignore[no-any-return]
-    from deepal.data.pool import _take
+    if validation is not None:
+        return lambda: train_validated(strategy.dataset.get_labeled_data()[1], validation)
+    if fraction == 0:
+        return strategy.train  # type: ignore[no-any-return]
 
     def train() -> None:
         data = strategy.dataset
@@ -309,13 +383,20 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
     if checkpoint is None:
         # The same sequence as `deepal run`, so a one-run experiment reproduces it.
         seed_everything(spec.seed)
-        dataset = load_dataset(config, spec.dataset)
+        pool = run_pool(config, spec.dataset, spec.seed)
+        dataset = pool.data
         net = build_net(config, spec.dataset)
-        dataset.initialize_labels(config.n_init_labeled, random_state=spec.seed)
+        dataset.initialize_labels(config.n_init_labeled, random_state=spec.seed,
+                                  balanced=config.initial == "balanced")
+        if len(pool.validation_idxs):
+            store.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(store.folder / VALIDATION_FILE,
+                              " ".join(map(str, pool.validation_idxs.tolist())) + "\n")
         strategy = get_strategy(spec.strategy)(dataset, net,
                                                **strategy_options(config, spec.strategy))
     else:
-        dataset = load_dataset(config, spec.dataset)
+        pool = run_pool(config, spec.dataset, spec.seed)
+        dataset = pool.data
         dataset.labeled_idxs[:] = checkpoint["labeled"]
         try:
             strategy = load_strategy(checkpoint["strategy"], dataset)
@@ -339,7 +420,7 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
             "test_loss": result.test_loss, "train_seconds": round(result.train_seconds, 4),
             "query_seconds": round(result.query_seconds, 4),
             "epochs_trained": getattr(net, "epochs_trained", None),
-            "queried": result.queried, "config_hash": fingerprint,
+            "queried": pool.pool_idxs[result.queried].tolist(), "config_hash": fingerprint,
             "deepal_version": __version__,
         })
         store.save({
@@ -352,7 +433,7 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
 
     run_loop(strategy, sizes, len(sizes), on_round=on_round,
              resume_after=None if checkpoint is None else start,
-             train=make_trainer(strategy, config, spec.seed))
+             train=make_trainer(strategy, config, spec.seed, pool.validation_data()))
     emit({"event": "done", "run": spec.id, "rounds": len(sizes)})
     return {"run": spec.id, "rounds": len(sizes),
             "resumed_from": None if checkpoint is None else start}

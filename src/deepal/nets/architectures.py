@@ -85,6 +85,56 @@ class CIFAR10_Net(nn.Module):  # noqa: N801 - DeepAL's name
         return 50
 
 
+class GalCNN(nn.Module):
+    """The MNIST CNN of Gal, Islam & Ghahramani (2017), "Deep Bayesian Active Learning with
+    Image Data": conv(32, 4x4)-ReLU-conv(32, 4x4)-ReLU-maxpool(2x2)-dropout(0.25)-dense(128)-
+    ReLU-dropout(0.5)-dense(classes). The embedding is the 128-unit layer."""
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=4)
+        self.conv2 = nn.Conv2d(32, 32, kernel_size=4)
+        self.conv_drop = nn.Dropout(0.25)
+        self.fc1 = nn.Linear(32 * 11 * 11, 128)  # 28 -> 25 -> 22 -> pooled 11
+        self.fc1_drop = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(128, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))
+        x = self.conv_drop(F.max_pool2d(x, 2))
+        embedding = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(self.fc1_drop(embedding)), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 128
+
+
+class BatchBALDCNN(nn.Module):
+    """The MNIST CNN of Kirsch, van Amersfoort & Gal (2019), "BatchBALD": two blocks
+    conv(5x5)-dropout-maxpool(2x2)-ReLU with 32 and 64 filters, dense(128)-dropout-ReLU,
+    dense(classes). The dropout probabilities are PyTorch's default 0.5 (2-d dropout after
+    the convolutions), as in the authors' code. The embedding is the 128-unit layer."""
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=5)
+        self.conv1_drop = nn.Dropout2d()
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(64 * 4 * 4, 128)  # 28 -> 24 -> 12 -> 8 -> 4
+        self.fc1_drop = nn.Dropout()
+        self.fc2 = nn.Linear(128, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu(F.max_pool2d(self.conv1_drop(self.conv1(x)), 2))
+        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        embedding = F.relu(self.fc1_drop(self.fc1(x.flatten(1))))
+        return self.fc2(embedding), embedding
+
+    def get_embedding_dim(self) -> int:
+        return 128
+
+
 class MLP(nn.Module):
     """A two-hidden-layer perceptron for feature vectors (the default for ``digits``)."""
 

@@ -80,7 +80,9 @@ class Net:
         ``optimizer`` (``"SGD"``, ``"Adam"`` or ``"AdamW"``; default SGD) and ``optimizer_args``
         (passed to the optimiser, e.g. ``lr``, ``momentum``). Missing keys take the defaults
         of :data:`DEFAULT_PARAMS`. Optional: ``warm_start`` (continue from the last trained
-        module) and ``patience`` (early stopping, see :meth:`train`).
+        module), ``patience`` (early stopping, see :meth:`train`) and
+        ``weight_decay_per_example`` (``c``: each training uses weight decay ``c / N`` for
+        ``N`` training examples, replacing ``optimizer_args["weight_decay"]``).
     device:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``... Defaults to CUDA when available.
     progress:
@@ -137,9 +139,11 @@ class Net:
         parameters: Any = model.parameters()
         if hook is not None:
             parameters = [*parameters, *hook.on_train_start(self, model, data)]
-        optimizer = OPTIMIZERS[self.params["optimizer"]](
-            parameters, **self.params["optimizer_args"]
-        )
+        optimizer_args = dict(self.params["optimizer_args"])
+        per_example = self.params.get("weight_decay_per_example")
+        if per_example:  # Gal et al. (2017): the prior's weight decay shrinks as labels grow
+            optimizer_args["weight_decay"] = float(per_example) / len(data)  # type: ignore[arg-type]
+        optimizer = OPTIMIZERS[self.params["optimizer"]](parameters, **optimizer_args)
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         batch_size = self.params["train_args"]["batch_size"]
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepal.nets import architectures
 from deepal.nets.architectures import MLP, CIFAR10_Net, MNIST_Net, ResNet18, SVHN_Net
 from deepal.nets.net import Net, merge_params
 from deepal.plugins import canonical_name, is_import_spec, load_object
@@ -21,6 +22,8 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "MLP": MLP,
     "ResNet18": ResNet18,
     "ResNet18_1ch": partial(ResNet18, in_channels=1),
+    "GalCNN": architectures.GalCNN,  # Gal et al. (2017)
+    "BatchBALDCNN": architectures.BatchBALDCNN,  # Kirsch et al. (2019)
 }
 
 

@@ -1,0 +1,164 @@
+"""What the published protocols need: balanced initial labels, a fixed validation set,
+weight decay scaled by the labels, the papers' CNNs and the quartile metric."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deepal import Data
+from deepal.errors import DeepALError, PoolExhaustedError
+from deepal.experiments.config import ConfigError, load_config
+from deepal.experiments.metrics import quartiles
+from deepal.experiments.published import protocol_table
+from deepal.experiments.runner import VALIDATION_FILE, run_experiment, run_pool
+from deepal.experiments.store import RunStore, read_rows, run_id
+from deepal.nets.architectures import BatchBALDCNN, GalCNN
+from deepal.nets.net import Net, mc_dropout
+
+from _experiment_configs import comparable, write_config
+
+
+def _pool(labels: list[int]) -> Data:
+    y = np.asarray(labels)
+    return Data(np.arange(len(y), dtype=np.float32)[:, None], y, n_classes=3)
+
+
+def test_balanced_initial_labels_draw_the_same_number_per_class():
+    data = _pool([0, 1, 2] * 10)
+    chosen = data.initialize_labels(6, random_state=0, balanced=True)
+    assert np.bincount(data.Y_train[chosen], minlength=3).tolist() == [2, 2, 2]
+    again = _pool([0, 1, 2] * 10)
+    assert again.initialize_labels(6, random_state=0, balanced=True).tolist() == chosen.tolist()
+
+
+def test_balanced_initial_labels_refuse_what_cannot_be_balanced():
+    with pytest.raises(DeepALError, match="multiple of 3"):
+        _pool([0, 1, 2] * 10).initialize_labels(5, random_state=0, balanced=True)
+    with pytest.raises(PoolExhaustedError, match="class 2 has 1 unlabeled"):
+        _pool([0, 1] * 10 + [2]).initialize_labels(6, random_state=0, balanced=True)
+
+
+@pytest.mark.parametrize("cls, n_dropout", [(GalCNN, 2), (BatchBALDCNN, 3)])
+def test_paper_cnns_keep_the_contract_and_sample_dropout(cls, n_dropout):
+    model = cls().eval()
+    logits, embedding = model(torch.zeros(3, 1, 28, 28))
+    assert logits.shape == (3, 10) and embedding.shape == (3, 128)
+    assert model.get_embedding_dim() == 128
+    drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout | torch.nn.Dropout2d)]
+    assert len(drops) == n_dropout
+    x = torch.rand(2, 1, 28, 28)
+    with mc_dropout(model):
+        assert not torch.equal(model(x)[0], model(x)[0])
+
+
+def test_weight_decay_per_example_scales_with_the_training_set(monkeypatch):
+    seen = []
+    original = torch.optim.Adam.__init__
+
+    def spy(self, params, **kwargs):
+        seen.append(kwargs.get("weight_decay"))
+        original(self, params, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "__init__", spy)
+    net = Net(lambda: torch.nn.Linear(1, 3), {"optimizer": "Adam", "n_epoch": 0,
+              "optimizer_args": {"lr": 0.1}, "weight_decay_per_example": 2.0}, device="cpu")
+    data = _pool([0, 1, 2] * 10)
+    net.train(data.handler(data.X_train[:8], data.Y_train[:8]))
+    net.train(data.handler(data.X_train[:20], data.Y_train[:20]))
+    assert seen == [0.25, 0.1]
+
+
+def test_quartiles_by_hand():
+    assert quartiles([40, 10, 30, 20]) == (17.5, 25.0, 32.5)
+    assert quartiles([7]) == (7.0, 7.0, 7.0)
+    assert quartiles([100, 200, None]) == (150.0, 200.0, float("inf"))
+
+
+def test_protocol_table_counts_labels_to_each_target():
+    rows = [{"dataset": "MNIST", "strategy": "S", "seed": seed, "n_labeled": n,
+             "test_accuracy": acc}
+            for seed, curve in ((1, [0.5, 0.92, 0.96]), (2, [0.5, 0.85, 0.91]))
+            for n, acc in zip((20, 30, 40), curve, strict=True)]
+    table = protocol_table(rows, [0.90, 0.95])
+    # seed 1 reaches 90% at 30 and 95% at 40; seed 2 reaches 90% at 40 and never 95%
+    assert "| MNIST | S | 2 | 35 | 35 [32, 38] | never (some) | never [never, never] |" in table
+    assert "6.50% ± 3.54% (40 labels)" in table
+
+
+
+
+def _validated_config(folder: Path, strategies: str = '["BALDDropout"]') -> Path:
+    path = write_config(folder, strategies=strategies, seeds="[3]",
+                        budget_line="n_round = 3", epochs=5,
+                        extra_training="validation_size = 100\npatience = 2")
+    text = path.read_text().replace("n_init_labeled = 40",
+                                    'n_init_labeled = 40\ninitial = "balanced"')
+    path.write_text(text)
+    return path
+
+
+def test_fixed_validation_set_is_never_labeled_or_queried(tmp_path):
+    config = load_config(_validated_config(tmp_path, '["BALDDropout", "RandomSampling"]'))
+    run_experiment(config, tmp_path / "out")
+    pool = run_pool(config, "digits", 3)
+    assert len(pool.validation_idxs) == 100 and pool.data.n_pool == pool.full.n_pool - 100
+    assert not set(pool.validation_idxs) & set(pool.pool_idxs)
+    rows = read_rows(tmp_path / "out" / "results.csv")
+    assert [r["n_labeled"] for r in rows if r["strategy"] == "BALDDropout"] == [40, 60, 80, 100]
+    queried = {i for r in rows for i in r["queried"]}
+    assert queried and not queried & set(pool.validation_idxs.tolist())
+    for strategy in ("BALDDropout", "RandomSampling"):
+        store = RunStore(tmp_path / "out", run_id("digits", strategy, 3))
+        recorded = (store.folder / VALIDATION_FILE).read_text().split()
+        assert list(map(int, recorded)) == pool.validation_idxs.tolist()
+        labeled = pool.pool_idxs[store.load()["labeled"]]
+        assert not set(labeled) & set(pool.validation_idxs)
+        first = [r for r in rows if r["round"] == 0 and r["strategy"] == strategy]
+        assert first[0]["epochs_trained"] <= 5  # early-stopped on the validation set
+
+
+def test_fixed_validation_run_resumes_to_the_same_results(tmp_path):
+    config = load_config(_validated_config(tmp_path))
+    whole = tmp_path / "whole"
+    run_experiment(config, whole)
+    part = tmp_path / "part"
+    shorter = config.__class__(**{**config.__dict__, "n_round": 1,
+                                  "budget": config.n_init_labeled + config.n_query})
+    run_experiment(shorter, part)
+    # continue the 1-round run to 3 rounds from its checkpoint (same settings but budget)
+    checkpoint = RunStore(part, run_id("digits", "BALDDropout", 3)).load()
+    assert checkpoint["round"] == 1
+    resumed = tmp_path / "resumed"
+    shutil.copytree(part, resumed)
+    for path in (resumed / "runs").rglob("checkpoint.pt"):
+        blob = torch.load(path, weights_only=False)
+        blob["settings"] = RunStore(whole, run_id("digits", "BALDDropout", 3)).load()["settings"]
+        torch.save(blob, path)
+    run_experiment(config, resumed)
+    assert comparable(read_rows(resumed / "results.csv")) == comparable(
+        read_rows(whole / "results.csv"))
+
+
+def test_config_checks_the_new_options(tmp_path):
+    both = write_config(tmp_path, extra_training="validation_size = 10\n"
+                        "validation_fraction = 0.1")
+    with pytest.raises(ConfigError, match="both validation_fraction and validation_size"):
+        load_config(both)
+    bad = write_config(tmp_path, extra_training="weight_decay_per_example = -1")
+    with pytest.raises(ConfigError, match="weight_decay_per_example"):
+        load_config(bad)
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("n_init_labeled = 40", 'n_init_labeled = 40\n'
+                                             'initial = "stratified"'))
+    with pytest.raises(ConfigError, match="initial must be one of random, balanced"):
+        load_config(path)
+    path.write_text(path.read_text().replace('"stratified"', '"balanced"')
+                    .replace("n_init_labeled = 40", "n_init_labeled = 45"))
+    from deepal.experiments.runner import check_experiment
+    with pytest.raises(ConfigError, match="multiple of 10"):
+        check_experiment(load_config(path), tmp_path / "out")

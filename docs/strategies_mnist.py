@@ -1,9 +1,11 @@
 """Tables and figures of docs/strategies-mnist.md: the issue-4 strategies beside RandomSampling
 and MarginSampling on MNIST, at a low and a mid budget, from the experiments' per-run CSVs.
 
-Reads every ``runs/<RUN>/rounds.csv`` of ``results/modern_low`` and ``results/modern_mid``
-(written by ``deepal experiment experiments/modern_low.toml`` and ``modern_mid.toml``), so the
-completed rounds of runs that did not finish count too, and writes:
+Reads the rounds of ``docs/results/modern_low`` and ``docs/results/modern_mid``: each holds the
+experiment's ``manifest.json`` and ``rounds.csv``, every completed round of every run (finished
+or not, without the queried indices), gathered from the ``runs/<RUN>/rounds.csv`` files that
+``deepal experiment experiments/modern_low.toml`` (and ``modern_mid.toml``) wrote; pass
+``--results results`` to read an experiment's own output folders instead. It writes:
 
 - ``docs/strategies-mnist.md``: one table per budget (test accuracy at each label count as
   mean ± sample standard deviation over the seeds that reached it, AUBC over the runs that
@@ -57,9 +59,9 @@ class Budget:
 
 BUDGETS = (
     Budget("low", "Low budget: 20 random initial labels + 10 per round, to 100",
-           ROOT / "results" / "modern_low", "experiments/modern_low.toml"),
+           Path("modern_low"), "experiments/modern_low.toml"),
     Budget("mid", "Mid budget: 1,000 random initial labels + 1,000 per round, to 3,000",
-           ROOT / "results" / "modern_mid", "experiments/modern_mid.toml"),
+           Path("modern_mid"), "experiments/modern_mid.toml"),
 )
 
 # An earlier CPU measurement made during the issue-4 work, with another protocol (low budget:
@@ -77,7 +79,10 @@ EARLIER_CPU = {
 
 
 def read_rounds(output: Path) -> pd.DataFrame:
-    """Every completed round of every run under ``output/runs`` (finished or not)."""
+    """Every completed round of every run (finished or not): ``output/rounds.csv`` where the
+    rounds were gathered into one file, else every ``output/runs/<RUN>/rounds.csv``."""
+    if (output / "rounds.csv").is_file():
+        return pd.read_csv(output / "rounds.csv")
     frames = [pd.read_csv(path).drop(columns=["queried"])
               for path in sorted((output / "runs").glob("*/rounds.csv"))]
     if not frames:
@@ -372,34 +377,39 @@ REPRODUCE = """\
 ```bash
 deepal experiment experiments/modern_low.toml --workers 8 --quiet   # -> results/modern_low
 deepal experiment experiments/modern_mid.toml --workers 8 --quiet   # -> results/modern_mid
-.venv/bin/python docs/strategies_mnist.py    # this page and docs/figures/strategies-mnist-*.png
+.venv/bin/python docs/strategies_mnist.py --results results  # this page and its figures
 ```
 
 An interrupted experiment resumes where it stopped when the same command is run again with the
 same output folder, so the unfinished runs above can be completed by re-running the commands.
 `deepal report results/modern_low` writes the library's own report (complete runs only).
-`results/` is not tracked by git.
+The rounds behind this page (without the queried indices) and the manifests are kept in
+[`docs/results/modern_low`](results/modern_low) and [`modern_mid`](results/modern_mid);
+`.venv/bin/python docs/strategies_mnist.py` rebuilds the page from them.
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "strategies-mnist.md")
+    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results",
+                        help="the folder holding modern_low/ and modern_mid/")
     args = parser.parse_args()
+    budgets = [Budget(b.key, b.title, args.results / b.output, b.config) for b in BUDGETS]
 
-    manifests = {b.key: read_manifest(b.output) for b in BUDGETS}
-    starts = {str(manifests[b.key]["started"]) for b in BUDGETS}
+    manifests = {b.key: read_manifest(b.output) for b in budgets}
+    starts = {str(manifests[b.key]["started"]) for b in budgets}
     started = (f"both experiments started at {starts.pop()} by their manifests, so they ran "
                "side by side: 16 runs at once" if len(starts) == 1 else
                ", ".join(f"`{b.output.name}` started {manifests[b.key]['started']}"
-                         for b in BUDGETS))
+                         for b in budgets))
     lines = INTRO.format(started=started).splitlines()
     training = manifests["low"]["config"]
     assert isinstance(training, dict)
     epochs = int(training["training"]["epochs"])
     missing: list[str] = []
     frames: dict[str, pd.DataFrame] = {}
-    for budget in BUDGETS:
+    for budget in budgets:
         manifest = manifests[budget.key]
         order = strategy_order(manifest)
         last_round = n_rounds(manifest)

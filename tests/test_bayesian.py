@@ -17,7 +17,12 @@ from torch.utils.data import Dataset
 import deepal
 from deepal import Data, Net, seed_everything
 from deepal.errors import DeepALError, UnknownNameError
-from deepal.nets.posterior import EnsemblePosterior, MCDropoutPosterior, PosteriorEstimate
+from deepal.nets.posterior import (
+    ConsistentMCDropoutPosterior,
+    EnsemblePosterior,
+    MCDropoutPosterior,
+    PosteriorEstimate,
+)
 from deepal.scores.batchbald import batchbald, joint_mutual_information
 from deepal.scores.bayesian import mean_std, variation_ratio
 from deepal.scores.selection import top_n
@@ -292,13 +297,20 @@ def test_estimates_by_name() -> None:
     assert type(EntropySampling(data, net).posterior_estimate) is PosteriorEstimate
     assert isinstance(BALDDropout(data, net).posterior_estimate, MCDropoutPosterior)
     assert BatchBALD(data, net).posterior_estimate.n_samples == 20
+    # BatchBALD's joint entropy needs one network per sample: consistent masks by default.
+    assert isinstance(BatchBALD(data, net).posterior_estimate, ConsistentMCDropoutPosterior)
+    assert type(BatchBALD(data, net, posterior="mc_dropout").posterior_estimate) \
+        is MCDropoutPosterior
+    assert type(BALDDropout(data, net).posterior_estimate) is MCDropoutPosterior
 
 
-def test_batchbald_strategy_of_one_is_bald_dropouts_pick() -> None:
+@pytest.mark.parametrize("posterior", ["consistent_mc_dropout", "mc_dropout"])
+def test_batchbald_strategy_of_one_is_bald_dropouts_pick(posterior: str) -> None:
+    # Same posterior, same seeds: the same samples, so a batch of one is BALD's top pick.
     picks = []
     for cls in (BALDDropout, BatchBALD):
         data, net = pool_and_net(seed=1)
-        strategy = cls(data, net, n_drop=10, random_state=0)
+        strategy = cls(data, net, n_drop=10, random_state=0, posterior=posterior)
         strategy.train()
         torch.manual_seed(3)
         picks.append(strategy.query(1).tolist())
@@ -317,7 +329,7 @@ def test_power_bald_with_infinite_coldness_is_bald() -> None:
 
 
 @pytest.mark.parametrize("name", NEW)
-@pytest.mark.parametrize("posterior", ["mc_dropout", "ensemble"])
+@pytest.mark.parametrize("posterior", ["mc_dropout", "consistent_mc_dropout", "ensemble"])
 def test_new_strategies_pick_n_distinct_unlabeled_on_an_unlabeled_pool(
     name: str, posterior: str
 ) -> None:

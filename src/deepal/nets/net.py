@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from deepal.data.batches import iter_batches
 from deepal.errors import DeepALError, EmptyPoolError
+from deepal.nets.consistent_dropout import ConsistentMasks, consistent_dropout
 from deepal.nets.hooks import TrainingHook, TrainStep
 
 DROPOUT_TYPES = (
@@ -227,12 +228,18 @@ class Net:
 
     @torch.inference_mode()
     def predict_prob_dropout_batches(
-        self, data: Dataset, n_drop: int
+        self, data: Dataset, n_drop: int, seed: int | None = None
     ) -> Iterator[torch.Tensor]:
         """MC-dropout probabilities batch by batch: each item has shape ``(n_drop, B, C)``.
 
         Only the dropout layers sample; BatchNorm stays in eval mode. Consumers reduce each
-        batch as it comes, so memory stays ``O(n_drop * B * C)`` whatever the pool size."""
+        batch as it comes, so memory stays ``O(n_drop * B * C)`` whatever the pool size.
+
+        With ``seed=None`` every example of every pass gets a fresh mask (torch's global
+        generator). With a ``seed``, dropout is consistent
+        (:mod:`deepal.nets.consistent_dropout`): ``n_drop`` masks per dropout module are drawn
+        from ``torch.Generator().manual_seed(seed)`` and sample ``k`` applies mask ``k`` to
+        every example of every batch, so it is one network for the whole of ``data``."""
         if n_drop < 1:
             raise DeepALError(f"n_drop must be at least 1, got {n_drop}")
         model = self._trained()
@@ -241,10 +248,22 @@ class Net:
                 f"MC dropout needs nn.Dropout layers, and {type(model).__name__} has none: "
                 "add one (F.dropout cannot be switched on alone) or use a non-dropout strategy"
             )
-        with mc_dropout(model):
+        with ExitStack() as stack:
+            masks: ConsistentMasks | None = None
+            if seed is None:
+                stack.enter_context(mc_dropout(model))
+            else:
+                stack.enter_context(eval_mode(model))
+                generator = torch.Generator().manual_seed(seed)
+                masks = stack.enter_context(consistent_dropout(model, n_drop, generator))
             for batch in self._batches(data, f"MC dropout x{n_drop}"):
                 x = batch[0].to(self.device, non_blocking=True)
-                yield torch.stack([F.softmax(model(x)[0], dim=1) for _ in range(n_drop)]).cpu()
+                samples = []
+                for k in range(n_drop):
+                    if masks is not None:
+                        masks.sample = k
+                    samples.append(F.softmax(model(x)[0], dim=1))
+                yield torch.stack(samples).cpu()
 
     def predict_prob_dropout(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
         """Mean of ``n_drop`` MC-dropout softmax samples, shape ``(N, C)``."""

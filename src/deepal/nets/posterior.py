@@ -6,13 +6,23 @@ one shape whatever their origin: :meth:`PosteriorEstimate.sample_batches` yields
 tensors of class probabilities, ``K`` samples of ``B`` examples, batch after batch, so a
 consumer reduces each batch as it comes and memory stays ``O(K * B * C)``.
 
-=============== ============================================== ===================
-name            samples                                        ``K``
-=============== ============================================== ===================
-``softmax``     the trained network's softmax                  1
-``mc_dropout``  the network with its dropout layers sampling   ``n_drop``
-``ensemble``    ``n_members`` networks trained independently   ``n_members``
-=============== ============================================== ===================
+========================== =========================================== ===================
+name                       samples                                     ``K``
+========================== =========================================== ===================
+``softmax``                the trained network's softmax               1
+``mc_dropout``             the network with its dropout layers         ``n_drop``
+                           sampling, a fresh mask for every example
+``consistent_mc_dropout``  ``n_drop`` dropout masks drawn once per     ``n_drop``
+                           call, sample ``k`` using mask ``k`` for
+                           every example
+``ensemble``               ``n_members`` networks trained              ``n_members``
+                           independently
+========================== =========================================== ===================
+
+In ``mc_dropout`` "sample ``k``" of two examples comes from two different networks; in
+``consistent_mc_dropout`` and ``ensemble`` it is one network for the whole pool, which scores
+of several examples at once (BatchBALD's joint entropy) need. Per-example scores are the same
+in expectation either way.
 
 The ensemble (Lakshminarayanan et al., 2017; Beluch et al., 2018) trains ``n_members`` copies
 of the network from different random seeds: its :meth:`~EnsemblePosterior.train` replaces
@@ -36,7 +46,8 @@ from deepal.data.batches import iter_batches
 from deepal.errors import DeepALError, UnknownNameError
 from deepal.nets.net import Net, eval_mode
 
-POSTERIORS = ("softmax", "mc_dropout", "ensemble")
+POSTERIORS = ("softmax", "mc_dropout", "consistent_mc_dropout", "ensemble")
+DROPOUT_POSTERIORS = ("mc_dropout", "consistent_mc_dropout")
 
 
 class PosteriorEstimate:
@@ -96,6 +107,41 @@ class MCDropoutPosterior(PosteriorEstimate):
 
     def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
         return self.net.predict_prob_dropout_batches(data, self.n_samples)
+
+
+class ConsistentMCDropoutPosterior(MCDropoutPosterior):
+    """MC dropout with ``n_drop`` masks per dropout module drawn once per call of
+    :meth:`sample_batches` and shared by every example (consistent MC dropout, Kirsch et al.,
+    2019; see :mod:`deepal.nets.consistent_dropout`): sample ``k`` is one network.
+
+    Parameters
+    ----------
+    net, n_drop:
+        As for :class:`MCDropoutPosterior`.
+    rng:
+        Each call draws the masks' seed from it (a strategy passes its own, so its
+        ``random_state`` fixes the masks); ``None`` draws it from torch's global generator.
+
+    Attributes
+    ----------
+    last_seed:
+        The seed of the masks of the last call (``None`` before the first).
+    """
+
+    name = "consistent_mc_dropout"
+
+    def __init__(self, net: Net, n_drop: int = 10, rng: np.random.Generator | None = None) -> None:
+        super().__init__(net, n_drop)
+        self.rng = rng
+        self.last_seed: int | None = None
+
+    def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
+        if self.rng is not None:
+            seed = int(self.rng.integers(2**62))
+        else:
+            seed = int(torch.randint(2**62, ()).item())
+        self.last_seed = seed
+        return self.net.predict_prob_dropout_batches(data, self.n_samples, seed=seed)
 
 
 class EnsemblePosterior(PosteriorEstimate):
@@ -167,24 +213,33 @@ class EnsemblePosterior(PosteriorEstimate):
 
 
 def get_posterior(
-    name: str | None, net: Net, n_drop: int = 10, n_members: int = 5, min_samples: int = 1
+    name: str | None,
+    net: Net,
+    n_drop: int = 10,
+    n_members: int = 5,
+    min_samples: int = 1,
+    rng: np.random.Generator | None = None,
 ) -> PosteriorEstimate:
     """Build a posterior estimate by name, with its arguments checked.
 
     Parameters
     ----------
     name:
-        ``"softmax"``, ``"mc_dropout"`` or ``"ensemble"``; ``None`` picks ``"softmax"`` when
-        ``n_drop`` is 0 and ``"mc_dropout"`` otherwise (DeepAL's convention).
+        ``"softmax"``, ``"mc_dropout"``, ``"consistent_mc_dropout"`` or ``"ensemble"``;
+        ``None`` picks ``"softmax"`` when ``n_drop`` is 0 and ``"mc_dropout"`` otherwise
+        (DeepAL's convention).
     net:
         The network wrapper.
     n_drop:
-        MC-dropout samples (``mc_dropout`` only).
+        MC-dropout samples (the two dropout estimates only).
     n_members:
         Ensemble members (``ensemble`` only).
     min_samples:
         The fewest samples per example the caller can use (2 for disagreement scores such
         as BALD, which are 0 on a single sample).
+    rng:
+        Where ``consistent_mc_dropout`` draws each call's mask seed (see
+        :class:`ConsistentMCDropoutPosterior`).
 
     Returns
     -------
@@ -204,10 +259,13 @@ def get_posterior(
                 "the softmax gives 1: use posterior='mc_dropout' (n_drop >= 2) or 'ensemble'"
             )
         estimate = PosteriorEstimate(net)
-    elif name == "mc_dropout":
+    elif name in DROPOUT_POSTERIORS:
         if n_drop < max(1, min_samples):
             raise DeepALError(f"n_drop must be an integer >= {max(1, min_samples)}, got {n_drop}")
-        estimate = MCDropoutPosterior(net, n_drop)
+        if name == "consistent_mc_dropout":
+            estimate = ConsistentMCDropoutPosterior(net, n_drop, rng)
+        else:
+            estimate = MCDropoutPosterior(net, n_drop)
     else:
         if n_members < max(1, min_samples):
             raise DeepALError(

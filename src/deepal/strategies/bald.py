@@ -9,6 +9,7 @@ import torch
 
 from deepal.data.pool import Data
 from deepal.nets.net import Net
+from deepal.nets.posterior import DROPOUT_POSTERIORS
 from deepal.scores.uncertainty import bald
 from deepal.strategies.posterior import PosteriorStrategy
 from deepal.strategies.uncertainty import check_n_drop
@@ -39,7 +40,7 @@ class BALDDropout(PosteriorStrategy):
         n_drop: int = 10,
         **kwargs: Any,
     ) -> None:
-        if kwargs.get("posterior") in (None, "mc_dropout"):
+        if kwargs.get("posterior", self.default_posterior) in (None, *DROPOUT_POSTERIORS):
             check_n_drop(n_drop, minimum=2)
         super().__init__(dataset, net, n_drop=n_drop, **kwargs)
 

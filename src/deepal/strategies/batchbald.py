@@ -22,10 +22,20 @@ class BatchBALD(BALDDropout):
     All candidates' samples are held at once, ``K * N * C`` floats: on a large pool set
     ``max_candidates`` (each greedy step costs about ``N * K * n_configurations * C``).
 
+    The joint predictive ``mean_k prod_i p_k(y_i)`` treats sample ``k`` of every example as
+    the same network, so by default the posterior is consistent MC dropout
+    (``posterior="consistent_mc_dropout"``): ``n_drop`` masks drawn once per query from the
+    strategy's ``rng`` and shared by the whole pool, as in Kirsch et al. (2019) and their code.
+    With ``posterior="mc_dropout"`` each example gets its own masks: two copies of one example
+    then look like two independent questions and the joint score of a batch is overstated.
+
     Parameters
     ----------
-    dataset, net, random_state, max_candidates, posterior, n_members:
+    dataset, net, random_state, max_candidates, n_members:
         As for :class:`~deepal.strategies.bald.BALDDropout`.
+    posterior:
+        ``"consistent_mc_dropout"`` by default; ``"mc_dropout"`` (fresh masks per example,
+        the old behaviour) and ``"ensemble"`` (already one network per sample) are accepted.
     n_drop:
         MC-dropout samples, 20 by default: the joint score can never exceed ``log n_drop``,
         so more samples tell larger batches apart (the paper uses 100 on MNIST).
@@ -40,6 +50,8 @@ class BatchBALD(BALDDropout):
     last_joint_mi:
         ``I(y_1..y_t ; w)`` after each greedy pick of the last query.
     """
+
+    default_posterior = "consistent_mc_dropout"
 
     def __init__(
         self,

@@ -2,8 +2,9 @@
 
 :class:`PosteriorStrategy` wires three interchangeable parts:
 
-- a posterior estimate (:mod:`deepal.nets.posterior`): the softmax, MC dropout or a deep
-  ensemble, chosen with ``posterior=`` (and ``n_drop`` / ``n_members``);
+- a posterior estimate (:mod:`deepal.nets.posterior`): the softmax, MC dropout (fresh or
+  consistent masks) or a deep ensemble, chosen with ``posterior=`` (and ``n_drop`` /
+  ``n_members``);
 - a score of each batch of samples ``(K, B, C) -> (B,)``, the subclass's :meth:`sample_score`;
 - a batch selector, chosen with ``acquisition=``: the top ``n`` scores, or a stochastic batch
   (``"power"``, ``"softmax"``, ``"softrank"``, Kirsch et al. 2023) with coldness ``beta``.
@@ -38,7 +39,10 @@ class PosteriorStrategy(Strategy):
     n_drop:
         Number of MC-dropout samples; with ``posterior=None``, 0 means the softmax.
     posterior:
-        ``"softmax"``, ``"mc_dropout"`` or ``"ensemble"``; ``None`` follows ``n_drop``.
+        ``"softmax"``, ``"mc_dropout"``, ``"consistent_mc_dropout"`` or ``"ensemble"``;
+        ``None`` takes the class's :attr:`default_posterior`, and where that is ``None`` too,
+        follows ``n_drop``. Consistent masks are drawn from the strategy's ``rng`` at every
+        query, so ``random_state`` fixes them.
     n_members:
         Networks in the ensemble (``posterior="ensemble"``); :meth:`train` trains them all.
     acquisition:
@@ -52,9 +56,12 @@ class PosteriorStrategy(Strategy):
         The :class:`~deepal.nets.posterior.PosteriorEstimate` in use.
     min_samples:
         The fewest samples per example the score can use (2 for disagreement scores).
+    default_posterior:
+        The posterior used when none is given (``None``: follow ``n_drop``).
     """
 
     min_samples: ClassVar[int] = 1
+    default_posterior: ClassVar[str | None] = None
     default_acquisition: ClassVar[str] = "top_n"
 
     def __init__(
@@ -70,8 +77,11 @@ class PosteriorStrategy(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
+        if posterior is None:
+            posterior = self.default_posterior
         self.posterior_estimate: PosteriorEstimate = get_posterior(
-            posterior, net, n_drop=n_drop, n_members=n_members, min_samples=self.min_samples
+            posterior, net, n_drop=n_drop, n_members=n_members, min_samples=self.min_samples,
+            rng=self.rng,
         )
         self.n_drop = int(n_drop)
         acquisition = acquisition if acquisition is not None else self.default_acquisition

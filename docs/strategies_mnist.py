@@ -292,7 +292,7 @@ The strategies added by issue 4 beside `RandomSampling` and `MarginSampling`, al
 same two experiments (same initial labels per seed, same network and training), at a low and a
 mid budget. Every number below is computed by
 [`docs/strategies_mnist.py`](strategies_mnist.py) from the experiments' per-run
-`runs/<RUN>/rounds.csv` files; nothing is typed in by hand except the earlier CPU measurement,
+`runs/<RUN>/rounds.csv` files (kept in `docs/results/`); nothing is typed in by hand except the earlier CPU measurement,
 which is labelled as such.
 
 ## What was run
@@ -306,6 +306,10 @@ which is labelled as such.
   mid config `BatchBALD` and `BAIT` pick their greedy batch of 1,000 from a random 5,000
   candidates. Seeds 1, 2 and 3: a seed fixes the initial labels, so the round-0 models of a
   seed start from the same labeled set for every strategy.
+- **BatchBALD's posterior**: these runs predate consistent MC dropout (commit `e31efde`), so
+  `BatchBALD` here drew fresh dropout masks per example, as every MC-dropout strategy here
+  did; it now uses one set of masks for the whole pool by default, as its paper does, and
+  these BatchBALD numbers are those of the former default.
 - **Commands**:
   `deepal experiment experiments/modern_low.toml --workers 8 --quiet` and
   `deepal experiment experiments/modern_mid.toml --workers 8 --quiet`.

@@ -49,8 +49,16 @@ def kmeans(inputs):
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw scaling.png from the scaling.csv already in --out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.plot_only:
+        with open(args.out / "scaling.csv", newline="") as f:
+            rows = [{k: (v if k in ("function", "swept") else float(v)) for k, v in r.items()}
+                    for r in csv.DictReader(f)]
+        plot(rows, args.out / "scaling.png")
+        return
     rows = []
     for swept, values in SWEEPS.items():
         for value in values:
@@ -73,6 +81,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     labels = {"n_pool": "pool size N", "dim": "embedding size d", "n_pick": "batch size n"}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
@@ -85,10 +94,16 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.plot(xs, ys, "o-", color=colour, label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(SWEEPS[swept])  # the measured sizes, written out in full
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(labels[swept])
         ax.set_ylabel("seconds")
         others = ", ".join(f"{k}={v:,}" for k, v in BASE.items() if k != swept)
-        ax.set_title(f"vs {labels[swept]} ({others})", fontsize=9)
+        ax.set_title(f"vs {labels[swept]} ({others}, 10% labeled)", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
     fig.savefig(path, dpi=120)

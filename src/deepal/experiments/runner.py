@@ -318,6 +318,10 @@ class _Pickler(pickle.Pickler):
         return None
 
 
+def _tensor_bytes_on_cpu(data: bytes) -> Any:
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+
+
 class _Unpickler(pickle.Unpickler):
     def __init__(self, file: Any, shared: dict[str, Any]) -> None:
         super().__init__(file)
@@ -325,6 +329,14 @@ class _Unpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         return self.shared[pid]
+
+    def find_class(self, module: str, name: str) -> Any:
+        # A run checkpointed on a GPU resumes on a machine without one: the tensors' storages
+        # load onto the CPU (and Net.__setstate__ moves the net there).
+        if (module, name) == ("torch.storage", "_load_from_bytes") and \
+                not torch.cuda.is_available():
+            return _tensor_bytes_on_cpu
+        return super().find_class(module, name)
 
 
 def dump_strategy(strategy: Any) -> bytes:

@@ -117,6 +117,15 @@ class Net:
         self.epochs_trained = 0
         self.training_hook: TrainingHook | None = None
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A net pickled on a GPU (an experiment's checkpoint) and loaded where there is none
+        # continues on this machine's default device.
+        self.__dict__.update(state)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            self.device = default_device()
+            if self.clf is not None:
+                self.clf.to(self.device)
+
     # -- training ------------------------------------------------------------------------
 
     def train(self, data: Dataset, val_data: Dataset | None = None) -> None:

@@ -64,6 +64,17 @@ BUDGETS = (
            Path("modern_mid"), "experiments/modern_mid.toml"),
 )
 
+# Runs completed on this 2-core CPU (torch 2.13, one run at a time) for what did not finish
+# or was lost on the GPU, each experiment with RandomSampling and MarginSampling of its own.
+SUPPLEMENTS = (
+    Budget("low-cpu", "Low budget, the unfinished strategies completed on the CPU",
+           Path("modern_low_cpu"), "experiments/modern_low_cpu.toml"),
+    Budget("low-ensemble-cpu", "Low budget, BALD on a deep ensemble (5 nets), on the CPU",
+           Path("modern_low_ensemble_cpu"), "experiments/modern_low_ensemble.toml"),
+    Budget("mid-ensemble-cpu", "Mid budget, BALD on a deep ensemble (5 nets), on the CPU",
+           Path("modern_mid_ensemble_cpu"), "experiments/modern_mid_ensemble.toml"),
+)
+
 # An earlier CPU measurement made during the issue-4 work, with another protocol (low budget:
 # 20 + 10 per round to 70 labels; mid: 1,000 + 1,000 to 3,000; 3 seeds; Adam 1e-3, 50
 # epochs). Its CSVs are not in this repository: these numbers are quoted as reported then,
@@ -292,8 +303,8 @@ The strategies added by issue 4 beside `RandomSampling` and `MarginSampling`, al
 same two experiments (same initial labels per seed, same network and training), at a low and a
 mid budget. Every number below is computed by
 [`docs/strategies_mnist.py`](strategies_mnist.py) from the experiments' per-run
-`runs/<RUN>/rounds.csv` files (kept in `docs/results/`); nothing is typed in by hand except the earlier CPU measurement,
-which is labelled as such.
+`runs/<RUN>/rounds.csv` files (kept in `docs/results/`); nothing is typed in by hand except
+the earlier CPU measurement, which is labelled as such.
 
 ## What was run
 
@@ -393,6 +404,34 @@ The rounds behind this page (without the queried indices) and the manifests are 
 """
 
 
+def supplements(results: Path) -> list[str]:
+    """A section per CPU-completed experiment present under ``results``: its table, beside its
+    own RandomSampling and MarginSampling runs (CPU and GPU numbers differ in the last digits
+    even for the same seed, so they are not mixed into the tables above)."""
+    present = [Budget(b.key, b.title, results / b.output, b.config) for b in SUPPLEMENTS
+               if (results / b.output / "manifest.json").is_file()]
+    if not present:
+        return []
+    lines = ["", "## Completed on the CPU", "",
+             "What did not finish (or was lost) on the GPU, run again with the same configs on "
+             "this project's 2-core CPU (torch 2.13.0+cpu, one run at a time, "
+             "`--workers 1`), each experiment with RandomSampling and MarginSampling of its "
+             "own, so each table compares within one machine."]
+    for budget in present:
+        manifest = read_manifest(budget.output)
+        rounds = read_rounds(budget.output)
+        labels = sorted(int(n) for n in rounds["n_labeled"].unique())
+        rows = summarise(rounds, strategy_order(manifest), n_rounds(manifest))
+        lines += ["", f"### {budget.title}", "",
+                  f"Config [`{budget.config}`](../{budget.config}), started "
+                  f"{manifest['started']}; columns: labels.", ""]
+        lines += table(rows, labels)
+        left = incomplete(rows, rounds, n_rounds(manifest))
+        if left:
+            lines += ["", "Not finished when this page was made:", "", *left]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "strategies-mnist.md")
@@ -445,6 +484,7 @@ def main() -> None:
               "(its CSVs are not in the repository). Not comparable cell by cell with the "
               "tables above.", ""]
     lines += earlier_cpu_table(missing)
+    lines += supplements(args.results)
     lines += ["", *REPRODUCE.splitlines()]
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -69,6 +69,8 @@ BUDGETS = (
 SUPPLEMENTS = (
     Budget("low-cpu", "Low budget, the unfinished strategies completed on the CPU",
            Path("modern_low_cpu"), "experiments/modern_low_cpu.toml"),
+    Budget("mid-cpu", "Mid budget, the unfinished strategies completed on the CPU",
+           Path("modern_mid_cpu"), "experiments/modern_mid_cpu.toml"),
     Budget("low-ensemble-cpu", "Low budget, BALD on a deep ensemble (5 nets), on the CPU",
            Path("modern_low_ensemble_cpu"), "experiments/modern_low_ensemble.toml"),
     Budget("mid-ensemble-cpu", "Mid budget, BALD on a deep ensemble (5 nets), on the CPU",

@@ -55,6 +55,7 @@ class Budget:
     title: str
     output: Path
     config: str
+    note: str = ""
 
 
 BUDGETS = (
@@ -72,9 +73,15 @@ SUPPLEMENTS = (
     Budget("mid-cpu", "Mid budget, the unfinished strategies completed on the CPU",
            Path("modern_mid_cpu"), "experiments/modern_mid_cpu.toml"),
     Budget("low-ensemble-cpu", "Low budget, BALD on a deep ensemble (5 nets), on the CPU",
-           Path("modern_low_ensemble_cpu"), "experiments/modern_low_ensemble.toml"),
+           Path("modern_low_ensemble_cpu"), "experiments/modern_low_ensemble.toml",
+           ("BALDDropout here scores and predicts with the 5-net ensemble: its test accuracy is "
+            "that of the mean prediction of its members, which is why it differs from the "
+            "single nets already at round 0 (same labels), and its training costs 5 nets.")),
     Budget("mid-ensemble-cpu", "Mid budget, BALD on a deep ensemble (5 nets), on the CPU",
-           Path("modern_mid_ensemble_cpu"), "experiments/modern_mid_ensemble.toml"),
+           Path("modern_mid_ensemble_cpu"), "experiments/modern_mid_ensemble.toml",
+           ("BALDDropout here scores and predicts with the 5-net ensemble: its test accuracy is "
+            "that of the mean prediction of its members, which is why it differs from the "
+            "single nets already at round 0 (same labels), and its training costs 5 nets.")),
 )
 
 # An earlier CPU measurement made during the issue-4 work, with another protocol (low budget:
@@ -331,9 +338,10 @@ the earlier CPU measurement, which is labelled as such.
 - **Time**: each experiment was given about 9 minutes of wall time and then stopped; the
   runs that had not reached the budget by then are listed below, and the tables use every
   round they completed.
-- **Not here**: BALD on a deep-ensemble posterior
+- **Elsewhere on this page**: BALD on a deep-ensemble posterior
   (`experiments/modern_low_ensemble.toml`, `modern_mid_ensemble.toml`) also finished on the
-  GPU, but its result files were lost in the transfer back, so it has no numbers here.
+  GPU, but its result files were lost in the transfer back; it was run again on the CPU,
+  with the runs that did not finish on the GPU (see "Completed on the CPU").
 
 How to read the tables: each accuracy cell is the test accuracy (10,000 MNIST test images)
 after training on that many labels, as mean ± sample standard deviation over the seeds that
@@ -410,7 +418,7 @@ def supplements(results: Path) -> list[str]:
     """A section per CPU-completed experiment present under ``results``: its table, beside its
     own RandomSampling and MarginSampling runs (CPU and GPU numbers differ in the last digits
     even for the same seed, so they are not mixed into the tables above)."""
-    present = [Budget(b.key, b.title, results / b.output, b.config) for b in SUPPLEMENTS
+    present = [Budget(b.key, b.title, results / b.output, b.config, b.note) for b in SUPPLEMENTS
                if (results / b.output / "manifest.json").is_file()]
     if not present:
         return []
@@ -428,6 +436,8 @@ def supplements(results: Path) -> list[str]:
                   f"Config [`{budget.config}`](../{budget.config}), started "
                   f"{manifest['started']}; columns: labels.", ""]
         lines += table(rows, labels)
+        if budget.note:
+            lines += ["", budget.note]
         left = incomplete(rows, rounds, n_rounds(manifest))
         if left:
             lines += ["", "Not finished when this page was made:", "", *left]

@@ -164,7 +164,8 @@ def kmeans_centres(
     Returns
     -------
     torch.Tensor
-        Shape ``(k, d)``, in the floating dtype of ``points`` (float32 for integers).
+        Shape ``(k, d)``, in the floating dtype of ``points`` (float32 for integers) and on
+        its device.
     """
     x = torch.as_tensor(points).detach()  # stays on its device (a GPU runs it there)
     if x.dim() != 2:

@@ -4,6 +4,14 @@ Every network's ``forward`` returns ``(logits, embedding)`` and it has ``get_emb
 the contract :class:`~deepal.Net` and the strategies rely on. Dropout is always an
 ``nn.Dropout*`` module (never ``F.dropout``) so MC dropout can switch it on by itself.
 The three CNNs have the layers of the DeepAL paper's networks, with embedding size 50.
+
+Each network also splits its ``forward`` in two (the optional contract of
+:meth:`deepal.Net.predict_prob_dropout_batches`): ``forward_deterministic`` holds every layer
+before the first dropout and ``forward_sampled`` the rest, so MC dropout runs the first part
+once per batch instead of once per sample. To make that part as long as possible, a channel
+dropout comes after the max-pooling and ReLU that follow its convolution, not before: its mask
+is one non-negative factor per example and channel, which commutes with both, so the output
+and the random numbers drawn are exactly those of the order in DeepAL's code.
 """
 
 from __future__ import annotations
@@ -26,9 +34,14 @@ class MNIST_Net(nn.Module):  # noqa: N801 - DeepAL's name
         self.fc2 = nn.Linear(50, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_sampled(self.forward_deterministic(x))
+
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
-        embedding = F.relu(self.fc1(x.flatten(1)))
+        return F.relu(F.max_pool2d(self.conv2(x), 2))
+
+    def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = F.relu(self.fc1(self.conv2_drop(x).flatten(1)))
         return self.fc2(self.fc1_drop(embedding)), embedding
 
     def get_embedding_dim(self) -> int:
@@ -50,10 +63,15 @@ class SVHN_Net(nn.Module):  # noqa: N801 - DeepAL's name
         self.fc3 = nn.Linear(50, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_sampled(self.forward_deterministic(x))
+
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
         x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        x = F.relu(F.max_pool2d(self.conv3_drop(self.conv3(x)), 2))
-        x = F.relu(self.fc1(x.flatten(1)))
+        return F.relu(F.max_pool2d(self.conv3(x), 2))
+
+    def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.relu(self.fc1(self.conv3_drop(x).flatten(1)))
         embedding = F.relu(self.fc2(x))
         return self.fc3(self.fc2_drop(embedding)), embedding
 
@@ -75,10 +93,15 @@ class CIFAR10_Net(nn.Module):  # noqa: N801 - DeepAL's name
         self.fc2 = nn.Linear(50, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_sampled(self.forward_deterministic(x))
+
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
         x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        x = F.relu(F.max_pool2d(self.conv3_drop(self.conv3(x)), 2))
-        embedding = F.relu(self.fc1(x.flatten(1)))
+        return F.relu(F.max_pool2d(self.conv3(x), 2))
+
+    def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = F.relu(self.fc1(self.conv3_drop(x).flatten(1)))
         return self.fc2(self.fc1_drop(embedding)), embedding
 
     def get_embedding_dim(self) -> int:
@@ -100,9 +123,13 @@ class GalCNN(nn.Module):
         self.fc2 = nn.Linear(128, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.relu(self.conv2(F.relu(self.conv1(x))))
-        x = self.conv_drop(F.max_pool2d(x, 2))
-        embedding = F.relu(self.fc1(x.flatten(1)))
+        return self.forward_sampled(self.forward_deterministic(x))
+
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+
+    def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = F.relu(self.fc1(self.conv_drop(x).flatten(1)))
         return self.fc2(self.fc1_drop(embedding)), embedding
 
     def get_embedding_dim(self) -> int:
@@ -126,9 +153,14 @@ class BatchBALDCNN(nn.Module):
         self.fc2 = nn.Linear(128, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.relu(F.max_pool2d(self.conv1_drop(self.conv1(x)), 2))
-        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
-        embedding = F.relu(self.fc1_drop(self.fc1(x.flatten(1))))
+        return self.forward_sampled(self.forward_deterministic(x))
+
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(F.max_pool2d(self.conv1(x), 2))
+
+    def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.conv2_drop(F.relu(F.max_pool2d(self.conv2(self.conv1_drop(x)), 2)))
+        embedding = self.fc1_drop(F.relu(self.fc1(x.flatten(1))))
         return self.fc2(embedding), embedding
 
     def get_embedding_dim(self) -> int:
@@ -159,7 +191,12 @@ class MLP(nn.Module):
         self.embedding_dim = embedding_dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.body(x)
+        return self.forward_sampled(self.forward_deterministic(x))
+
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward_sampled(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.drop(embedding)), embedding
 
     def get_embedding_dim(self) -> int:
@@ -208,8 +245,12 @@ class ResNet18(nn.Module):
         self.fc = nn.Linear(512, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.layers(self.stem(x))
-        embedding = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.forward_sampled(self.forward_deterministic(x))
+
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1).flatten(1)
+
+    def forward_sampled(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.fc(self.drop(embedding)), embedding
 
     def get_embedding_dim(self) -> int:

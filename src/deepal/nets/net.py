@@ -248,7 +248,14 @@ class Net:
         generator). With a ``seed``, dropout is consistent
         (:mod:`deepal.nets.consistent_dropout`): ``n_drop`` masks per dropout module are drawn
         from ``torch.Generator().manual_seed(seed)`` and sample ``k`` applies mask ``k`` to
-        every example of every batch, so it is one network for the whole of ``data``."""
+        every example of every batch, so it is one network for the whole of ``data``.
+
+        A module that defines ``forward_deterministic(x)`` (every layer before the first
+        dropout) and ``forward_sampled(h)`` (the rest, returning ``(logits, embedding)``), with
+        ``forward(x) == forward_sampled(forward_deterministic(x))``, has the first part run once
+        per batch and only the second ``n_drop`` times: the samples are the same, the cost of
+        the layers before the dropout is paid once (all the built-in networks do this). A
+        dropout layer run inside ``forward_deterministic`` raises :class:`DeepALError`."""
         if n_drop < 1:
             raise DeepALError(f"n_drop must be at least 1, got {n_drop}")
         model = self._trained()
@@ -265,13 +272,15 @@ class Net:
                 stack.enter_context(eval_mode(model))
                 generator = torch.Generator().manual_seed(seed)
                 masks = stack.enter_context(consistent_dropout(model, n_drop, generator))
+            deterministic, sampled = _dropout_split(model)
             for batch in self._batches(data, f"MC dropout x{n_drop}"):
-                x = batch[0].to(self.device, non_blocking=True)
+                with _refuse_dropout(model, "forward_deterministic"):
+                    features = deterministic(batch[0].to(self.device, non_blocking=True))
                 samples = []
                 for k in range(n_drop):
                     if masks is not None:
                         masks.sample = k
-                    samples.append(F.softmax(model(x)[0], dim=1))
+                    samples.append(F.softmax(sampled(features)[0], dim=1))
                 yield torch.stack(samples).cpu()
 
     def predict_prob_dropout(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
@@ -317,6 +326,39 @@ class Net:
         """Size of the embedding returned by :meth:`get_embeddings`."""
         module = self.clf if self.clf is not None else self.net()
         return int(module.get_embedding_dim())  # type: ignore[operator]
+
+
+def _dropout_split(
+    model: nn.Module,
+) -> tuple[Callable[[torch.Tensor], Any], Callable[[Any], tuple[torch.Tensor, torch.Tensor]]]:
+    """``model``'s layers before any dropout and the rest: its ``forward_deterministic`` and
+    ``forward_sampled`` when it has both, else nothing and its whole ``forward``."""
+    deterministic = getattr(model, "forward_deterministic", None)
+    sampled = getattr(model, "forward_sampled", None)
+    if callable(deterministic) and callable(sampled):
+        return deterministic, sampled
+    return (lambda x: x), model
+
+
+@contextmanager
+def _refuse_dropout(model: nn.Module, part: str) -> Iterator[None]:
+    """Raise if a dropout layer of ``model`` runs in the block: its one mask would be shared
+    by every sample."""
+
+    def refuse(module: nn.Module, _inputs: Any) -> None:
+        raise DeepALError(
+            f"{type(model).__name__}.{part} ran a dropout layer ({type(module).__name__}): MC "
+            "dropout runs that part once for all samples, so they would share its mask; move "
+            "the layer into forward_sampled"
+        )
+
+    handles = [m.register_forward_pre_hook(refuse)
+               for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 class _EarlyStopping:

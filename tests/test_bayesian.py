@@ -139,6 +139,16 @@ def test_lazy_greedy_finds_the_plain_greedy_batch() -> None:
         torch.testing.assert_close(lazy[1], plain[1])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batchbald_on_cuda_picks_the_cpu_batch() -> None:
+    samples = dirichlet(10, 80, 4, seed=4)
+    for n_configurations in (4**6, 40):  # enumerated throughout; sampled from the 3rd pick
+        cpu = batchbald(samples, 6, n_configurations, torch.Generator().manual_seed(5))
+        cuda = batchbald(samples.cuda(), 6, n_configurations, torch.Generator().manual_seed(5))
+        assert cuda[0].tolist() == cpu[0].tolist()
+        torch.testing.assert_close(cuda[1], cpu[1])
+
+
 # -- variation ratio and mean STD ---------------------------------------------------------------
 
 

@@ -19,7 +19,9 @@ sampling::
     H(y_1..y_t, y_x) ≈ -1/M sum_m sum_y  p(ŷ_m, y) / p(ŷ_m) * log p(ŷ_m, y)
 
 Memory is ``O(K * M)`` for the configurations plus a bounded chunk of candidates at a time,
-never ``O(N * C^t)``.
+never ``O(N * C^t)``. Everything runs on the samples' device (a GPU makes the sampled steps,
+``N * K * M * C`` operations in float64, fast); the configurations are drawn on the CPU from
+the CPU generator, so a seed gives the same batch on every device up to rounding.
 
 The estimate is unbiased for a fixed set, but its variance grows with the batch: with ``K``
 samples the true joint score is at most ``log K``, and a sampled estimate of a long batch can
@@ -45,9 +47,12 @@ class _Configurations:
     extend them in place. Columns are rescaled to a maximum of 1 so long products never
     underflow; the scale lives in ``log_scale``."""
 
-    def __init__(self, n_samples: int, n_configurations: int, generator: torch.Generator) -> None:
-        self.probs = torch.ones(n_samples, 1, dtype=torch.float64)
-        self.log_scale = torch.zeros(1, dtype=torch.float64)
+    def __init__(
+        self, n_samples: int, n_configurations: int, generator: torch.Generator,
+        device: torch.device,
+    ) -> None:
+        self.probs = torch.ones(n_samples, 1, dtype=torch.float64, device=device)
+        self.log_scale = torch.zeros(1, dtype=torch.float64, device=device)
         self.sampled = False
         self.n_configurations = n_configurations
         self.generator = generator
@@ -76,27 +81,29 @@ class _Configurations:
         n_samples, n_classes = new.shape
         if not self.sampled and self.probs.shape[1] * n_classes <= self.n_configurations:
             self.probs = (self.probs[:, :, None] * new[:, None, :]).reshape(n_samples, -1)
-            self.log_scale = torch.zeros(self.probs.shape[1], dtype=torch.float64)
+            self.log_scale = torch.zeros_like(self.probs[0])
             return
         if not self.sampled:
             self._sample(picked)
             return
         assert self.source is not None and self.labels is not None
-        drawn = torch.multinomial(new[self.source], 1, generator=self.generator)[:, 0]
+        drawn = torch.multinomial(new.cpu()[self.source], 1, generator=self.generator)[:, 0]
         self.labels = torch.cat([self.labels, drawn[:, None]], dim=1)
-        self._rescale(self.probs.log() + self.log_scale + new[:, drawn].log())
+        self._rescale(self.probs.log() + self.log_scale + new[:, drawn.to(new.device)].log())
 
     def _sample(self, picked: torch.Tensor) -> None:
         """Draw ``M`` configurations of all the picks from scratch and switch to sampling."""
         n_samples, n_picked, _ = picked.shape
         m = self.n_configurations
+        on_cpu = picked.cpu()  # (K, t, C): small; the CPU generator draws from it
         self.source = torch.randint(n_samples, (m,), generator=self.generator)
         self.labels = torch.stack(
-            [torch.multinomial(picked[self.source, i], 1, generator=self.generator)[:, 0]
+            [torch.multinomial(on_cpu[self.source, i], 1, generator=self.generator)[:, 0]
              for i in range(n_picked)], dim=1,
         )  # (M, t)
         # log p_k(ŷ_m) = sum_i log p_k(y_i = ŷ_mi)
-        log_probs = picked.log()[:, torch.arange(n_picked)[None, :], self.labels].sum(dim=2)
+        index = torch.arange(n_picked)[None, :].to(picked.device), self.labels.to(picked.device)
+        log_probs = picked.log()[:, index[0], index[1]].sum(dim=2)
         self.sampled = True
         self._rescale(log_probs)
 
@@ -118,14 +125,15 @@ def batchbald(
     Parameters
     ----------
     samples:
-        Posterior samples of class probabilities, shape ``(K, N, C)``.
+        Posterior samples of class probabilities, shape ``(K, N, C)``, on any device (the
+        work runs there).
     n:
         Batch size, ``0 <= n <= N``.
     n_configurations:
         Enumerate the label configurations of the picks while there are at most this many,
         else sample this many (the paper's ``M``).
     generator:
-        Source of the sampled configurations.
+        Source of the sampled configurations (a CPU generator, whatever the device).
     chunk_elements:
         Bound on the float64 elements of one chunk of candidates (``M * B * C``).
     lazy:
@@ -152,10 +160,11 @@ def batchbald(
     if n_configurations < 1:
         raise ValueError(f"n_configurations must be >= 1, got {n_configurations}")
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    configs = _Configurations(n_samples, n_configurations, generator)
+    device = samples.device
+    configs = _Configurations(n_samples, n_configurations, generator, device)
     conditional = entropy(samples.double()).mean(dim=0)  # E_w H(y_x | w), (N,)
-    bound = torch.full((n_pool,), torch.inf, dtype=torch.float64)  # gain upper bounds
-    available = torch.ones(n_pool, dtype=torch.bool)
+    bound = torch.full((n_pool,), torch.inf, dtype=torch.float64, device=device)  # gain bounds
+    available = torch.ones(n_pool, dtype=torch.bool, device=device)
     picks: list[int] = []
     joint_mi = [0.0]
     picked_conditional = 0.0

@@ -75,6 +75,7 @@ class BatchBALD(BALDDropout):
         idxs, data = self.candidates()
         samples = torch.cat(list(self.posterior_estimate.sample_batches(data)), dim=1)
         self.last_scores = bald(samples).numpy()
+        samples = samples.to(self.net.device)  # the greedy search runs on the net's device
         generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         positions, joint_mi = batchbald(samples, n, self.n_configurations, generator)
         self.last_joint_mi = joint_mi.numpy()

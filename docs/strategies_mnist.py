@@ -65,6 +65,13 @@ BUDGETS = (
            Path("modern_mid"), "experiments/modern_mid.toml"),
 )
 
+VAAL_NOTE = (
+    "VAAL's only change from the GPU configs: `[strategy_options.VAAL] n_steps = 3000`, its VAE "
+    "and discriminator trained for 3,000 steps a round (64 labeled + 64 unlabeled inputs each, "
+    "3.2 passes over the pool) instead of its default, the paper's iteration count "
+    "(the net's 50 epochs over the pool: 46,900 steps, which no run finished on the GPU in "
+    "the time). Its train seconds include those steps.")
+
 # Runs completed on this 2-core CPU (torch 2.13, one run at a time) for what did not finish
 # or was lost on the GPU, each experiment with RandomSampling and MarginSampling of its own.
 SUPPLEMENTS = (
@@ -82,6 +89,10 @@ SUPPLEMENTS = (
            ("BALDDropout here scores and predicts with the 5-net ensemble: its test accuracy is "
             "that of the mean prediction of its members, which is why it differs from the "
             "single nets already at round 0 (same labels), and its training costs 5 nets.")),
+    Budget("low-vaal-cpu", "Low budget, VAAL with 3,000 VAE/discriminator steps a round, on the CPU",
+           Path("modern_vaal_low_cpu"), "experiments/modern_vaal_low_cpu.toml", VAAL_NOTE),
+    Budget("mid-vaal-cpu", "Mid budget, VAAL with 3,000 VAE/discriminator steps a round, on the CPU",
+           Path("modern_vaal_mid_cpu"), "experiments/modern_vaal_mid_cpu.toml", VAAL_NOTE),
 )
 
 # An earlier CPU measurement made during the issue-4 work, with another protocol (low budget:
@@ -380,7 +391,8 @@ def why_incomplete(rounds: dict[str, pd.DataFrame], epochs: int) -> list[str]:
         "discriminator from scratch for the net's epochs' worth of steps over the "
         f"60,000-example pool (`n_steps=None`: {epochs} × ⌈60,000 / 64⌉ = {steps:,} steps), "
         "so no VAAL run completed even round 0 in the time, in either budget. "
-        "`[strategy_options.VAAL] n_steps = ...` bounds it.",
+        "`[strategy_options.VAAL] n_steps = ...` bounds it: the CPU section below has VAAL "
+        "with 3,000 steps a round at both budgets.",
         f"- `{kcgr}` (low budget): its query, a robust k-center search over the embeddings of "
         f"the whole pool, took {span(of(low, kcgr)[lambda d: d['round'] > 0]['query_seconds'])} s "
         f"per round, the {'slowest' if queries.idxmax() == kcgr else 'a slow'} query of the "

@@ -89,9 +89,11 @@ SUPPLEMENTS = (
            ("BALDDropout here scores and predicts with the 5-net ensemble: its test accuracy is "
             "that of the mean prediction of its members, which is why it differs from the "
             "single nets already at round 0 (same labels), and its training costs 5 nets.")),
-    Budget("low-vaal-cpu", "Low budget, VAAL with 3,000 VAE/discriminator steps a round, on the CPU",
+    Budget("low-vaal-cpu",
+           "Low budget, VAAL with 3,000 VAE/discriminator steps a round, on the CPU",
            Path("modern_vaal_low_cpu"), "experiments/modern_vaal_low_cpu.toml", VAAL_NOTE),
-    Budget("mid-vaal-cpu", "Mid budget, VAAL with 3,000 VAE/discriminator steps a round, on the CPU",
+    Budget("mid-vaal-cpu",
+           "Mid budget, VAAL with 3,000 VAE/discriminator steps a round, on the CPU",
            Path("modern_vaal_mid_cpu"), "experiments/modern_vaal_mid_cpu.toml", VAAL_NOTE),
 )
 
@@ -352,7 +354,9 @@ the earlier CPU measurement, which is labelled as such.
 - **Elsewhere on this page**: BALD on a deep-ensemble posterior
   (`experiments/modern_low_ensemble.toml`, `modern_mid_ensemble.toml`) also finished on the
   GPU, but its result files were lost in the transfer back; it was run again on the CPU,
-  with the runs that did not finish on the GPU (see "Completed on the CPU").
+  with the runs that did not finish on the GPU (see "Completed on the CPU"). VAAL, which no
+  GPU run finished, is there too, with its VAE and discriminator bounded to 3,000 steps a
+  round (`experiments/modern_vaal_low_cpu.toml`, `modern_vaal_mid_cpu.toml`).
 
 How to read the tables: each accuracy cell is the test accuracy (10,000 MNIST test images)
 after training on that many labels, as mean ± sample standard deviation over the seeds that

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deepal.experiments.config import load_config, smoke_config
-from deepal.experiments.runner import run_experiment
+from deepal.experiments.runner import check_experiment, run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -61,3 +61,15 @@ def test_tiny_version_runs_on_mnist(name, tmp_path):
         assert len(validation) == config.training.validation_size
         queried = {int(i) for r in rows if r["queried"] for i in r["queried"].split()}
         assert not validation & queried
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.toml")),
+                         ids=lambda p: p.name)
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+def test_every_shipped_config_is_valid_before_it_runs(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the configs' data_dir is relative to the repository root
+    config = load_config(path)
+    assert config.name == path.stem
+    # names, strategy options, data files and budgets: what a run would fail on at its start
+    specs = check_experiment(config, tmp_path)
+    assert len(specs) == len(config.strategies) * len(config.seeds) * len(config.datasets)

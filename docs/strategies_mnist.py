@@ -72,6 +72,12 @@ VAAL_NOTE = (
     "(the net's 50 epochs over the pool: 46,900 steps, which no run finished on the GPU in "
     "the time). Its train seconds include those steps.")
 
+BATCHBALD_NOTE = (
+    "BatchBALD with its current default posterior, consistent MC dropout (20 masks drawn once "
+    "per query and shared by the whole pool, so sample k is one network, as its joint "
+    "entropy assumes); the GPU tables above predate it and drew fresh masks per example. "
+    "Otherwise the GPU configs' settings (the mid budget scores a random 5,000 candidates).")
+
 # Runs completed on this 2-core CPU (torch 2.13, one run at a time) for what did not finish
 # or was lost on the GPU, each experiment with RandomSampling and MarginSampling of its own.
 SUPPLEMENTS = (
@@ -95,6 +101,12 @@ SUPPLEMENTS = (
     Budget("mid-vaal-cpu",
            "Mid budget, VAAL with 3,000 VAE/discriminator steps a round, on the CPU",
            Path("modern_vaal_mid_cpu"), "experiments/modern_vaal_mid_cpu.toml", VAAL_NOTE),
+    Budget("low-batchbald-cpu", "Low budget, BatchBALD with consistent MC dropout, on the CPU",
+           Path("modern_batchbald_low_cpu"), "experiments/modern_batchbald_low_cpu.toml",
+           BATCHBALD_NOTE),
+    Budget("mid-batchbald-cpu", "Mid budget, BatchBALD with consistent MC dropout, on the CPU",
+           Path("modern_batchbald_mid_cpu"), "experiments/modern_batchbald_mid_cpu.toml",
+           BATCHBALD_NOTE),
 )
 
 # An earlier CPU measurement made during the issue-4 work, with another protocol (low budget:
@@ -342,7 +354,8 @@ the earlier CPU measurement, which is labelled as such.
 - **BatchBALD's posterior**: these runs predate consistent MC dropout (commit `e31efde`), so
   `BatchBALD` here drew fresh dropout masks per example, as every MC-dropout strategy here
   did; it now uses one set of masks for the whole pool by default, as its paper does, and
-  these BatchBALD numbers are those of the former default.
+  these BatchBALD numbers are those of the former default. BatchBALD with the current default
+  was run again on the CPU at both budgets (see "Completed on the CPU").
 - **Commands**:
   `deepal experiment experiments/modern_low.toml --workers 8 --quiet` and
   `deepal experiment experiments/modern_mid.toml --workers 8 --quiet`.

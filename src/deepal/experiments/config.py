@@ -50,6 +50,9 @@ class TrainingConfig:
     weight_decay_per_example:
         ``c``: train with weight decay ``c / N`` for ``N`` labeled examples (Gal et al., 2017
         scale the prior's weight decay with the training set); ``None``: fixed.
+    weight_decay_params:
+        Names or name prefixes of the network's parameters that weight decay applies to (e.g.
+        ``["fc1.weight"]``, a Keras regulariser on one layer); ``None``: all of them.
     patience:
         Stop after this many epochs without a lower validation loss, keeping the best weights.
     device:
@@ -66,6 +69,7 @@ class TrainingConfig:
     validation_fraction: float = 0.0
     validation_size: int = 0
     weight_decay_per_example: float | None = None
+    weight_decay_params: tuple[str, ...] | None = None
     patience: int = 3
     device: str | None = None
 
@@ -120,7 +124,8 @@ class ExperimentConfig:
             settings.pop(key)
         settings["training"].pop("device")
         # Options added later are left out at their defaults, so earlier results resume.
-        for key, default in (("validation_size", 0), ("weight_decay_per_example", None)):
+        for key, default in (("validation_size", 0), ("weight_decay_per_example", None),
+                             ("weight_decay_params", None)):
             if settings["training"][key] == default:
                 settings["training"].pop(key)
         if settings["initial"] == "random":
@@ -143,7 +148,7 @@ _SECTIONS: dict[str, set[str]] = {
     "data": {"data_dir", "n_pool"},
     "training": {"net", "epochs", "optimizer", "lr", "optimizer_args", "batch_size",
                  "warm_start", "validation_fraction", "validation_size",
-                 "weight_decay_per_example", "patience", "device"},
+                 "weight_decay_per_example", "weight_decay_params", "patience", "device"},
     "resources": {"cpus_per_run", "gpus_per_run"},
 }
 
@@ -228,6 +233,11 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
             per_example, (int, float)) or per_example < 0):
         raise ConfigError("[training] weight_decay_per_example must be a number >= 0, got "
                           f"{per_example!r}")
+    decayed = training.get("weight_decay_params")
+    if decayed is not None and (not isinstance(decayed, list) or not decayed
+                                or not all(isinstance(p, str) and p for p in decayed)):
+        raise ConfigError("[training] weight_decay_params must be a non-empty list of parameter "
+                          f"names or prefixes, e.g. [\"fc1.weight\"], got {decayed!r}")
     lr = training.get("lr")
     if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
         raise ConfigError(f"[training] lr must be a positive number, got {lr!r}")
@@ -248,6 +258,7 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
         validation_fraction=float(fraction),
         validation_size=validation_size,
         weight_decay_per_example=None if per_example is None else float(per_example),
+        weight_decay_params=None if decayed is None else tuple(decayed),
         patience=_int(training, "patience", "[training]", minimum=1) or 3,
         device=_str(training, "device", "[training]"),
     )

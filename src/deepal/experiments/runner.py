@@ -86,6 +86,8 @@ def net_params(config: ExperimentConfig, dataset: str) -> dict[str, Any]:
     params["patience"] = training.patience
     if training.weight_decay_per_example is not None:
         params["weight_decay_per_example"] = training.weight_decay_per_example
+    if training.weight_decay_params is not None:
+        params["weight_decay_params"] = list(training.weight_decay_params)
     return params
 
 
@@ -174,7 +176,7 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
     DeepALError
         With a message naming the problem and the fix.
     """
-    from deepal.nets.net import OPTIMIZERS
+    from deepal.nets.net import OPTIMIZERS, weight_decay_groups
     from deepal.nets.registry import NET_DEFAULTS
     from deepal.plugins import canonical_name
     from deepal.strategies.registry import get_strategy
@@ -203,6 +205,8 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
                               f"the {data.n_classes} {dataset_name} classes: n_init_labeled = "
                               f"{config.n_init_labeled} must be a multiple of {data.n_classes}")
         net = build_net(config, dataset_name)
+        if config.training.weight_decay_params is not None:  # names must exist in the net
+            weight_decay_groups(net.net(), list(config.training.weight_decay_params), [])
         for name, cls in classes.items():
             try:
                 strategy = cls(data, net, random_state=0, **strategy_options(config, name))

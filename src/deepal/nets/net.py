@@ -83,7 +83,10 @@ class Net:
         of :data:`DEFAULT_PARAMS`. Optional: ``warm_start`` (continue from the last trained
         module), ``patience`` (early stopping, see :meth:`train`) and
         ``weight_decay_per_example`` (``c``: each training uses weight decay ``c / N`` for
-        ``N`` training examples, replacing ``optimizer_args["weight_decay"]``).
+        ``N`` training examples, replacing ``optimizer_args["weight_decay"]``) and
+        ``weight_decay_params`` (names or name prefixes of the module's parameters, e.g.
+        ``["fc1.weight"]``: only those decay, as a Keras regulariser on one layer; the
+        others, and a training hook's, train with no weight decay).
     device:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``... Defaults to CUDA when available.
     progress:
@@ -153,6 +156,9 @@ class Net:
         per_example = self.params.get("weight_decay_per_example")
         if per_example:  # Gal et al. (2017): the prior's weight decay shrinks as labels grow
             optimizer_args["weight_decay"] = float(per_example) / len(data)  # type: ignore[arg-type]
+        decayed = self.params.get("weight_decay_params")
+        if decayed is not None:
+            parameters = weight_decay_groups(model, decayed, parameters)
         optimizer = OPTIMIZERS[self.params["optimizer"]](parameters, **optimizer_args)
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         batch_size = self.params["train_args"]["batch_size"]
@@ -326,6 +332,24 @@ class Net:
         """Size of the embedding returned by :meth:`get_embeddings`."""
         module = self.clf if self.clf is not None else self.net()
         return int(module.get_embedding_dim())  # type: ignore[operator]
+
+
+def weight_decay_groups(
+    model: nn.Module, prefixes: list[str], parameters: Any
+) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: the parameters of ``model`` named by ``prefixes`` keep the
+    optimiser's weight decay, every other parameter (a hook's too) gets none."""
+    named = dict(model.named_parameters())
+    unmatched = [p for p in prefixes if not any(name.startswith(p) for name in named)]
+    if unmatched:
+        raise DeepALError(
+            f"weight_decay_params {unmatched} name no parameter of {type(model).__name__}: "
+            f"its parameters are {', '.join(named)}"
+        )
+    chosen = {id(t) for name, t in named.items() if any(name.startswith(p) for p in prefixes)}
+    everything = list(parameters)
+    return [{"params": [t for t in everything if id(t) in chosen]},
+            {"params": [t for t in everything if id(t) not in chosen], "weight_decay": 0.0}]
 
 
 def _dropout_split(

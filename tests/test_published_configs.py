@@ -73,3 +73,20 @@ def test_every_shipped_config_is_valid_before_it_runs(path, tmp_path, monkeypatc
     # names, strategy options, data files and budgets: what a run would fail on at its start
     specs = check_experiment(config, tmp_path)
     assert len(specs) == len(config.strategies) * len(config.seeds) * len(config.datasets)
+
+
+def test_the_authors_recorded_batchbald_runs_give_the_documented_table():
+    from deepal.experiments.published import protocol_table
+    from deepal.experiments.report import load_results
+
+    rows = load_results(ROOT / "docs" / "results" / "batchbald2019_authors")
+    assert {(r["strategy"], r["seed"]) for r in rows if r["round"] == 0} == {
+        (s, seed) for s in ("BatchBALD", "BALDDropout")
+        for seed in (1029338, 1038804, 572400, 661442, 734490, 926965)}
+    assert all(r["n_labeled"] == 20 + 10 * r["round"] for r in rows)
+    table = protocol_table(rows, [0.90, 0.95])
+    assert "| MNIST | BatchBALD | 6 | 102 | 105 [85, 118] | 222 | 225 [202, 240] |" in table
+    bald = "| MNIST | BALDDropout | 6 | 158 | 155 [130, 180] | never (some) | never [260, never] |"
+    assert bald in table
+    docs = (ROOT / "docs" / "results.md").read_text()
+    assert "| BatchBALD | 105 [85, 118] (102) | 225 [202, 240] (222) |" in docs

@@ -280,8 +280,7 @@ class Net:
                 masks = stack.enter_context(consistent_dropout(model, n_drop, generator))
             deterministic, sampled = _dropout_split(model)
             for batch in self._batches(data, f"MC dropout x{n_drop}"):
-                with _refuse_dropout(model, "forward_deterministic"):
-                    features = deterministic(batch[0].to(self.device, non_blocking=True))
+                features = deterministic(batch[0].to(self.device, non_blocking=True))
                 samples = []
                 for k in range(n_drop):
                     if masks is not None:
@@ -355,34 +354,31 @@ def weight_decay_groups(
 def _dropout_split(
     model: nn.Module,
 ) -> tuple[Callable[[torch.Tensor], Any], Callable[[Any], tuple[torch.Tensor, torch.Tensor]]]:
-    """``model``'s layers before any dropout and the rest: its ``forward_deterministic`` and
+    """``model``'s layers before any dropout and the rest: its ``forward_deterministic``
+    (refusing to run a dropout layer, whose one mask every sample would share) and
     ``forward_sampled`` when it has both, else nothing and its whole ``forward``."""
     deterministic = getattr(model, "forward_deterministic", None)
     sampled = getattr(model, "forward_sampled", None)
-    if callable(deterministic) and callable(sampled):
-        return deterministic, sampled
-    return (lambda x: x), model
-
-
-@contextmanager
-def _refuse_dropout(model: nn.Module, part: str) -> Iterator[None]:
-    """Raise if a dropout layer of ``model`` runs in the block: its one mask would be shared
-    by every sample."""
+    if not (callable(deterministic) and callable(sampled)):
+        return (lambda x: x), model
 
     def refuse(module: nn.Module, _inputs: Any) -> None:
         raise DeepALError(
-            f"{type(model).__name__}.{part} ran a dropout layer ({type(module).__name__}): MC "
-            "dropout runs that part once for all samples, so they would share its mask; move "
-            "the layer into forward_sampled"
+            f"{type(model).__name__}.forward_deterministic ran a dropout layer "
+            f"({type(module).__name__}): MC dropout runs that part once for all samples, so "
+            "they would share its mask; move the layer into forward_sampled"
         )
 
-    handles = [m.register_forward_pre_hook(refuse)
-               for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    def guarded(x: torch.Tensor) -> Any:
+        handles = [m.register_forward_pre_hook(refuse)
+                   for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
+        try:
+            return deterministic(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    return guarded, sampled
 
 
 class _EarlyStopping:

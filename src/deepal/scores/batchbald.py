@@ -102,8 +102,8 @@ class _Configurations:
              for i in range(n_picked)], dim=1,
         )  # (M, t)
         # log p_k(ŷ_m) = sum_i log p_k(y_i = ŷ_mi)
-        index = torch.arange(n_picked)[None, :].to(picked.device), self.labels.to(picked.device)
-        log_probs = picked.log()[:, index[0], index[1]].sum(dim=2)
+        steps = torch.arange(n_picked, device=picked.device)[None, :]
+        log_probs = picked.log()[:, steps, self.labels.to(picked.device)].sum(dim=2)
         self.sampled = True
         self._rescale(log_probs)
 

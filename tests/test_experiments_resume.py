@@ -122,3 +122,39 @@ def test_a_checkpoint_made_on_a_gpu_loads_on_a_machine_without_one(monkeypatch):
     moved = Net.__new__(Net)
     moved.__setstate__(gpu_state)
     assert moved.device == torch.device("cpu")
+
+
+_PARENT = """
+import multiprocessing as mp, os, time
+from concurrent.futures import ProcessPoolExecutor
+from deepal.experiments import backends
+context = mp.get_context("spawn")
+pool = ProcessPoolExecutor(1, mp_context=context, initializer=backends._init_worker,
+                           initargs=(context.Queue(), os.getpid()))
+print(pool.submit(os.getpid).result(), flush=True)
+time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_workers_of_a_killed_experiment_stop_too():
+    # SIGKILL gives the parent no chance to stop its workers; they must notice by themselves
+    # rather than go on writing into the output folder.
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    assert _running(worker)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(worker)

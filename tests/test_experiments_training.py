@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import deepal
@@ -17,23 +18,28 @@ def _data(n: int, seed: int, shuffle_labels: bool = False) -> torch.utils.data.D
     return deepal.TensorHandler(x, y)
 
 
-def test_early_stopping_stops_after_patience_and_keeps_the_best_weights():
+@pytest.mark.parametrize("monitor", ["loss", "accuracy"])
+def test_early_stopping_stops_after_patience_and_keeps_the_best_weights(monitor: str):
     torch.manual_seed(0)
     net = deepal.Net(TinyNet, {"n_epoch": 300, "patience": 2, "optimizer": "Adam",
-                               "optimizer_args": {"lr": 0.05}}, device="cpu")
-    losses: list[float] = []
-    measure = net._loss
+                               "optimizer_args": {"lr": 0.05}, "monitor": monitor},
+                     device="cpu")
+    scores: list[float] = []
+    measure = net._validation_score
 
-    def recording(data):
-        losses.append(measure(data))
-        return losses[-1]
+    def recording(data, watched):
+        assert watched == monitor
+        scores.append(measure(data, watched))
+        return scores[-1]
 
-    net._loss = recording  # type: ignore[method-assign]
-    val = _data(60, 5, shuffle_labels=True)  # noise labels: the loss soon stops improving
+    net._validation_score = recording  # type: ignore[method-assign]
+    val = _data(60, 5, shuffle_labels=True)  # noise labels: the score soon stops improving
     net.train(_data(60, 4), val_data=val)
-    best = int(np.argmin(losses))
-    assert net.epochs_trained == len(losses) == best + 1 + 2 < 300
-    assert abs(measure(val) - losses[best]) < 1e-6
+    best = int(np.argmin(scores))  # the first of equal scores: a tie is no improvement
+    assert net.epochs_trained == len(scores) == best + 1 + 2 < 300
+    assert abs(measure(val, monitor) - scores[best]) < 1e-6
+    if monitor == "accuracy":  # minus the share of the 60 validation labels predicted right
+        assert all(-1 <= s <= 0 and abs(60 * s - round(60 * s)) < 1e-9 for s in scores)
 
 
 def test_without_validation_every_epoch_runs():

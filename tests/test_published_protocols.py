@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from deepal import Data, TensorHandler
+from deepal.data.batches import epoch_order
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.experiments.config import ConfigError, load_config
 from deepal.experiments.metrics import quartiles
@@ -19,6 +20,7 @@ from deepal.experiments.published import protocol_table
 from deepal.experiments.runner import VALIDATION_FILE, run_experiment, run_pool
 from deepal.experiments.store import RunStore, read_rows, run_id
 from deepal.nets.architectures import BatchBALDCNN, GalCNN
+from deepal.nets.hooks import TrainingHook, TrainStep
 from deepal.nets.net import Net, mc_dropout
 
 from _experiment_configs import comparable, write_config
@@ -208,3 +210,79 @@ def test_config_checks_the_new_options(tmp_path):
     from deepal.experiments.runner import check_experiment
     with pytest.raises(ConfigError, match="multiple of 10"):
         check_experiment(load_config(path), tmp_path / "out")
+
+
+def test_a_fixed_length_epoch_visits_every_example_evenly():
+    generator = torch.Generator().manual_seed(0)
+    order = epoch_order(7, generator, epoch_samples=30)
+    assert len(order) == 30
+    assert sorted(np.bincount(order.numpy(), minlength=7).tolist()) == [4, 4, 4, 4, 4, 5, 5]
+    assert sorted(epoch_order(7, generator, epoch_samples=5).tolist()) == list(range(7))
+    assert sorted(epoch_order(7, generator).tolist()) == list(range(7))
+
+
+class _StepCounter(TrainingHook):
+    def __init__(self) -> None:
+        self.labels: list[int] = []
+
+    def after_step(self, step: TrainStep) -> None:
+        self.labels += step.y.tolist()
+
+
+@pytest.mark.parametrize("plain_dataset", [False, True])
+def test_epoch_samples_make_many_steps_from_few_labels(plain_dataset: bool):
+    x, y = np.random.default_rng(0).normal(size=(10, 2)).astype(np.float32), np.arange(10) % 3
+    data = _Plain(x, y) if plain_dataset else TensorHandler(x, y)
+    counter = _StepCounter()
+    net = Net(lambda: _Linear(2, 3), {"n_epoch": 2, "epoch_samples": 100,
+                                      "train_args": {"batch_size": 16}}, device="cpu")
+    net.training_hook = counter
+    net.train(data)
+    # 2 epochs of 100 examples: each of the 10 labels 20 times, in batches of at most 16
+    assert len(counter.labels) == 200
+    assert np.bincount(counter.labels).tolist() == [80, 60, 60]
+    one_pass = Net(lambda: _Linear(2, 3), {"n_epoch": 2, "epoch_samples": 4}, device="cpu")
+    one_pass.training_hook = counter = _StepCounter()
+    one_pass.train(data)
+    assert len(counter.labels) == 20  # fewer epoch_samples than labels: a plain pass
+
+
+def test_epoch_samples_and_monitor_are_checked(tmp_path):
+    for params, message in (({"epoch_samples": 0}, "epoch_samples must be a positive integer"),
+                            ({"monitor": "f1"}, "monitor must be one of loss, accuracy")):
+        with pytest.raises(DeepALError, match=message):
+            Net(lambda: _Linear(2, 3), params, device="cpu")
+    for line, message in (("epoch_samples = 0", "epoch_samples"),
+                          ('monitor = "f1"', "monitor must be one of loss, accuracy")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(write_config(tmp_path, extra_training=line))
+    config = load_config(write_config(tmp_path, extra_training='epoch_samples = 512\n'
+                                                               'monitor = "accuracy"'))
+    assert (config.training.epoch_samples, config.training.monitor) == (512, "accuracy")
+    plain = load_config(write_config(tmp_path))
+    # at their defaults the options stay out of the settings, so earlier results resume
+    assert "monitor" not in plain.run_settings()["training"]
+    assert "epoch_samples" not in plain.run_settings()["training"]
+    assert config.run_settings()["training"]["epoch_samples"] == 512
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.fc(x), x
+
+
+class _Plain(torch.utils.data.Dataset):
+    """A dataset without ``get_batch``: served by a DataLoader."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = torch.as_tensor(x), y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i], int(self.y[i]), i

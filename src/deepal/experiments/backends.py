@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue as queue_module
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -23,9 +26,19 @@ BACKENDS = ("local", "ray")
 _worker_queue: Any = None
 
 
-def _init_worker(events: Any) -> None:
+def _init_worker(events: Any, parent: int) -> None:
     global _worker_queue
     _worker_queue = events
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int, interval: float = 1.0) -> None:
+    """End this worker once process ``parent`` is gone. A parent killed outright (SIGTERM,
+    SIGKILL) cannot stop its workers, and an orphaned one would go on writing its run into
+    the output folder, beside the runs of the next ``deepal experiment`` there."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 def _run_in_worker(spec: RunSpec) -> dict[str, Any]:
@@ -58,7 +71,7 @@ def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1) -> list
     context = mp.get_context("spawn")
     events = context.Queue()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_init_worker, initargs=(events,))
+                               initializer=_init_worker, initargs=(events, os.getpid()))
     try:
         futures = [pool.submit(_run_in_worker, spec) for spec in specs]
         summaries = _gather(futures, lambda timeout: _drain(events, emit, timeout))

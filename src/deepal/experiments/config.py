@@ -54,7 +54,15 @@ class TrainingConfig:
         Names or name prefixes of the network's parameters that weight decay applies to (e.g.
         ``["fc1.weight"]``, a Keras regulariser on one layer); ``None``: all of them.
     patience:
-        Stop after this many epochs without a lower validation loss, keeping the best weights.
+        Stop after this many epochs without a better validation score, keeping the best
+        weights.
+    monitor:
+        The validation score early stopping watches: ``"loss"`` (lower is better) or
+        ``"accuracy"`` (higher is better, as Kirsch et al., 2019).
+    epoch_samples:
+        An epoch trains on this many examples drawn from the labeled set (each about
+        ``epoch_samples / N`` times) while they outnumber its ``N`` labels, so a few labels
+        still make many optimiser steps (Kirsch et al., 2019 use 5,056); ``None``: one pass.
     device:
         ``cpu``, ``cuda``...; default CUDA when available.
     """
@@ -71,6 +79,8 @@ class TrainingConfig:
     weight_decay_per_example: float | None = None
     weight_decay_params: tuple[str, ...] | None = None
     patience: int = 3
+    monitor: str = "loss"
+    epoch_samples: int | None = None
     device: str | None = None
 
 
@@ -125,7 +135,8 @@ class ExperimentConfig:
         settings["training"].pop("device")
         # Options added later are left out at their defaults, so earlier results resume.
         for key, default in (("validation_size", 0), ("weight_decay_per_example", None),
-                             ("weight_decay_params", None)):
+                             ("weight_decay_params", None), ("monitor", "loss"),
+                             ("epoch_samples", None)):
             if settings["training"][key] == default:
                 settings["training"].pop(key)
         if settings["initial"] == "random":
@@ -148,7 +159,8 @@ _SECTIONS: dict[str, set[str]] = {
     "data": {"data_dir", "n_pool"},
     "training": {"net", "epochs", "optimizer", "lr", "optimizer_args", "batch_size",
                  "warm_start", "validation_fraction", "validation_size",
-                 "weight_decay_per_example", "weight_decay_params", "patience", "device"},
+                 "weight_decay_per_example", "weight_decay_params", "patience", "monitor",
+                 "epoch_samples", "device"},
     "resources": {"cpus_per_run", "gpus_per_run"},
 }
 
@@ -238,6 +250,12 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
                                 or not all(isinstance(p, str) and p for p in decayed)):
         raise ConfigError("[training] weight_decay_params must be a non-empty list of parameter "
                           f"names or prefixes, e.g. [\"fc1.weight\"], got {decayed!r}")
+    from deepal.nets.net import MONITORS
+
+    monitor = training.get("monitor", "loss")
+    if monitor not in MONITORS:
+        raise ConfigError(f"[training] monitor must be one of {', '.join(MONITORS)}, got "
+                          f"{monitor!r}")
     lr = training.get("lr")
     if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
         raise ConfigError(f"[training] lr must be a positive number, got {lr!r}")
@@ -260,6 +278,8 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
         weight_decay_per_example=None if per_example is None else float(per_example),
         weight_decay_params=None if decayed is None else tuple(decayed),
         patience=_int(training, "patience", "[training]", minimum=1) or 3,
+        monitor=monitor,
+        epoch_samples=_int(training, "epoch_samples", "[training]", minimum=1),
         device=_str(training, "device", "[training]"),
     )
 

@@ -84,6 +84,9 @@ def net_params(config: ExperimentConfig, dataset: str) -> dict[str, Any]:
     params["optimizer_args"] = args
     params["warm_start"] = training.warm_start
     params["patience"] = training.patience
+    params["monitor"] = training.monitor
+    if training.epoch_samples is not None:
+        params["epoch_samples"] = training.epoch_samples
     if training.weight_decay_per_example is not None:
         params["weight_decay_per_example"] = training.weight_decay_per_example
     if training.weight_decay_params is not None:
@@ -221,9 +224,11 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
 
     expected = settings_hash(config.run_settings())
     specs = []
+    # seed-major: an interrupted experiment has every strategy of its first seeds, which
+    # compare, rather than every seed of its first strategies, which do not
     for dataset_name in datasets:
-        for name in config.strategies:
-            for seed in config.seeds:
+        for seed in config.seeds:
+            for name in config.strategies:
                 spec = RunSpec(dataset_name, name, seed, config, str(output.resolve()),
                                threads=max(1, round(config.cpus_per_run)))
                 checkpoint = RunStore(output, spec.id).load()

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from deepal.data.batches import iter_batches
+from deepal.data.batches import epoch_order, iter_batches
 from deepal.errors import DeepALError, EmptyPoolError
 from deepal.nets.consistent_dropout import ConsistentMasks, consistent_dropout
 from deepal.nets.hooks import TrainingHook, TrainStep
@@ -31,6 +31,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "optimizer": "SGD",
     "optimizer_args": {"lr": 0.01, "momentum": 0.5},
 }
+
+#: What early stopping can watch on the validation set.
+MONITORS = ("loss", "accuracy")
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "SGD": torch.optim.SGD,
@@ -81,9 +84,12 @@ class Net:
         ``optimizer`` (``"SGD"``, ``"Adam"`` or ``"AdamW"``; default SGD) and ``optimizer_args``
         (passed to the optimiser, e.g. ``lr``, ``momentum``). Missing keys take the defaults
         of :data:`DEFAULT_PARAMS`. Optional: ``warm_start`` (continue from the last trained
-        module), ``patience`` (early stopping, see :meth:`train`) and
-        ``weight_decay_per_example`` (``c``: each training uses weight decay ``c / N`` for
-        ``N`` training examples, replacing ``optimizer_args["weight_decay"]``) and
+        module), ``patience`` and ``monitor`` (early stopping, see :meth:`train`),
+        ``epoch_samples`` (an epoch of this many examples drawn from the training set, each
+        ``epoch_samples // N`` or one more times, instead of one pass, when it exceeds its
+        size ``N``: Kirsch et al., 2019), ``weight_decay_per_example`` (``c``: each training
+        uses weight decay ``c / N`` for ``N`` training examples, replacing
+        ``optimizer_args["weight_decay"]``) and
         ``weight_decay_params`` (names or name prefixes of the module's parameters, e.g.
         ``["fc1.weight"]``: only those decay, as a Keras regulariser on one layer; the
         others, and a training hook's, train with no weight decay).
@@ -139,7 +145,9 @@ class Net:
         continues from the current module instead (a new optimiser). With ``val_data``,
         training stops once its loss has not improved for ``params["patience"]`` epochs
         (default 3) and the weights of the best epoch are kept; :attr:`epochs_trained` says
-        how many epochs ran."""
+        how many epochs ran. ``params["monitor"]`` says what early stopping watches: the
+        validation ``"loss"`` (default; lower is better) or ``"accuracy"`` (higher is better,
+        as Kirsch et al., 2019 do); a tie is no improvement."""
         if len(data) == 0:  # type: ignore[arg-type]
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
@@ -165,9 +173,12 @@ class Net:
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
         n_epoch = self.params["n_epoch"]
         self.epochs_trained = 0
+        epoch_samples = self.params.get("epoch_samples")
+        monitor = self.params.get("monitor", "loss")
         stopper = _EarlyStopping(int(self.params.get("patience", 3)))
         for epoch in tqdm(range(n_epoch), desc="train", leave=False, disable=not self.progress):
-            for batch in iter_batches(data, batch_size, shuffle=True, generator=generator):
+            order = epoch_order(len(data), generator, epoch_samples)  # type: ignore[arg-type]
+            for batch in iter_batches(data, batch_size, order=order):
                 x, y = batch[0], batch[1]
                 if has_batchnorm and len(y) == 1:
                     continue  # BatchNorm cannot normalise a batch of one in train mode
@@ -186,7 +197,8 @@ class Net:
                 optimizer.step()
                 hook.after_step(step)
             self.epochs_trained = epoch + 1
-            if val_data is not None and stopper.stop(self._loss(val_data), model):
+            if val_data is not None and stopper.stop(self._validation_score(val_data, monitor),
+                                                     model):
                 break
         if val_data is not None:
             stopper.restore(model)
@@ -196,17 +208,20 @@ class Net:
         model.eval()
 
     @torch.inference_mode()
-    def _loss(self, data: Dataset) -> float:
-        """Mean cross-entropy of the module on labeled ``data``, in eval mode."""
+    def _validation_score(self, data: Dataset, monitor: str) -> float:
+        """Early stopping's score of the module on labeled ``data``, in eval mode, lower
+        being better: the mean cross-entropy, or minus the accuracy."""
         model = self._trained()
-        total, count = 0.0, 0
+        loss, correct, count = 0.0, 0, 0
         with eval_mode(model):
             for batch in iter_batches(data, self.params["test_args"]["batch_size"]):
                 logits, _ = model(batch[0].to(self.device, non_blocking=True))
                 y = batch[1].to(self.device, non_blocking=True)
-                total += float(F.cross_entropy(logits, y, reduction="sum"))
+                loss += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(dim=1) == y).sum())
                 count += len(y)
-        return total / max(count, 1)
+        count = max(count, 1)
+        return loss / count if monitor == "loss" else -correct / count
 
     # -- inference -----------------------------------------------------------------------
 
@@ -382,15 +397,16 @@ def _dropout_split(
 
 
 class _EarlyStopping:
-    """Tracks the best validation loss and its weights; says when to stop."""
+    """Tracks the best validation score (lower is better) and its weights; says when to
+    stop."""
 
     def __init__(self, patience: int) -> None:
         self.patience, self.best, self.stale = patience, float("inf"), 0
         self.weights: dict[str, torch.Tensor] | None = None
 
-    def stop(self, loss: float, model: nn.Module) -> bool:
-        if loss < self.best:
-            self.best, self.stale = loss, 0
+    def stop(self, score: float, model: nn.Module) -> bool:
+        if score < self.best:
+            self.best, self.stale = score, 0
             self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             self.stale += 1
@@ -443,5 +459,13 @@ def _merge_params(params: dict[str, Any]) -> dict[str, Any]:
         raise DeepALError(f"n_epoch must be >= 0, got {merged['n_epoch']}")
     if int(merged["train_args"]["batch_size"]) < 1 or int(merged["test_args"]["batch_size"]) < 1:
         raise DeepALError("train_args and test_args batch_size must be at least 1")
+    if merged.get("monitor", "loss") not in MONITORS:
+        raise DeepALError(f"monitor must be one of {', '.join(MONITORS)}, got "
+                          f"{merged['monitor']!r}")
+    epoch_samples = merged.get("epoch_samples")
+    if epoch_samples is not None and (not isinstance(epoch_samples, int)
+                                      or isinstance(epoch_samples, bool) or epoch_samples < 1):
+        raise DeepALError(f"epoch_samples must be a positive integer or None, got "
+                          f"{epoch_samples!r}")
     # DeepAL's params carry num_workers; tensors are sliced in-process, so it is ignored.
     return merged

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import copy
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from deepal import Data, TensorHandler
+from deepal import Data, RandomSampling, TensorHandler
 from deepal.data.batches import epoch_order
 from deepal.errors import DeepALError, PoolExhaustedError
-from deepal.experiments.config import ConfigError, load_config
+from deepal.experiments.config import ConfigError, load_config, smoke_config
+from deepal.experiments.loop import run_loop
 from deepal.experiments.metrics import quartiles
 from deepal.experiments.published import protocol_table
 from deepal.experiments.runner import VALIDATION_FILE, run_experiment, run_pool
@@ -24,6 +26,7 @@ from deepal.nets.hooks import TrainingHook, TrainStep
 from deepal.nets.net import Net, mc_dropout
 
 from _experiment_configs import comparable, write_config
+from conftest import TinyNet, blobs
 
 
 def _pool(labels: list[int]) -> Data:
@@ -286,3 +289,44 @@ class _Plain(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         return self.x[i], int(self.y[i]), i
+
+
+def test_test_mc_samples_test_the_mean_of_mc_dropout_samples():
+    calls: list[int] = []
+
+    class Spy(RandomSampling):
+        def predict_prob_dropout(self, data, n_drop=10):
+            calls.append(n_drop)  # the answer: every test label right
+            return torch.nn.functional.one_hot(torch.as_tensor(self.dataset.Y_test), 3).float()
+
+    x, y = blobs(120, seed=1)
+    data = Data(x, y, *blobs(60, seed=2))
+    data.initialize_labels(12, random_state=0)
+    strategy = Spy(data, Net(TinyNet, {"n_epoch": 1}, device="cpu"), random_state=0)
+    rounds = run_loop(strategy, 10, 1, test_mc_samples=7)
+    assert calls == [7, 7] and [r.test_accuracy for r in rounds] == [1.0, 1.0]
+    calls.clear()
+    rounds = run_loop(strategy, 10, 1)  # the trained network itself, one epoch: not perfect
+    assert calls == [] and all(r.test_accuracy < 1.0 for r in rounds)
+
+
+def test_test_mc_samples_in_a_config(tmp_path):
+    path = write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]",
+                        budget_line="n_round = 1\ntest_mc_samples = 30", epochs=3)
+    config = load_config(path)
+    assert config.test_mc_samples == 30
+    assert smoke_config(config).test_mc_samples == 4
+    assert "test_mc_samples" not in replace(config, test_mc_samples=None).run_settings()
+    run_experiment(config, tmp_path / "mc")
+    run_experiment(replace(config, test_mc_samples=None), tmp_path / "plain")
+    mc, plain = (read_rows(tmp_path / name / "results.csv") for name in ("mc", "plain"))
+    # the same training, tested two ways
+    assert [r["epochs_trained"] for r in mc] == [r["epochs_trained"] for r in plain]
+    assert all(a["test_loss"] != b["test_loss"] for a, b in zip(mc, plain, strict=True))
+    with pytest.raises(ConfigError, match=r"test_mc_samples must be >= 1, got 0"):
+        load_config(write_config(tmp_path, budget_line="n_round = 1\ntest_mc_samples = 0"))
+    no_dropout = write_config(tmp_path, budget_line="n_round = 1\ntest_mc_samples = 5",
+                              extra_training='net = "torch.nn:Identity"')
+    with pytest.raises(ConfigError, match="test_mc_samples needs dropout layers, and "
+                                          "Identity has none"):
+        run_experiment(load_config(no_dropout), tmp_path / "none")

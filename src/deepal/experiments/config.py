@@ -93,6 +93,8 @@ class ExperimentConfig:
     same number of each class) and queries ``n_query`` examples per
     round, for ``n_round`` rounds or until ``budget`` labels (initial ones included) are
     reached; a budget that is not a multiple of ``n_query`` ends with a smaller round.
+    Test accuracy is that of the trained network, or with ``test_mc_samples``, of the mean
+    of that many MC-dropout samples (as Kirsch et al., 2019 report it).
     """
 
     name: str
@@ -106,6 +108,7 @@ class ExperimentConfig:
     data_dir: str | None = None
     n_pool: int | None = None
     max_candidates: int | None = None
+    test_mc_samples: int | None = None
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     target_accuracy: float | None = None
@@ -141,6 +144,8 @@ class ExperimentConfig:
                 settings["training"].pop(key)
         if settings["initial"] == "random":
             settings.pop("initial")
+        if settings["test_mc_samples"] is None:
+            settings.pop("test_mc_samples")
         return settings
 
 
@@ -155,7 +160,8 @@ def settings_hash(settings: dict[str, Any]) -> str:
 _TOP = {"name", "datasets", "strategies", "seeds", "target_accuracy", "output",
         "loop", "data", "training", "strategy_options", "resources"}
 _SECTIONS: dict[str, set[str]] = {
-    "loop": {"n_init_labeled", "n_query", "n_round", "budget", "max_candidates", "initial"},
+    "loop": {"n_init_labeled", "n_query", "n_round", "budget", "max_candidates", "initial",
+             "test_mc_samples"},
     "data": {"data_dir", "n_pool"},
     "training": {"net", "epochs", "optimizer", "lr", "optimizer_args", "batch_size",
                  "warm_start", "validation_fraction", "validation_size",
@@ -308,6 +314,7 @@ def parse_config(raw: dict[str, Any], default_name: str = "experiment") -> Exper
         cpus_per_run=_number(resources, "cpus_per_run", 1.0),
         gpus_per_run=_number(resources, "gpus_per_run", 0.0),
         initial=initial,
+        test_mc_samples=_int(loop, "test_mc_samples", "[loop]", minimum=1),
     )
 
 
@@ -317,8 +324,9 @@ def smoke_config(config: ExperimentConfig, n_round: int = 2, n_pool: int | None 
     """A tiny version of ``config`` to check it end to end in seconds: its first ``n_seeds``
     seeds, ``n_round`` rounds, the first ``n_pool`` training examples (``None``: all), at
     most ``epochs`` epochs, at most ``max_candidates`` scored per query, at most 4 MC-dropout
-    samples and 1,000 BatchBALD configurations, and a name ending in ``-smoke``. Everything
-    else (networks, strategies, validation, initial labels) is unchanged."""
+    samples (test included) and 1,000 BatchBALD configurations, and a name ending in
+    ``-smoke``. Everything else (networks, strategies, validation, initial labels) is
+    unchanged."""
     if n_round < 1 or n_seeds < 1 or epochs < 1:
         raise ConfigError("a smoke test needs n_round, n_seeds and epochs >= 1")
     caps = {"n_drop": 4, "n_configurations": 1000, "max_candidates": max_candidates}
@@ -333,6 +341,8 @@ def smoke_config(config: ExperimentConfig, n_round: int = 2, n_pool: int | None 
         n_pool=n_pool if config.n_pool is None or n_pool is None else min(n_pool, config.n_pool),
         training=training, output=None, strategy_options=options,
         max_candidates=min(config.max_candidates or max_candidates, max_candidates),
+        test_mc_samples=None if config.test_mc_samples is None else min(config.test_mc_samples,
+                                                                        caps["n_drop"]),
     )
 
 

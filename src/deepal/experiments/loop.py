@@ -36,6 +36,7 @@ def run_loop(
     on_round: Callable[[RoundResult], None] | None = None,
     resume_after: int | None = None,
     train: Callable[[], None] | None = None,
+    test_mc_samples: int | None = None,
 ) -> list[RoundResult]:
     """Train on the current labels, then ``n_round`` times: query ``n_query`` examples,
     label them, retrain; test after each training.
@@ -54,6 +55,9 @@ def run_loop(
         ``resume_after + 1 .. n_round`` run. ``None`` starts with round 0.
     train:
         How to train at each round; default ``strategy.train()``.
+    test_mc_samples:
+        Test the mean of this many MC-dropout samples (Kirsch et al., 2019) instead of the
+        network with dropout off (``None``, the default).
 
     Returns
     -------
@@ -74,7 +78,7 @@ def run_loop(
             train()
             train_seconds = time.perf_counter() - start
             if data.n_test:
-                accuracy, loss = _test(strategy)
+                accuracy, loss = _test(strategy, test_mc_samples)
         result = RoundResult(
             rnd, data.n_labeled, accuracy, train_seconds, query_seconds, queried.tolist(), loss
         )
@@ -93,10 +97,13 @@ def run_loop(
     return results
 
 
-def _test(strategy: Strategy) -> tuple[float, float]:
-    """Test accuracy and mean cross-entropy of the strategy's network."""
+def _test(strategy: Strategy, mc_samples: int | None = None) -> tuple[float, float]:
+    """Test accuracy and mean cross-entropy of the strategy's network, or of the mean of
+    ``mc_samples`` MC-dropout samples."""
     data = strategy.dataset
-    probs = strategy.predict_prob(data.get_test_data())
+    test = data.get_test_data()
+    probs = (strategy.predict_prob(test) if mc_samples is None
+             else strategy.predict_prob_dropout(test, n_drop=mc_samples))
     accuracy = data.cal_test_acc(probs.argmax(dim=1))
     labels = torch.as_tensor(data.Y_test, dtype=torch.long)
     picked = probs[torch.arange(len(labels)), labels]

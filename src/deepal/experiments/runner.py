@@ -179,7 +179,7 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
     DeepALError
         With a message naming the problem and the fix.
     """
-    from deepal.nets.net import OPTIMIZERS, weight_decay_groups
+    from deepal.nets.net import DROPOUT_TYPES, OPTIMIZERS, weight_decay_groups
     from deepal.nets.registry import NET_DEFAULTS
     from deepal.plugins import canonical_name
     from deepal.strategies.registry import get_strategy
@@ -208,8 +208,14 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
                               f"the {data.n_classes} {dataset_name} classes: n_init_labeled = "
                               f"{config.n_init_labeled} must be a multiple of {data.n_classes}")
         net = build_net(config, dataset_name)
+        module = net.net()
         if config.training.weight_decay_params is not None:  # names must exist in the net
-            weight_decay_groups(net.net(), list(config.training.weight_decay_params), [])
+            weight_decay_groups(module, list(config.training.weight_decay_params), [])
+        if config.test_mc_samples and not any(isinstance(m, DROPOUT_TYPES)
+                                              for m in module.modules()):
+            raise ConfigError(f"[loop] test_mc_samples needs dropout layers, and "
+                              f"{type(module).__name__} has none: remove the key or choose a "
+                              "net with nn.Dropout layers")
         for name, cls in classes.items():
             try:
                 strategy = cls(data, net, random_state=0, **strategy_options(config, name))
@@ -454,7 +460,8 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
 
     run_loop(strategy, sizes, len(sizes), on_round=on_round,
              resume_after=None if checkpoint is None else start,
-             train=make_trainer(strategy, config, spec.seed, pool.validation_data()))
+             train=make_trainer(strategy, config, spec.seed, pool.validation_data()),
+             test_mc_samples=config.test_mc_samples)
     emit({"event": "done", "run": spec.id, "rounds": len(sizes)})
     return {"run": spec.id, "rounds": len(sizes),
             "resumed_from": None if checkpoint is None else start}

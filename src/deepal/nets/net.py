@@ -143,11 +143,11 @@ class Net:
         When :attr:`training_hook` is set, it is called at the start, at every batch and at
         the end (see :mod:`deepal.nets.hooks`). With ``params["warm_start"]`` true, training
         continues from the current module instead (a new optimiser). With ``val_data``,
-        training stops once its loss has not improved for ``params["patience"]`` epochs
+        training stops once its score has not improved for ``params["patience"]`` epochs
         (default 3) and the weights of the best epoch are kept; :attr:`epochs_trained` says
-        how many epochs ran. ``params["monitor"]`` says what early stopping watches: the
-        validation ``"loss"`` (default; lower is better) or ``"accuracy"`` (higher is better,
-        as Kirsch et al., 2019 do); a tie is no improvement."""
+        how many epochs ran. ``params["monitor"]`` names the score: the validation
+        ``"loss"`` (default; lower is better) or ``"accuracy"`` (higher is better, as Kirsch
+        et al., 2019 do); a tie is no improvement."""
         if len(data) == 0:  # type: ignore[arg-type]
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"

@@ -90,3 +90,30 @@ def test_the_authors_recorded_batchbald_runs_give_the_documented_table():
     assert bald in table
     docs = (ROOT / "docs" / "results.md").read_text()
     assert "| BatchBALD | 105 [85, 118] (102) | 225 [202, 240] (222) |" in docs
+
+
+def test_the_cpu_batchbald_runs_give_the_documented_table():
+    from deepal.experiments.published import protocol_table
+    from deepal.experiments.report import load_results
+
+    rows = load_results(ROOT / "docs" / "results" / "batchbald2019_cpu")
+    runs = {(r["strategy"], r["seed"]) for r in rows}
+    finished = {(r["strategy"], r["seed"]) for r in rows if r["n_labeled"] == 300}
+    assert runs == finished  # only complete seeds are published
+    assert {s for s, _ in runs} == {"BatchBALD", "BALDDropout", "RandomSampling"}
+    table = protocol_table(rows, [0.90, 0.95]).splitlines()
+    docs = (ROOT / "docs" / "results.md").read_text().splitlines()
+    for strategy, documented in (("BatchBALD", "BatchBALD"), ("BALDDropout", "BALD"),
+                                 ("RandomSampling", "Random")):
+        cells = [c.strip() for c in next(
+            line for line in table if f"| {strategy} |" in line).strip("|").split("|")]
+        mean_90, median_90, mean_95, median_95 = cells[3:7]
+        # the table beside the authors' runs: strategy and five columns
+        row = next(line for line in docs
+                   if line.startswith(f"| {documented} | ") and line.count("|") == 7)
+        assert f"| {median_90} ({mean_90}) |" in row
+        if mean_95.startswith("never"):
+            assert "| never: no seed by 300 labels |" in row
+            assert all(r["test_accuracy"] < 0.95 for r in rows if r["strategy"] == strategy)
+        else:
+            assert f"| {median_95} ({mean_95}) |" in row

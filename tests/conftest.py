@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 import deepal
 
@@ -25,6 +26,19 @@ class TinyNet(nn.Module):
 
     def get_embedding_dim(self) -> int:
         return 16
+
+
+class PlainDataset(Dataset):
+    """A user's dataset without the get_batch fast path: served by a DataLoader."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray | None) -> None:
+        self.x, self.y = torch.as_tensor(x), y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return (self.x[i], i) if self.y is None else (self.x[i], int(self.y[i]), i)
 
 
 def blobs(n: int, seed: int, n_classes: int = 3) -> tuple[np.ndarray, np.ndarray]:

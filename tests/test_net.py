@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from deepal import Data, Net
 from deepal.errors import DeepALError, EmptyPoolError
 from deepal.nets.net import mc_dropout, merge_params
 
-from conftest import TinyNet, blobs
+from conftest import PlainDataset, TinyNet, blobs
 
 
 def test_train_learns_separable_blobs(pool: Data, tiny_net: Net):
@@ -97,19 +96,6 @@ def test_mc_dropout_without_dropout_layers_is_a_clear_error(pool: Data):
     net.train(pool.get_labeled_data()[1])
     with pytest.raises(DeepALError, match="needs nn.Dropout layers"):
         net.predict_prob_dropout(pool.get_unlabeled_data()[1], n_drop=2)
-
-
-class PlainDataset(Dataset):
-    """A user's dataset without the get_batch fast path: served by a DataLoader."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray | None) -> None:
-        self.x, self.y = torch.as_tensor(x), y
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int):
-        return (self.x[i], i) if self.y is None else (self.x[i], int(self.y[i]), i)
 
 
 def test_datasets_without_get_batch_work_through_a_dataloader():

@@ -26,7 +26,7 @@ from deepal.nets.hooks import TrainingHook, TrainStep
 from deepal.nets.net import Net, mc_dropout
 
 from _experiment_configs import comparable, write_config
-from conftest import TinyNet, blobs
+from conftest import PlainDataset, TinyNet, blobs
 
 
 def _pool(labels: list[int]) -> Data:
@@ -235,16 +235,16 @@ class _StepCounter(TrainingHook):
 @pytest.mark.parametrize("plain_dataset", [False, True])
 def test_epoch_samples_make_many_steps_from_few_labels(plain_dataset: bool):
     x, y = np.random.default_rng(0).normal(size=(10, 2)).astype(np.float32), np.arange(10) % 3
-    data = _Plain(x, y) if plain_dataset else TensorHandler(x, y)
+    data = PlainDataset(x, y) if plain_dataset else TensorHandler(x, y)
     counter = _StepCounter()
-    net = Net(lambda: _Linear(2, 3), {"n_epoch": 2, "epoch_samples": 100,
+    net = Net(lambda: TinyNet(n_features=2), {"n_epoch": 2, "epoch_samples": 100,
                                       "train_args": {"batch_size": 16}}, device="cpu")
     net.training_hook = counter
     net.train(data)
     # 2 epochs of 100 examples: each of the 10 labels 20 times, in batches of at most 16
     assert len(counter.labels) == 200
     assert np.bincount(counter.labels).tolist() == [80, 60, 60]
-    one_pass = Net(lambda: _Linear(2, 3), {"n_epoch": 2, "epoch_samples": 4}, device="cpu")
+    one_pass = Net(lambda: TinyNet(n_features=2), {"n_epoch": 2, "epoch_samples": 4}, device="cpu")
     one_pass.training_hook = counter = _StepCounter()
     one_pass.train(data)
     assert len(counter.labels) == 20  # fewer epoch_samples than labels: a plain pass
@@ -254,7 +254,7 @@ def test_epoch_samples_and_monitor_are_checked(tmp_path):
     for params, message in (({"epoch_samples": 0}, "epoch_samples must be a positive integer"),
                             ({"monitor": "f1"}, "monitor must be one of loss, accuracy")):
         with pytest.raises(DeepALError, match=message):
-            Net(lambda: _Linear(2, 3), params, device="cpu")
+            Net(lambda: TinyNet(n_features=2), params, device="cpu")
     for line, message in (("epoch_samples = 0", "epoch_samples"),
                           ('monitor = "f1"', "monitor must be one of loss, accuracy")):
         with pytest.raises(ConfigError, match=message):
@@ -267,28 +267,6 @@ def test_epoch_samples_and_monitor_are_checked(tmp_path):
     assert "monitor" not in plain.run_settings()["training"]
     assert "epoch_samples" not in plain.run_settings()["training"]
     assert config.run_settings()["training"]["epoch_samples"] == 512
-
-
-class _Linear(torch.nn.Module):
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(n_in, n_out)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.fc(x), x
-
-
-class _Plain(torch.utils.data.Dataset):
-    """A dataset without ``get_batch``: served by a DataLoader."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.x, self.y = torch.as_tensor(x), y
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int):
-        return self.x[i], int(self.y[i]), i
 
 
 def test_test_mc_samples_test_the_mean_of_mc_dropout_samples():

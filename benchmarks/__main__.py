@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from benchmarks import adversarial, kcenter, kmeans, mc_dropout, train_epoch
+from benchmarks import adversarial, consistent_dropout, kcenter, kmeans, mc_dropout, train_epoch
 from benchmarks.measure import MEMORY_METHOD
 
 ROWS = {
@@ -18,6 +18,7 @@ ROWS = {
     "kmeans": lambda a: kmeans.run(a.full),
     "train-epoch": lambda a: train_epoch.run(a.full),
     "mc-dropout": lambda a: mc_dropout.run(a.full),
+    "consistent-dropout": lambda a: consistent_dropout.run(a.full),
     "adversarial": lambda a: adversarial.run(a.full),
 }
 

@@ -152,3 +152,56 @@ def test_a_dropout_in_the_deterministic_part_is_a_clear_error():
         mc_samples(net, pool((5, 4)), n_drop=2, seed=None)
     # the refusal is only for MC dropout: plain prediction runs the whole forward
     assert net.predict_prob(pool((5, 4)).get_unlabeled_data()[1]).shape == (5, 3)
+
+
+# -- forward_consistent: all consistent samples at once --------------------------------------
+
+
+@pytest.mark.parametrize("n_examples, n_drop, batch_size", [
+    (70, 30, 70),  # steps of 32 examples and 25 samples, both with a partial last step
+    (5, 3, 2),
+])
+def test_batchbald_cnn_computes_all_consistent_samples_at_once_exactly(
+    n_examples, n_drop, batch_size
+):
+    torch.manual_seed(0)
+    module = BatchBALDCNN().eval()
+    calls = []
+    module.conv2.register_forward_hook(lambda *_: calls.append(1))  # the per-sample path's conv
+    data = pool((n_examples, 1, 28, 28))
+    at_once = mc_samples(net_around(module, batch_size), data, n_drop, seed=3)
+    assert calls == []  # conv2 never ran as a module: the samples came from forward_consistent
+    one_by_one = mc_samples(net_around(Unsplit(module), batch_size), data, n_drop, seed=3)
+    assert len(calls) == n_drop * -(-n_examples // batch_size)
+    assert at_once.shape == (n_drop, n_examples, 10)
+    torch.testing.assert_close(at_once, one_by_one, rtol=0, atol=1e-6)
+
+
+def test_forward_consistent_is_only_for_consistent_masks():
+    torch.manual_seed(0)
+    module = BatchBALDCNN().eval()
+    calls = []
+    module.conv2.register_forward_hook(lambda *_: calls.append(1))
+    mc_samples(net_around(module), pool((4, 1, 28, 28)), n_drop=3, seed=None)
+    assert len(calls) == 3  # fresh masks: every example its own, one pass per sample
+
+
+class WrongShape(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.drop(x)
+        return self.fc(h), h
+
+    def forward_consistent(self, h: torch.Tensor, masks) -> torch.Tensor:
+        return self.fc(h * masks.of(self.drop, h)[0])  # one sample, not n_drop
+
+
+def test_a_forward_consistent_of_the_wrong_shape_is_a_clear_error():
+    with pytest.raises(DeepALError, match=r"forward_consistent returned shape \(5, 3\) for 5 "
+                                          r"examples and 2 masks: it must return \(n_drop, "
+                                          r"batch, classes\)"):
+        mc_samples(net_around(WrongShape(), batch_size=8), pool((5, 4)), n_drop=2, seed=1)

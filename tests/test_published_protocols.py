@@ -16,7 +16,7 @@ from deepal import Data, RandomSampling, TensorHandler
 from deepal.data.batches import epoch_order
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.experiments.config import ConfigError, load_config, smoke_config
-from deepal.experiments.loop import run_loop
+from deepal.experiments.loop import _test, run_loop
 from deepal.experiments.metrics import quartiles
 from deepal.experiments.published import protocol_table
 from deepal.experiments.runner import VALIDATION_FILE, run_experiment, run_pool
@@ -270,11 +270,11 @@ def test_epoch_samples_and_monitor_are_checked(tmp_path):
 
 
 def test_test_mc_samples_test_the_mean_of_mc_dropout_samples():
-    calls: list[int] = []
+    calls: list[tuple[int, int]] = []
 
     class Spy(RandomSampling):
-        def predict_prob_dropout(self, data, n_drop=10):
-            calls.append(n_drop)  # the answer: every test label right
+        def predict_prob_dropout(self, data, n_drop=10, seed=None):
+            calls.append((n_drop, seed))  # the answer: every test label right
             return torch.nn.functional.one_hot(torch.as_tensor(self.dataset.Y_test), 3).float()
 
     x, y = blobs(120, seed=1)
@@ -282,10 +282,30 @@ def test_test_mc_samples_test_the_mean_of_mc_dropout_samples():
     data.initialize_labels(12, random_state=0)
     strategy = Spy(data, Net(TinyNet, {"n_epoch": 1}, device="cpu"), random_state=0)
     rounds = run_loop(strategy, 10, 1, test_mc_samples=7)
-    assert calls == [7, 7] and [r.test_accuracy for r in rounds] == [1.0, 1.0]
+    assert [r.test_accuracy for r in rounds] == [1.0, 1.0]
+    # 7 consistent masks, with a new seed each round (training moved the global generator)
+    assert [n for n, _ in calls] == [7, 7] and all(isinstance(s, int) for _, s in calls)
+    assert calls[0][1] != calls[1][1]
     calls.clear()
     rounds = run_loop(strategy, 10, 1)  # the trained network itself, one epoch: not perfect
     assert calls == [] and all(r.test_accuracy < 1.0 for r in rounds)
+
+
+def test_the_mc_test_draws_nothing_from_the_global_generator():
+    x, y = blobs(120, seed=1)
+    data = Data(x, y, *blobs(60, seed=2))
+    data.initialize_labels(12, random_state=0)
+    strategy = RandomSampling(data, Net(TinyNet, {"n_epoch": 1}, device="cpu"), random_state=0)
+    torch.manual_seed(0)
+    strategy.train()
+    state = torch.get_rng_state()
+    first = strategy.predict_prob_dropout(data.get_test_data(), n_drop=5, seed=11)
+    accuracy, _ = _test(strategy, mc_samples=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert 0.0 <= accuracy <= 1.0
+    # the same seed gives the same masks: consistent dropout, reproducible
+    torch.testing.assert_close(
+        strategy.predict_prob_dropout(data.get_test_data(), n_drop=5, seed=11), first)
 
 
 def test_test_mc_samples_in_a_config(tmp_path):

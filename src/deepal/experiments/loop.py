@@ -56,8 +56,9 @@ def run_loop(
     train:
         How to train at each round; default ``strategy.train()``.
     test_mc_samples:
-        Test the mean of this many MC-dropout samples (Kirsch et al., 2019) instead of the
-        network with dropout off (``None``, the default).
+        Test the mean of this many MC-dropout networks, each one mask for the whole test set
+        (Kirsch et al., 2019), instead of the network with dropout off (``None``, the
+        default). The test draws nothing from the run's random streams.
 
     Returns
     -------
@@ -99,11 +100,18 @@ def run_loop(
 
 def _test(strategy: Strategy, mc_samples: int | None = None) -> tuple[float, float]:
     """Test accuracy and mean cross-entropy of the strategy's network, or of the mean of
-    ``mc_samples`` MC-dropout samples."""
+    ``mc_samples`` networks, each with one dropout mask for the whole test set (consistent MC
+    dropout, as Kirsch et al.'s code tests)."""
     data = strategy.dataset
     test = data.get_test_data()
-    probs = (strategy.predict_prob(test) if mc_samples is None
-             else strategy.predict_prob_dropout(test, n_drop=mc_samples))
+    if mc_samples is None:
+        probs = strategy.predict_prob(test)
+    else:
+        # The masks' seed comes from torch's global generator, which is then put back: the
+        # test is reproducible and changes nothing the run draws afterwards.
+        with torch.random.fork_rng(devices=[]):
+            seed = int(torch.randint(2**62, ()).item())
+        probs = strategy.predict_prob_dropout(test, n_drop=mc_samples, seed=seed)
     accuracy = data.cal_test_acc(probs.argmax(dim=1))
     labels = torch.as_tensor(data.Y_test, dtype=torch.long)
     picked = probs[torch.arange(len(labels)), labels]

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepal.nets.consistent_dropout import ConsistentMasks
+
 
 class MNIST_Net(nn.Module):  # noqa: N801 - DeepAL's name
     """The DeepAL CNN for 1x28x28 images (MNIST, Fashion-MNIST)."""
@@ -163,8 +165,49 @@ class BatchBALDCNN(nn.Module):
         embedding = self.fc1_drop(F.relu(self.fc1(x.flatten(1))))
         return self.fc2(embedding), embedding
 
+    def forward_consistent(self, h: torch.Tensor, masks: ConsistentMasks) -> torch.Tensor:
+        """The logits of all ``K`` consistent-dropout samples, shape ``(K, B, classes)``: what
+        :meth:`forward_sampled` gives under each mask in turn, about five times faster on a
+        CPU (see :meth:`deepal.Net.predict_prob_dropout_batches`).
+
+        Why it is cheaper: conv1's channel dropout zeroes whole input channels of conv2, and a
+        convolution is a sum over its input channels, so sample ``k``'s conv2 is
+        ``sum_c mask_k[c] * conv2_c(h_c)``. The 32 one-channel convolutions ``conv2_c(h_c)``
+        are computed once and each sample costs a 32-term weighted sum instead of a
+        convolution. They are laid out with the four positions of each 2x2 pooling window
+        apart, so the pooling is a maximum over one dimension."""
+        # Drawn in the order forward_sampled's dropout modules run, so the masks are the same.
+        conv1_masks = masks.of(self.conv1_drop, h).flatten(1)  # (K, 32)
+        conv2_masks = masks.of(self.conv2_drop, h.new_empty(0, 64, 4, 4)).flatten(1)
+        fc1_masks = masks.of(self.fc1_drop, h.new_empty(0, 128))[:, None]  # (K, 1, 128)
+        conv2_masks = conv2_masks.repeat_interleave(16, dim=1)[:, None]  # (K, 1, 64*4*4)
+        conv2_bias = self.conv2.bias.repeat_interleave(16)  # type: ignore[union-attr]
+        weights = self.conv2.weight.flatten(2).transpose(0, 1)[:, None]  # (32, 1, 64, 25)
+        n_samples, logits = len(conv1_masks), []
+        for part in h.split(_EXAMPLES_PER_STEP):
+            batch = len(part)
+            # columns[c, (b, di, dj), u, (i, j)]: input u of channel c under output position
+            # (2i + di, 2j + dj) of conv2's 8x8 map
+            columns = (F.unfold(part, 5).view(batch, 32, 25, 4, 2, 4, 2)
+                       .permute(1, 0, 4, 6, 2, 3, 5).reshape(32, batch * 4, 25, 16))
+            per_channel = (weights @ columns).reshape(32, -1)  # (32, B * 4 * 64 * 16)
+            rows = []
+            for start in range(0, n_samples, _SAMPLES_PER_STEP):
+                stop = min(start + _SAMPLES_PER_STEP, n_samples)
+                conv2 = (conv1_masks[start:stop] @ per_channel).view(stop - start, batch, 4, -1)
+                x = F.relu(conv2.amax(dim=2) + conv2_bias) * conv2_masks[start:stop]
+                embedding = F.relu(self.fc1(x)) * fc1_masks[start:stop]
+                rows.append(self.fc2(embedding))
+            logits.append(torch.cat(rows))
+        return torch.cat(logits, dim=1)
+
     def get_embedding_dim(self) -> int:
         return 128
+
+
+# Steps of BatchBALDCNN.forward_consistent: 32 examples x 25 samples keep each step's largest
+# tensor near 13 MB, which measured fastest on a CPU.
+_EXAMPLES_PER_STEP, _SAMPLES_PER_STEP = 32, 25
 
 
 class MLP(nn.Module):

@@ -72,18 +72,29 @@ class ConsistentMasks:
         """``output`` (the module's identity output in eval mode) times mask :attr:`sample`."""
         if not 0 <= self.sample < self.n_samples:
             raise DeepALError(f"sample must be in [0, {self.n_samples}), got {self.sample}")
-        shape = _mask_shape(module, output)
+        return output * self.of(module, output)[self.sample]
+
+    def of(self, module: nn.Module, features: torch.Tensor) -> torch.Tensor:
+        """All ``K`` masks of ``module``, shape ``(K, *mask_shape)``, on ``features``' device
+        and dtype; ``features`` is a batch of the module's input (only its shape after the
+        batch dimension matters, so an empty batch will do). The first call for a module
+        draws its masks, so a network that asks for all its masks at once
+        (``forward_consistent``) must ask in the order its dropout modules run."""
+        shape = _mask_shape(module, features)
         masks = self.masks.get(module)
         if masks is None:
-            masks = self._draw(float(module.p), shape).to(output.device, output.dtype)  # type: ignore[arg-type]
+            masks = self._draw(float(module.p), shape)  # type: ignore[arg-type]
             self.masks[module] = masks
         elif masks.shape[1:] != shape:
             raise DeepALError(
                 f"{type(module).__name__} was called on features of shape "
-                f"{tuple(output.shape[1:])} after {tuple(masks.shape[1:])}: consistent dropout "
-                "needs one feature shape per dropout module (batch first)"
+                f"{tuple(features.shape[1:])} after {tuple(masks.shape[1:])}: consistent "
+                "dropout needs one feature shape per dropout module (batch first)"
             )
-        return output * masks[self.sample]
+        if masks.device != features.device or masks.dtype != features.dtype:
+            masks = masks.to(features.device, features.dtype)
+            self.masks[module] = masks
+        return masks
 
     def _draw(self, p: float, shape: tuple[int, ...]) -> torch.Tensor:
         keep = torch.empty((self.n_samples, *shape)).bernoulli_(1.0 - p, generator=self.generator)

@@ -276,7 +276,15 @@ class Net:
         ``forward(x) == forward_sampled(forward_deterministic(x))``, has the first part run once
         per batch and only the second ``n_drop`` times: the samples are the same, the cost of
         the layers before the dropout is paid once (all the built-in networks do this). A
-        dropout layer run inside ``forward_deterministic`` raises :class:`DeepALError`."""
+        dropout layer run inside ``forward_deterministic`` raises :class:`DeepALError`.
+
+        With a ``seed``, a module may go further and define
+        ``forward_consistent(h, masks)``, returning the logits of all ``n_drop`` samples at
+        once, shape ``(n_drop, B, C)``, from ``h = forward_deterministic(x)`` and the
+        :class:`~deepal.nets.consistent_dropout.ConsistentMasks` (``masks.of(module, features)``
+        gives a dropout module's ``n_drop`` masks). It must equal ``forward_sampled`` under
+        each mask in turn; :class:`~deepal.nets.architectures.BatchBALDCNN` uses it to share
+        the cost of a convolution between the samples."""
         if n_drop < 1:
             raise DeepALError(f"n_drop must be at least 1, got {n_drop}")
         model = self._trained()
@@ -294,8 +302,20 @@ class Net:
                 generator = torch.Generator().manual_seed(seed)
                 masks = stack.enter_context(consistent_dropout(model, n_drop, generator))
             deterministic, sampled = _dropout_split(model)
+            all_at_once = getattr(model, "forward_consistent", None)
             for batch in self._batches(data, f"MC dropout x{n_drop}"):
                 features = deterministic(batch[0].to(self.device, non_blocking=True))
+                if masks is not None and callable(all_at_once):
+                    logits = all_at_once(features, masks)
+                    if logits.dim() != 3 or logits.shape[:2] != (n_drop, len(batch[0])):
+                        raise DeepALError(
+                            f"{type(model).__name__}.forward_consistent returned shape "
+                            f"{tuple(logits.shape)} for {len(batch[0])} examples and {n_drop} "
+                            f"masks: it must return (n_drop, batch, classes) = ({n_drop}, "
+                            f"{len(batch[0])}, classes)"
+                        )
+                    yield F.softmax(logits, dim=2).cpu()
+                    continue
                 samples = []
                 for k in range(n_drop):
                     if masks is not None:
@@ -303,9 +323,13 @@ class Net:
                     samples.append(F.softmax(sampled(features)[0], dim=1))
                 yield torch.stack(samples).cpu()
 
-    def predict_prob_dropout(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
-        """Mean of ``n_drop`` MC-dropout softmax samples, shape ``(N, C)``."""
-        return _cat([p.mean(dim=0) for p in self.predict_prob_dropout_batches(data, n_drop)])
+    def predict_prob_dropout(
+        self, data: Dataset, n_drop: int = 10, seed: int | None = None
+    ) -> torch.Tensor:
+        """Mean of ``n_drop`` MC-dropout softmax samples, shape ``(N, C)``; with a ``seed``, of
+        ``n_drop`` consistent masks (see :meth:`predict_prob_dropout_batches`)."""
+        batches = self.predict_prob_dropout_batches(data, n_drop, seed=seed)
+        return _cat([p.mean(dim=0) for p in batches])
 
     def predict_prob_dropout_split(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
         """All ``n_drop`` MC-dropout softmax samples, shape ``(n_drop, N, C)``."""

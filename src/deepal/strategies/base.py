@@ -130,8 +130,10 @@ class Strategy:
     def predict_prob(self, data: Dataset) -> torch.Tensor:
         return self.net.predict_prob(data)
 
-    def predict_prob_dropout(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
-        return self.net.predict_prob_dropout(data, n_drop=n_drop)
+    def predict_prob_dropout(
+        self, data: Dataset, n_drop: int = 10, seed: int | None = None
+    ) -> torch.Tensor:
+        return self.net.predict_prob_dropout(data, n_drop=n_drop, seed=seed)
 
     def predict_prob_dropout_split(self, data: Dataset, n_drop: int = 10) -> torch.Tensor:
         return self.net.predict_prob_dropout_split(data, n_drop=n_drop)

@@ -4,6 +4,7 @@ weight decay scaled by the labels, the papers' CNNs and the quartile metric."""
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,8 @@ from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.experiments.config import ConfigError, load_config, smoke_config
 from deepal.experiments.loop import _test, run_loop
 from deepal.experiments.metrics import quartiles
-from deepal.experiments.published import protocol_table
+from deepal.experiments.published import export_complete_seeds, protocol_table
+from deepal.experiments.published import main as published_main
 from deepal.experiments.runner import VALIDATION_FILE, run_experiment, run_pool
 from deepal.experiments.store import RunStore, read_rows, run_id
 from deepal.nets.architectures import BatchBALDCNN, GalCNN
@@ -139,6 +141,33 @@ def test_protocol_table_counts_labels_to_each_target():
     # seed 1 reaches 90% at 30 and 95% at 40; seed 2 reaches 90% at 40 and never 95%
     assert "| MNIST | S | 2 | 35 | 35 [32, 38] | never (some) | never [never, never] |" in table
     assert "6.50% ± 3.54% (40 labels)" in table
+
+
+def test_export_publishes_only_the_seeds_whose_runs_are_all_complete(tmp_path, capsys):
+    path = write_config(tmp_path, seeds="[1, 2]")
+    out, docs = tmp_path / "out", tmp_path / "docs" / "tiny"
+    run_experiment(load_config(path), out, config_text=path.read_text())
+    # seed 2 of MarginSampling stopped after round 1, as an interrupted experiment leaves it
+    stopped = out / "runs" / run_id("digits", "MarginSampling", 2) / "rounds.csv"
+    lines = stopped.read_text().splitlines()
+    stopped.write_text("\n".join(lines[:3]) + "\n")  # header, rounds 0 and 1
+    assert published_main([str(out), "--export", str(docs), "--targets", "0.5"]) == 0
+    assert "exported seeds 1 to" in capsys.readouterr().out
+    rows = read_rows(docs / "results.csv")
+    assert {r["seed"] for r in rows} == {1} and len(rows) == 2 * 4  # 2 strategies x 4 rounds
+    assert rows == sorted(rows, key=lambda r: (r["strategy"], r["round"]))
+    manifest = json.loads((docs / "manifest.json").read_text())
+    assert manifest["published_seeds"] == [1]
+    progress = {run["id"]: (run["rounds_done"], run["complete"]) for run in manifest["runs"]}
+    assert progress[run_id("digits", "MarginSampling", 2)] == (1, False)
+    assert progress[run_id("digits", "RandomSampling", 2)] == (3, True)
+    assert (docs / "config.toml").read_text() == path.read_text()
+    for run in ("RandomSampling", "MarginSampling"):  # seed 1 loses its rows too
+        (out / "runs" / run_id("digits", run, 1) / "rounds.csv").write_text(lines[0] + "\n")
+    with pytest.raises(DeepALError, match="has no seed whose runs are all complete yet"):
+        export_complete_seeds(out, tmp_path / "none")
+    with pytest.raises(DeepALError, match="has no manifest.json: give an experiment's output"):
+        export_complete_seeds(tmp_path, tmp_path / "none")
 
 
 

@@ -3,6 +3,12 @@ results: labels needed to reach each target accuracy per seed, their mean, media
 quartiles, and the test error at the last label count.
 
 ``python -m deepal.experiments.published results/gal2017 --targets 0.90 0.95``
+
+``--export docs/results/NAME`` also copies what ``docs/results/`` publishes of the experiment:
+the rows of the seeds all of whose runs are complete (so an experiment still running, or
+stopped mid-seed, publishes comparable seeds only), its ``config.toml`` and its manifest, with
+every run's progress as of now and the list ``published_seeds``; the table is then that of
+the exported rows.
 """
 
 from __future__ import annotations
@@ -17,6 +23,15 @@ from typing import Any
 import numpy as np
 
 from deepal.experiments.metrics import labels_to_reach, mean_std, quartiles
+from deepal.experiments.store import (
+    MANIFEST,
+    RESULTS,
+    atomic_write_text,
+    collect_rows,
+    read_manifest,
+    rows_to_csv,
+    write_manifest,
+)
 
 
 def _fmt(value: float) -> str:
@@ -57,6 +72,52 @@ def protocol_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def export_complete_seeds(output: Path, destination: Path) -> list[int]:
+    """Copy the complete seeds of the experiment in ``output`` to ``destination`` (created):
+    ``results.csv`` with their rows, ``config.toml``, and ``manifest.json`` with each run's
+    ``rounds_done`` and ``complete`` read from its rows now and ``published_seeds``.
+
+    Returns
+    -------
+    list[int]
+        The published seeds: those whose every run (each data set and strategy of the
+        config) has all its rounds.
+
+    Raises
+    ------
+    DeepALError
+        ``output`` has no manifest (not an experiment's folder) or no complete seed.
+    """
+    from deepal.errors import DeepALError
+
+    if not (output / MANIFEST).exists():
+        raise DeepALError(f"{output} has no {MANIFEST}: give an experiment's output folder")
+    manifest = read_manifest(output)
+    runs = manifest["runs"]
+    rows = collect_rows(output, [run["id"] for run in runs])
+    rounds_done: dict[tuple[str, str, int], int] = defaultdict(int)
+    for row in rows:
+        key = (row["dataset"], row["strategy"], int(row["seed"]))
+        rounds_done[key] = max(rounds_done[key], int(row["round"]))
+    incomplete = set()
+    for run in runs:
+        run["rounds_done"] = rounds_done[(run["dataset"], run["strategy"], int(run["seed"]))]
+        run["complete"] = run["rounds_done"] >= run["n_round"]
+        if not run["complete"]:
+            incomplete.add(int(run["seed"]))
+    seeds = sorted({int(run["seed"]) for run in runs} - incomplete)
+    if not seeds:
+        raise DeepALError(f"{output} has no seed whose runs are all complete yet")
+    published = sorted((r for r in rows if int(r["seed"]) in seeds),
+                       key=lambda r: (r["dataset"], r["strategy"], r["seed"], r["round"]))
+    destination.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(destination / RESULTS, rows_to_csv(published))
+    if (output / "config.toml").exists():
+        atomic_write_text(destination / "config.toml", (output / "config.toml").read_text())
+    write_manifest(destination, {**manifest, "published_seeds": seeds})
+    return seeds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from deepal.errors import DeepALError
     from deepal.experiments.report import load_results
@@ -66,9 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("output", type=Path, help="an experiment's output folder")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.95],
                         help="test accuracies to reach (default: 0.90 0.95)")
+    parser.add_argument("--export", type=Path, metavar="DIR",
+                        help="copy the complete seeds' rows, the config and the manifest to "
+                             "DIR (e.g. docs/results/NAME) and tabulate those")
     args = parser.parse_args(argv)
     try:
-        print(protocol_table(load_results(args.output), args.targets), end="")
+        if args.export is not None:
+            seeds = export_complete_seeds(args.output, args.export)
+            print(f"exported seeds {', '.join(map(str, seeds))} to {args.export}")
+        source = args.output if args.export is None else args.export
+        print(protocol_table(load_results(source), args.targets), end="")
     except DeepALError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

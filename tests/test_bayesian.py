@@ -23,6 +23,7 @@ from deepal.nets.posterior import (
     MCDropoutPosterior,
     PosteriorEstimate,
 )
+from deepal.scores import batchbald as batchbald_scores
 from deepal.scores.batchbald import batchbald, joint_mutual_information
 from deepal.scores.bayesian import mean_std, variation_ratio
 from deepal.scores.selection import top_n
@@ -128,6 +129,19 @@ def test_batchbald_chunks_give_the_same_batch() -> None:
     chunked = batchbald(samples, 5, n_configurations=50, chunk_elements=10)
     assert whole[0].tolist() == chunked[0].tolist()
     torch.testing.assert_close(whole[1], chunked[1])
+
+
+def test_blocks_of_configurations_give_the_same_batch_and_scores(monkeypatch) -> None:
+    samples = dirichlet(12, 50, 4, seed=3)
+    results = []
+    for block in (10**9, 7):  # one block, then blocks of 7 (with a partial last one)
+        monkeypatch.setattr(batchbald_scores, "CONFIGURATION_BLOCK", block)
+        # up to 4^4 = 256 configurations enumerated, then 300 sampled from the 5th pick
+        results.append(batchbald(samples, 8, n_configurations=300,
+                                 generator=torch.Generator().manual_seed(2)))
+    (whole_picks, whole_mi), (blocked_picks, blocked_mi) = results
+    assert whole_picks.tolist() == blocked_picks.tolist()
+    torch.testing.assert_close(whole_mi, blocked_mi, rtol=0, atol=1e-12)
 
 
 def test_lazy_greedy_finds_the_plain_greedy_batch() -> None:

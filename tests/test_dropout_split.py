@@ -186,18 +186,14 @@ def test_forward_consistent_is_only_for_consistent_masks():
     assert len(calls) == 3  # fresh masks: every example its own, one pass per sample
 
 
-class WrongShape(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.drop = nn.Dropout(0.5)
-        self.fc = nn.Linear(4, 3)
+class WrongShape(DropoutTooEarly):
+    """A network whose forward_consistent returns one sample instead of n_drop."""
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.drop(x)
-        return self.fc(h), h
+    def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
     def forward_consistent(self, h: torch.Tensor, masks) -> torch.Tensor:
-        return self.fc(h * masks.of(self.drop, h)[0])  # one sample, not n_drop
+        return self.fc(h * masks.of(self.drop, h)[0])
 
 
 def test_a_forward_consistent_of_the_wrong_shape_is_a_clear_error():

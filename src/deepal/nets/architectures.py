@@ -167,7 +167,7 @@ class BatchBALDCNN(nn.Module):
 
     def forward_consistent(self, h: torch.Tensor, masks: ConsistentMasks) -> torch.Tensor:
         """The logits of all ``K`` consistent-dropout samples, shape ``(K, B, classes)``: what
-        :meth:`forward_sampled` gives under each mask in turn, about five times faster on a
+        :meth:`forward_sampled` gives under each mask in turn, three to five times faster on a
         CPU (see :meth:`deepal.Net.predict_prob_dropout_batches`).
 
         Why it is cheaper: conv1's channel dropout zeroes whole input channels of conv2, and a

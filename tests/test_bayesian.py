@@ -144,6 +144,19 @@ def test_blocks_of_configurations_give_the_same_batch_and_scores(monkeypatch) ->
     torch.testing.assert_close(whole_mi, blocked_mi, rtol=0, atol=1e-12)
 
 
+def test_an_accelerators_step_sizes_give_the_cpu_batch(monkeypatch) -> None:
+    samples = dirichlet(12, 200, 4, seed=6)
+    results = []
+    for device in ("cpu", "cuda"):  # the CUDA sizes, run on the CPU: one block of 2,000
+        sizes = batchbald_scores.step_sizes(torch.device(device))
+        monkeypatch.setattr(batchbald_scores, "step_sizes", lambda device, sizes=sizes: sizes)
+        results.append(batchbald(samples, 8, n_configurations=2000,
+                                 generator=torch.Generator().manual_seed(7)))
+    (cpu_picks, cpu_mi), (accelerator_picks, accelerator_mi) = results
+    assert cpu_picks.tolist() == accelerator_picks.tolist()
+    torch.testing.assert_close(cpu_mi, accelerator_mi, rtol=0, atol=1e-12)
+
+
 def test_lazy_greedy_finds_the_plain_greedy_batch() -> None:
     for seed in range(3):
         samples = dirichlet(8, 60, 3, seed)

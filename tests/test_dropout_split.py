@@ -10,6 +10,7 @@ from torch import nn
 
 from deepal import Data, Net
 from deepal.errors import DeepALError
+from deepal.nets import architectures
 from deepal.nets.architectures import (
     MLP,
     BatchBALDCNN,
@@ -161,9 +162,13 @@ def test_a_dropout_in_the_deterministic_part_is_a_clear_error():
     (70, 30, 70),  # steps of 32 examples and 25 samples, both with a partial last step
     (5, 3, 2),
 ])
+@pytest.mark.parametrize("steps", ["this device's", "an accelerator's"])
 def test_batchbald_cnn_computes_all_consistent_samples_at_once_exactly(
-    n_examples, n_drop, batch_size
+    n_examples, n_drop, batch_size, steps, monkeypatch
 ):
+    if steps == "an accelerator's":  # one step of 128 examples x 100 samples, run on the CPU
+        accelerator = architectures.consistent_steps(torch.device("cuda"))
+        monkeypatch.setattr(architectures, "consistent_steps", lambda device: accelerator)
     torch.manual_seed(0)
     module = BatchBALDCNN().eval()
     calls = []

@@ -123,6 +123,33 @@ def test_missing_data_set_is_a_clear_error_before_any_run(tmp_path: Path, capsys
 # -- runs and results ---------------------------------------------------------------------------
 
 
+def test_a_manifest_from_before_sessions_becomes_the_first_session(tmp_path: Path):
+    output = tmp_path / "out"
+    output.mkdir()
+    legacy = {"deepal_version": "0.0.9", "python": "3.11.7", "torch": "2.13.0+cpu",
+              "numpy": "2.1", "platform": "Linux-x", "started": "2026-11-25T01:00:00+0000",
+              "updated": "2026-11-25T02:00:00+0000"}
+    (output / "manifest.json").write_text(json.dumps(legacy))
+    config = write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]",
+                          budget_line="budget = 60")
+    assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 0
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["sessions"][0] == {**legacy, "device": None}
+    assert manifest["started"] == legacy["started"]
+    assert manifest["sessions"][1]["device"] == "cpu" and len(manifest["sessions"]) == 2
+
+
+def test_an_unreadable_manifest_stops_the_experiment_before_it_is_replaced(tmp_path: Path, capsys):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "manifest.json").write_text("{not json")
+    config = write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]")
+    assert main(["experiment", str(config), "--output", str(output), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "manifest.json" in err and "move it aside" in err  # names the file and the fix
+    assert (output / "manifest.json").read_text() == "{not json"  # nothing overwritten
+
+
 def test_experiment_writes_rows_manifest_and_report(tmp_path: Path, capsys):
     output = tmp_path / "out"
     config = write_config(tmp_path)
@@ -148,17 +175,25 @@ def test_experiment_writes_rows_manifest_and_report(tmp_path: Path, capsys):
     assert manifest["config_hash"] == rows[0]["config_hash"]
     assert (output / "config.toml").read_text() == config.read_text()
 
-    # Running it again does nothing more and changes nothing.
+    assert [s["device"] for s in manifest["sessions"]] == ["cpu"]  # the config's device
+    assert manifest["started"] == manifest["sessions"][0]["started"]
+
+    # Running it again does nothing more and changes nothing but the manifest's record of
+    # the sessions, which keeps the first.
     before = (output / "results.csv").read_text()
     assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 0
     assert "4 runs complete (4 resumed or already done)" in capsys.readouterr().out
     assert (output / "results.csv").read_text() == before
+    again = json.loads((output / "manifest.json").read_text())
+    assert again["sessions"][0] == manifest["sessions"][0] and len(again["sessions"]) == 2
+    assert again["started"] == manifest["started"]
 
     pytest.importorskip("matplotlib")
     assert main(["report", str(output)]) == 0
     report = (output / "report" / "report.md").read_text()
     assert (output / "report" / "digits.png").stat().st_size > 1000
     assert "<svg" in (output / "report" / "digits.svg").read_text()
+    assert "Run in 2 sessions:" in report and report.count(", cpu; started ") == 2
     table = [line for line in report.splitlines() if line.startswith("| Random")]
     assert len(table) == 1 and "| 2 |" in table[0]
     runs = [[r for r in rows if (r["strategy"], r["seed"]) == ("RandomSampling", s)]

@@ -183,9 +183,16 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
 
     lines = [f"# Experiment {config.get('name', output.name)}", ""]
     if manifest:
-        lines += [f"deepal {manifest['deepal_version']}, Python {manifest['python']}, torch "
-                  f"{manifest['torch']}, on {manifest['platform']}; started "
-                  f"{manifest['started']}, updated {manifest['updated']}.", ""]
+        sessions = manifest.get("sessions") or [manifest]
+        if len(sessions) > 1:
+            lines += [f"Run in {len(sessions)} sessions:", ""]
+        for session in sessions:
+            device = f", {session['device']}" if session.get("device") else ""
+            lines += [f"{'- ' if len(sessions) > 1 else ''}deepal {session['deepal_version']}, "
+                      f"Python {session['python']}, torch {session['torch']}, on "
+                      f"{session['platform']}{device}; started {session['started']}, updated "
+                      f"{session['updated']}."]
+        lines += [""]
     lines += ["AUBC: area under the accuracy-vs-labels curve (trapezoidal), divided by the "
               "label range. Values are mean ± standard deviation over seeds (complete runs "
               "only). Seconds are means per round.", ""]

@@ -28,8 +28,10 @@ from deepal.errors import DeepALError
 from deepal.experiments.config import ConfigError, ExperimentConfig, settings_hash
 from deepal.experiments.loop import RoundResult, run_loop
 from deepal.experiments.store import (
+    MANIFEST,
     RunStore,
     atomic_write_text,
+    read_manifest,
     run_id,
     write_manifest,
     write_results,
@@ -470,9 +472,47 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
 # -- the whole experiment -----------------------------------------------------------------------
 
 
+#: What each call of ``run_experiment`` records of where it ran, in the manifest's ``sessions``.
+SESSION_KEYS = ("started", "updated", "deepal_version", "python", "torch", "numpy", "platform",
+                "device")
+
+
+def describe_device(name: str | None) -> str:
+    """The device runs of this config use on this machine, e.g. ``"cuda (NVIDIA H200)"``."""
+    from deepal.nets.net import default_device
+
+    device = torch.device(name) if name is not None else default_device()
+    if device.type == "cuda" and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def earlier_sessions(output: Path) -> list[dict[str, Any]]:
+    """The sessions recorded by the manifest already in ``output`` (none if there is none)."""
+    path = output / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        previous = read_manifest(output)
+    except (OSError, ValueError) as error:
+        raise DeepALError(
+            f"cannot read {path} ({error}): it records where the runs so far were made; move "
+            "it aside to start a new record, or restore it"
+        ) from error
+    if "sessions" in previous:
+        return list(previous["sessions"])
+    # a manifest from before sessions were recorded: its one environment
+    return [{key: previous.get(key) for key in SESSION_KEYS}]
+
+
 def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | None,
-             started: str) -> dict[str, Any]:
-    """What produced the results: the config, the versions, and every run's progress."""
+             started: str, earlier: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What produced the results: the config, the versions, and every run's progress.
+
+    ``sessions`` lists every call that ran the experiment (``earlier`` ones first), with its
+    start, last update, versions, platform and device, so an experiment resumed on another
+    machine says so; the top-level versions are the latest session's, ``started`` the
+    first's."""
     from deepal import __version__
 
     runs = []
@@ -482,11 +522,17 @@ def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | 
         runs.append({"id": spec.id, "dataset": spec.dataset, "strategy": spec.strategy,
                      "seed": spec.seed, "rounds_done": done, "n_round": config.n_round,
                      "complete": checkpoint is not None and done >= config.n_round})
-    return {
+    session = {
+        "started": started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "deepal_version": __version__,
         "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
-        "platform": platform.platform(),
-        "started": started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "platform": platform.platform(), "device": describe_device(config.training.device),
+    }
+    sessions = [*(earlier or []), session]
+    return {
+        **{key: session[key] for key in SESSION_KEYS},
+        "started": sessions[0]["started"],
+        "sessions": sessions,
         "config_hash": settings_hash(config.run_settings()),
         "config": config.to_dict(), "config_text": config_text,
         "runs": runs,
@@ -527,11 +573,12 @@ def run_experiment(
                           f"{', '.join(backends.BACKENDS)}")
     out = Path(output)
     specs = check_experiment(config, out)
+    earlier = earlier_sessions(out)
     out.mkdir(parents=True, exist_ok=True)
     if config_text is not None:
         (out / "config.toml").write_text(config_text)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_manifest(out, manifest(config, specs, config_text, started))
+    write_manifest(out, manifest(config, specs, config_text, started, earlier))
     ids = [spec.id for spec in specs]
 
     def forward(event: Event) -> None:
@@ -548,5 +595,5 @@ def run_experiment(
     finally:
         # Whatever happened, the folder reflects every round completed so far.
         write_results(out, ids)
-        write_manifest(out, manifest(config, specs, config_text, started))
+        write_manifest(out, manifest(config, specs, config_text, started, earlier))
     return summaries

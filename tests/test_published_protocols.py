@@ -172,6 +172,39 @@ def test_export_publishes_only_the_seeds_whose_runs_are_all_complete(tmp_path, c
 
 
 
+def test_seeds_run_apart_and_exported_together_equal_one_run_of_all(tmp_path, capsys):
+    from deepal.cli import main as deepal_main
+
+    path = write_config(tmp_path, seeds="[1, 2]")
+    docs = tmp_path / "docs" / "tiny"
+    together = tmp_path / "together"
+    run_experiment(load_config(path), together)
+    for seed in (2, 1):  # two machines, one seed each, exporting in turn
+        out = tmp_path / f"seed{seed}"
+        assert deepal_main(["experiment", str(path), "--output", str(out), "--quiet",
+                            "--seeds", str(seed)]) == 0
+        assert "2 runs complete" in capsys.readouterr().out  # only this seed's runs
+        ran = {r["seed"] for r in read_rows(out / "results.csv")}
+        assert ran == {seed}
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert len(manifest["runs"]) == 4  # the manifest still lists every run of the config
+        assert published_main([str(out), "--export", str(docs)]) == 0
+    assert f"exported seeds 1 to {docs}, which now holds seeds 1, 2" in capsys.readouterr().out
+    rows = read_rows(docs / "results.csv")
+    assert comparable(rows) == comparable(read_rows(together / "results.csv"))
+    exported = json.loads((docs / "manifest.json").read_text())
+    assert exported["published_seeds"] == [1, 2] and len(exported["sessions"]) == 2
+    assert all(run["complete"] for run in exported["runs"])
+    # an export of other settings is refused, not mixed in
+    other = write_config(tmp_path, seeds="[1, 2]", epochs=2, name="other.toml")
+    run_experiment(load_config(other), tmp_path / "other", seeds=[1])
+    with pytest.raises(DeepALError, match="holds an export of other settings"):
+        export_complete_seeds(tmp_path / "other", docs)
+    assert comparable(read_rows(docs / "results.csv")) == comparable(rows)
+    with pytest.raises(DeepALError, match=r"seeds \[7\] are not among the config's seeds"):
+        run_experiment(load_config(path), tmp_path / "seven", seeds=[7])
+
+
 def _validated_config(folder: Path, strategies: str = '["BALDDropout"]') -> Path:
     path = write_config(folder, strategies=strategies, seeds="[3]",
                         budget_line="n_round = 3", epochs=5,

@@ -31,6 +31,11 @@ def register(commands: Any) -> None:
                help="local processes (default) or Ray tasks (needs deepal[ray])")
     add_option(experiment, "address", metavar="ADDRESS",
                help="Ray cluster address (e.g. auto, ray://head:10001); default: a local Ray")
+    experiment.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                            help="run only these of the config's seeds, e.g. to share them out "
+                            "between machines (the output still lists every run; `python -m "
+                            "deepal.experiments.published OUT --export DIR` adds them to an "
+                            "export of the others)")
     experiment.add_argument("--smoke", action="store_true",
                             help="a tiny version to check the config end to end: one seed, "
                             "2 rounds, 3000 pool examples, 1 epoch (into results/NAME-smoke)")
@@ -59,7 +64,7 @@ def command_experiment(args: argparse.Namespace) -> int:
     from deepal.errors import DeepALError
     from deepal.experiments.config import load_config
     from deepal.experiments.progress import Progress
-    from deepal.experiments.runner import run_experiment
+    from deepal.experiments.runner import check_seeds, run_experiment
     from deepal.experiments.store import RunStore, run_id
 
     config = load_config(args.config)
@@ -68,7 +73,8 @@ def command_experiment(args: argparse.Namespace) -> int:
 
         config = smoke_config(config)
     output = Path(args.output or config.output or Path("results") / config.name)
-    n_runs = len(config.datasets) * len(config.strategies) * len(config.seeds)
+    seeds = config.seeds if args.seeds is None else check_seeds(config, args.seeds)
+    n_runs = len(config.datasets) * len(config.strategies) * len(seeds)
     per_run = max(1, round(config.cpus_per_run))
     cores = os.cpu_count() or 1
     workers = args.workers if args.workers is not None else max(1, min(cores // per_run, n_runs))
@@ -77,12 +83,12 @@ def command_experiment(args: argparse.Namespace) -> int:
     done = 0
     for dataset in config.datasets:
         for strategy in config.strategies:
-            for seed in config.seeds:
+            for seed in seeds:
                 checkpoint = RunStore(output, run_id(dataset, strategy, seed)).load()
                 done += 0 if checkpoint is None else len(checkpoint["rounds"])
     if not args.quiet:
         print(f"{config.name}: {n_runs} runs ({len(config.datasets)} data sets x "
-              f"{len(config.strategies)} strategies x {len(config.seeds)} seeds), "
+              f"{len(config.strategies)} strategies x {len(seeds)} seeds), "
               f"{config.n_round} rounds each, into {output}"
               + (f", resuming ({done} rounds done)" if done else ""), flush=True)
     # After the header: a live bar drawn first would share its line.
@@ -91,7 +97,8 @@ def command_experiment(args: argparse.Namespace) -> int:
     try:
         summaries = run_experiment(config, output, workers=workers, backend=args.backend,
                                    address=args.address, emit=progress,
-                                   config_text=Path(args.config).read_text())
+                                   config_text=Path(args.config).read_text(),
+                                   seeds=args.seeds)
     except KeyboardInterrupt:
         progress.close()
         print(f"deepal: interrupted; run the same command again to resume ({output})",

@@ -8,7 +8,9 @@ quartiles, and the test error at the last label count.
 the rows of the seeds all of whose runs are complete (so an experiment still running, or
 stopped mid-seed, publishes comparable seeds only), its ``config.toml`` and its manifest, with
 every run's progress as of now and the list ``published_seeds``; the table is then that of
-the exported rows.
+the exported rows. Exporting into a folder that already holds an export of the same settings
+adds the new seeds to those there (seeds run on several machines or sessions with
+``deepal experiment CONFIG --seeds ...``), and the manifest keeps every session of both.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from deepal.experiments.store import (
     atomic_write_text,
     collect_rows,
     read_manifest,
+    read_rows,
     rows_to_csv,
+    sessions_of,
     write_manifest,
 )
 
@@ -77,16 +81,21 @@ def export_complete_seeds(output: Path, destination: Path) -> list[int]:
     ``results.csv`` with their rows, ``config.toml``, and ``manifest.json`` with each run's
     ``rounds_done`` and ``complete`` read from its rows now and ``published_seeds``.
 
+    If ``destination`` already holds an export of the same settings (``config_hash``), its
+    other seeds stay: the new seeds are added, a seed exported again is replaced, and the
+    manifest lists the sessions of both.
+
     Returns
     -------
     list[int]
-        The published seeds: those whose every run (each data set and strategy of the
+        The seeds exported now: those whose every run (each data set and strategy of the
         config) has all its rounds.
 
     Raises
     ------
     DeepALError
-        ``output`` has no manifest (not an experiment's folder) or no complete seed.
+        ``output`` has no manifest (not an experiment's folder) or no complete seed, or
+        ``destination`` holds an export of other settings.
     """
     from deepal.errors import DeepALError
 
@@ -108,13 +117,30 @@ def export_complete_seeds(output: Path, destination: Path) -> list[int]:
     seeds = sorted({int(run["seed"]) for run in runs} - incomplete)
     if not seeds:
         raise DeepALError(f"{output} has no seed whose runs are all complete yet")
-    published = sorted((r for r in rows if int(r["seed"]) in seeds),
-                       key=lambda r: (r["dataset"], r["strategy"], r["seed"], r["round"]))
+    published = [r for r in rows if int(r["seed"]) in seeds]
+    sessions = sessions_of(manifest)
+    kept: list[int] = []
+    if (destination / MANIFEST).exists():
+        before = read_manifest(destination)
+        if before.get("config_hash") != manifest.get("config_hash"):
+            raise DeepALError(
+                f"{destination} holds an export of other settings (config_hash "
+                f"{before.get('config_hash')}, here {manifest.get('config_hash')}): export to "
+                "another folder, or delete that one first"
+            )
+        kept = [seed for seed in before.get("published_seeds", []) if seed not in seeds]
+        published += [r for r in read_rows(destination / RESULTS) if int(r["seed"]) in kept]
+        sessions = [*sessions_of(before), *(s for s in sessions if s not in sessions_of(before))]
+        earlier_runs = {run["id"]: run for run in before["runs"]}
+        runs = [earlier_runs.get(run["id"], run) if int(run["seed"]) in kept else run
+                for run in runs]
+    published.sort(key=lambda r: (r["dataset"], r["strategy"], r["seed"], r["round"]))
     destination.mkdir(parents=True, exist_ok=True)
     atomic_write_text(destination / RESULTS, rows_to_csv(published))
     if (output / "config.toml").exists():
         atomic_write_text(destination / "config.toml", (output / "config.toml").read_text())
-    write_manifest(destination, {**manifest, "published_seeds": seeds})
+    write_manifest(destination, {**manifest, "runs": runs, "sessions": sessions,
+                                 "published_seeds": sorted(seeds + kept)})
     return seeds
 
 
@@ -134,7 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.export is not None:
             seeds = export_complete_seeds(args.output, args.export)
-            print(f"exported seeds {', '.join(map(str, seeds))} to {args.export}")
+            held = read_manifest(args.export)["published_seeds"]
+            print(f"exported seeds {', '.join(map(str, seeds))} to {args.export}"
+                  + (f", which now holds seeds {', '.join(map(str, held))}"
+                     if held != seeds else ""))
         source = args.output if args.export is None else args.export
         print(protocol_table(load_results(source), args.targets), end="")
     except DeepALError as error:

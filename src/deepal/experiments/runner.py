@@ -15,7 +15,7 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,12 @@ from deepal.experiments.config import ConfigError, ExperimentConfig, settings_ha
 from deepal.experiments.loop import RoundResult, run_loop
 from deepal.experiments.store import (
     MANIFEST,
+    SESSION_KEYS,
     RunStore,
     atomic_write_text,
     read_manifest,
     run_id,
+    sessions_of,
     write_manifest,
     write_results,
 )
@@ -472,9 +474,15 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
 # -- the whole experiment -----------------------------------------------------------------------
 
 
-#: What each call of ``run_experiment`` records of where it ran, in the manifest's ``sessions``.
-SESSION_KEYS = ("started", "updated", "deepal_version", "python", "torch", "numpy", "platform",
-                "device")
+def check_seeds(config: ExperimentConfig, seeds: Sequence[int]) -> list[int]:
+    """``seeds`` in the config's order, or a clear error naming any the config lacks."""
+    unknown = sorted(set(seeds) - set(config.seeds))
+    if unknown or not seeds:
+        raise DeepALError(
+            f"seeds {unknown or list(seeds)} are not among the config's seeds "
+            f"{list(config.seeds)}: choose some of those, or add them to `seeds` in the config"
+        )
+    return [seed for seed in config.seeds if seed in set(seeds)]
 
 
 def describe_device(name: str | None) -> str:
@@ -499,10 +507,7 @@ def earlier_sessions(output: Path) -> list[dict[str, Any]]:
             f"cannot read {path} ({error}): it records where the runs so far were made; move "
             "it aside to start a new record, or restore it"
         ) from error
-    if "sessions" in previous:
-        return list(previous["sessions"])
-    # a manifest from before sessions were recorded: its one environment
-    return [{key: previous.get(key) for key in SESSION_KEYS}]
+    return sessions_of(previous)
 
 
 def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | None,
@@ -547,12 +552,17 @@ def run_experiment(
     address: str | None = None,
     emit: Emit | None = None,
     config_text: str | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (data set, strategy, seed) of ``config`` into ``output``, resuming what an
     earlier, interrupted call left; returns one summary per run.
 
     Parameters
     ----------
+    seeds:
+        Run only these of the config's seeds (to share the seeds out between machines or
+        sessions); ``results.csv`` and the manifest still cover every run of the config found
+        in ``output``. Default: all of them.
     workers:
         Local processes running runs in parallel (``backend="local"``); 1 runs them in this
         process. Results do not depend on it.
@@ -573,6 +583,8 @@ def run_experiment(
                           f"{', '.join(backends.BACKENDS)}")
     out = Path(output)
     specs = check_experiment(config, out)
+    chosen = specs if seeds is None else [spec for spec in specs if spec.seed in
+                                          check_seeds(config, seeds)]
     earlier = earlier_sessions(out)
     out.mkdir(parents=True, exist_ok=True)
     if config_text is not None:
@@ -589,9 +601,9 @@ def run_experiment(
 
     try:
         if backend == "ray":
-            summaries = backends.run_ray(specs, forward, address=address)
+            summaries = backends.run_ray(chosen, forward, address=address)
         else:
-            summaries = backends.run_local(specs, forward, workers=workers)
+            summaries = backends.run_local(chosen, forward, workers=workers)
     finally:
         # Whatever happened, the folder reflects every round completed so far.
         write_results(out, ids)

@@ -153,5 +153,18 @@ def write_manifest(output: Path, manifest: dict[str, Any]) -> None:
     atomic_write_text(Path(output) / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
 
 
+#: What each call of ``run_experiment`` records of where it ran, in the manifest's ``sessions``.
+SESSION_KEYS = ("started", "updated", "deepal_version", "python", "torch", "numpy", "platform",
+                "device")
+
+
+def sessions_of(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sessions a manifest records; one made before sessions were recorded has its one
+    environment at the top level."""
+    if "sessions" in manifest:
+        return list(manifest["sessions"])
+    return [{key: manifest.get(key) for key in SESSION_KEYS}]
+
+
 def read_manifest(output: Path) -> dict[str, Any]:
     return json.loads((Path(output) / MANIFEST).read_text())  # type: ignore[no-any-return]

@@ -479,8 +479,8 @@ def check_seeds(config: ExperimentConfig, seeds: Sequence[int]) -> list[int]:
     unknown = sorted(set(seeds) - set(config.seeds))
     if unknown or not seeds:
         raise DeepALError(
-            f"seeds {unknown or list(seeds)} are not among the config's seeds "
-            f"{list(config.seeds)}: choose some of those, or add them to `seeds` in the config"
+            f"seeds {unknown} are not among the config's seeds {list(config.seeds)}: choose "
+            "some of those, or add them to `seeds` in the config"
         )
     return [seed for seed in config.seeds if seed in set(seeds)]
 
@@ -583,8 +583,10 @@ def run_experiment(
                           f"{', '.join(backends.BACKENDS)}")
     out = Path(output)
     specs = check_experiment(config, out)
-    chosen = specs if seeds is None else [spec for spec in specs if spec.seed in
-                                          check_seeds(config, seeds)]
+    chosen = specs
+    if seeds is not None:
+        wanted = set(check_seeds(config, seeds))
+        chosen = [spec for spec in specs if spec.seed in wanted]
     earlier = earlier_sessions(out)
     out.mkdir(parents=True, exist_ok=True)
     if config_text is not None:

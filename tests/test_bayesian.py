@@ -147,8 +147,9 @@ def test_blocks_of_configurations_give_the_same_batch_and_scores(monkeypatch) ->
 def test_an_accelerators_step_sizes_give_the_cpu_batch(monkeypatch) -> None:
     samples = dirichlet(12, 200, 4, seed=6)
     results = []
-    for device in ("cpu", "cuda"):  # the CUDA sizes, run on the CPU: one block of 2,000
-        sizes = batchbald_scores.step_sizes(torch.device(device))
+    cpu, cuda = (batchbald_scores.step_sizes(torch.device(d)) for d in ("cpu", "cuda"))
+    assert cpu != cuda
+    for sizes in (cpu, cuda):  # the CUDA sizes, run on the CPU: one block of 2,000
         monkeypatch.setattr(batchbald_scores, "step_sizes", lambda device, sizes=sizes: sizes)
         results.append(batchbald(samples, 8, n_configurations=2000,
                                  generator=torch.Generator().manual_seed(7)))

@@ -130,7 +130,8 @@ def export_complete_seeds(output: Path, destination: Path) -> list[int]:
             )
         kept = [seed for seed in before.get("published_seeds", []) if seed not in seeds]
         published += [r for r in read_rows(destination / RESULTS) if int(r["seed"]) in kept]
-        sessions = [*sessions_of(before), *(s for s in sessions if s not in sessions_of(before))]
+        recorded = sessions_of(before)
+        sessions = [*recorded, *(s for s in sessions if s not in recorded)]
         earlier_runs = {run["id"]: run for run in before["runs"]}
         runs = [earlier_runs.get(run["id"], run) if int(run["seed"]) in kept else run
                 for run in runs]

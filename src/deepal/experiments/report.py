@@ -14,7 +14,14 @@ import numpy as np
 
 from deepal.errors import DeepALError
 from deepal.experiments.metrics import aubc, final_accuracy, labels_to_reach, mean_curve, mean_std
-from deepal.experiments.store import MANIFEST, RESULTS, atomic_write_text, collect_rows, read_rows
+from deepal.experiments.store import (
+    MANIFEST,
+    RESULTS,
+    atomic_write_text,
+    collect_rows,
+    read_rows,
+    sessions_of,
+)
 
 #: Colour-blind-friendly qualitative colours (Okabe-Ito, then tab10's), assigned to strategies
 #: by their order in the config, so a strategy has the same colour in every figure.
@@ -183,7 +190,7 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
 
     lines = [f"# Experiment {config.get('name', output.name)}", ""]
     if manifest:
-        sessions = manifest.get("sessions") or [manifest]
+        sessions = sessions_of(manifest)
         if len(sessions) > 1:
             lines += [f"Run in {len(sessions)} sessions:", ""]
         for session in sessions:

@@ -210,9 +210,10 @@ def consistent_steps(device: torch.device) -> tuple[int, int]:
     """Examples and samples per step of :meth:`BatchBALDCNN.forward_consistent` on ``device``.
 
     On a CPU, 32 examples x 25 samples keep a step's largest tensor near 13 MB, which measured
-    fastest there. On an accelerator a step's cost is mostly launching its ten or so kernels
-    (the pool has ~1,800 steps of 32 examples), so steps are 16 times larger: 128 examples x
-    100 samples, a largest tensor of about 210 MB. The results are the same either way."""
+    fastest there. On an accelerator a step's cost is mostly launching its kernels (some 40
+    for 32 examples x 100 samples; the MNIST pool is ~1,800 such steps), so steps are 16 times
+    larger: 128 examples x 100 samples, a largest tensor of about 210 MB. The results are the
+    same either way."""
     return (32, 25) if device.type == "cpu" else (128, 100)
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from deepal import Strategy
+
 TINY = """
 name = "tiny"
 datasets = ["digits"]
@@ -38,3 +42,12 @@ def comparable(rows: list[dict]) -> list[tuple]:
     keys = ("dataset", "strategy", "seed", "round", "n_labeled", "test_accuracy", "test_loss",
             "epochs_trained")
     return sorted(tuple(r[k] for k in keys) + (tuple(r["queried"]),) for r in rows)
+
+
+class BrokenSampling(Strategy):
+    """A strategy whose every query fails: one run of an experiment that breaks. Named
+    ``_experiment_configs:BrokenSampling`` in a config (tests/ is on the path of pytest and
+    of the worker processes it spawns)."""
+
+    def query(self, n: int) -> np.ndarray:
+        raise RuntimeError("this strategy breaks on purpose")

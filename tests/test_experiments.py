@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepal.cli import main
-from deepal.errors import DeepALError
+from deepal.errors import DeepALError, RunsFailedError
 from deepal.experiments.config import ConfigError, load_config, parse_config
 from deepal.experiments.metrics import aubc, labels_to_reach, mean_curve, mean_std
 from deepal.experiments.runner import run_experiment
@@ -234,6 +234,51 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path: Path):
     run_experiment(config, tmp_path / "two", workers=2)
     assert comparable(read_rows(tmp_path / "one" / "results.csv")) == comparable(
         read_rows(tmp_path / "two" / "results.csv"))
+
+
+# The broken run comes first, so stopping at the first failure leaves random sampling unrun.
+BROKEN_THEN_RANDOM = '["_experiment_configs:BrokenSampling", "RandomSampling"]'
+BROKEN_RUN = "digits-_experiment_configs_BrokenSampling-seed1"
+
+
+def _complete_runs(out: Path) -> dict[str, bool]:
+    runs = json.loads((out / "manifest.json").read_text())["runs"]
+    return {run["id"]: run["complete"] for run in runs}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_keep_going_finishes_the_other_runs_then_names_the_failed_one(tmp_path: Path,
+                                                                       workers: int):
+    config = load_config(write_config(tmp_path, strategies=BROKEN_THEN_RANDOM, seeds="[1]"))
+    out = tmp_path / "out"
+    with pytest.raises(RunsFailedError) as caught:
+        run_experiment(config, out, workers=workers, keep_going=True)
+    assert list(caught.value.failures) == [BROKEN_RUN]
+    assert "1 of 2 runs failed" in str(caught.value)
+    assert "breaks on purpose" in str(caught.value)
+    rows = read_rows(out / "results.csv")
+    assert [r["n_labeled"] for r in rows if r["strategy"] == "RandomSampling"] == [40, 60, 80, 90]
+    assert _complete_runs(out) == {BROKEN_RUN: False, "digits-RandomSampling-seed1": True}
+
+
+def test_by_default_the_first_failed_run_stops_the_experiment(tmp_path: Path):
+    config = load_config(write_config(tmp_path, strategies=BROKEN_THEN_RANDOM, seeds="[1]"))
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="breaks on purpose"):
+        run_experiment(config, out, workers=1)
+    assert not [r for r in read_rows(out / "results.csv") if r["strategy"] == "RandomSampling"]
+    assert _complete_runs(out) == {BROKEN_RUN: False, "digits-RandomSampling-seed1": False}
+
+
+def test_keep_going_on_the_command_line(tmp_path: Path, capsys):
+    path = write_config(tmp_path, strategies=BROKEN_THEN_RANDOM, seeds="[1]")
+    out = tmp_path / "out"
+    code = main(["experiment", str(path), "--output", str(out), "--workers", "1", "--quiet",
+                 "--keep-going"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("deepal: error: 1 of 2 runs failed") and BROKEN_RUN in err
+    assert _complete_runs(out)["digits-RandomSampling-seed1"]
 
 
 def test_validation_split_and_warm_start_run(tmp_path: Path):

@@ -47,3 +47,23 @@ def test_ray_backend_gives_the_same_results_as_local_processes(tmp_path: Path):
     assert sum(e["event"] == "round" for e in events) == 2 + 4
     local = comparable(read_rows(tmp_path / "local" / "results.csv"))
     assert local == comparable(read_rows(tmp_path / "ray" / "results.csv"))
+
+
+def test_ray_keep_going_finishes_the_other_runs_then_names_the_failed_one(tmp_path: Path):
+    from deepal.errors import RunsFailedError
+
+    config = load_config(write_config(
+        tmp_path, strategies='["_experiment_configs:BrokenSampling", "RandomSampling"]',
+        seeds="[1]"))
+    tests = str(Path(__file__).parent)  # where Ray's workers import the broken strategy from
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": tests}})
+    try:
+        with pytest.raises(RunsFailedError) as caught:
+            run_experiment(config, tmp_path / "ray", backend="ray", keep_going=True)
+    finally:
+        ray.shutdown()
+    assert list(caught.value.failures) == ["digits-_experiment_configs_BrokenSampling-seed1"]
+    assert "breaks on purpose" in str(caught.value)
+    rows = read_rows(tmp_path / "ray" / "results.csv")
+    assert [r["n_labeled"] for r in rows if r["strategy"] == "RandomSampling"] == [40, 60, 80, 90]

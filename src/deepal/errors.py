@@ -7,6 +7,8 @@ mistake deepal reports on purpose.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class DeepALError(ValueError):
     """Base class of the errors deepal raises for bad input or an impossible request."""
@@ -34,3 +36,20 @@ class UnknownNameError(DeepALError):
 
 class LabelsUnavailableError(DeepALError):
     """Labels were needed for examples whose labels are unknown (a real, unlabeled pool)."""
+
+
+class RunsFailedError(DeepALError):
+    """Runs of an experiment raised errors; with ``keep_going`` the others ran to the end.
+
+    ``failures`` maps each failed run's id to its error.
+    """
+
+    def __init__(self, failures: Mapping[str, BaseException], n_runs: int) -> None:
+        self.failures = dict(failures)
+        details = "; ".join(f"{run}: {type(error).__name__}: {error}"
+                            for run, error in failures.items())
+        super().__init__(
+            f"{len(failures)} of {n_runs} runs failed ({details}); the other runs went on to "
+            "the end. Fix the cause and run the same command again: complete runs are "
+            "skipped and the failed ones continue from their last completed round"
+        )

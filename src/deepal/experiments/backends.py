@@ -15,12 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from deepal.errors import DeepALError
+from deepal.errors import DeepALError, RunsFailedError
 from deepal.experiments.runner import Emit, RunSpec, execute_run
 
 BACKENDS = ("local", "ray")
+
+T = TypeVar("T")
 
 # The event queue of a local worker process, set by its initializer.
 _worker_queue: Any = None
@@ -55,17 +58,26 @@ def _drain(events: Any, emit: Emit, timeout: float) -> None:
         pass
 
 
-def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1) -> list[dict[str, Any]]:
+def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1,
+              keep_going: bool = False) -> list[dict[str, Any]]:
     """Run ``specs`` in this process (``workers=1``) or in ``workers`` processes.
 
     Each run uses the config's ``cpus_per_run`` torch threads, whatever the number of
-    workers (more threads than cores would make every run crawl)."""
+    workers (more threads than cores would make every run crawl). The first run to fail
+    stops the others and its error is raised; with ``keep_going`` the others run to the end
+    and then :class:`~deepal.errors.RunsFailedError` names every failed run."""
     emit = emit or (lambda event: None)
     if not specs:
         return []
     workers = min(workers, len(specs))
     if workers == 1:
-        return [execute_run(spec, emit) for spec in specs]
+        outcomes = []
+        for spec in specs:
+            outcome = _outcome(partial(execute_run, spec, emit))
+            if isinstance(outcome, Exception) and not keep_going:
+                raise outcome
+            outcomes.append(outcome)
+        return _settled(specs, outcomes)
     # spawn, not fork: a forked child of a process that already used torch's thread pool
     # can hang.
     context = mp.get_context("spawn")
@@ -74,7 +86,7 @@ def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1) -> list
                                initializer=_init_worker, initargs=(events, os.getpid()))
     try:
         futures = [pool.submit(_run_in_worker, spec) for spec in specs]
-        summaries = _gather(futures, lambda timeout: _drain(events, emit, timeout))
+        outcomes = _gather(futures, lambda timeout: _drain(events, emit, timeout), keep_going)
     except BaseException:
         # Interrupted, or a run failed: stop the other runs now (their checkpoints are
         # written atomically, so stopping anywhere is safe) instead of waiting for them.
@@ -85,25 +97,44 @@ def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1) -> list
         raise
     pool.shutdown()
     _drain(events, emit, 0.0)
-    return summaries
+    return _settled(specs, outcomes)
 
 
-def _gather(futures: list[Future[Any]], pump: Callable[[float], None]) -> list[Any]:
-    """Results of ``futures`` in order, pumping events while waiting; the first failure is
-    raised at once."""
+def _outcome(call: Callable[[], T]) -> T | Exception:
+    """What ``call`` returns, or the error it raises (not an interrupt: that propagates)."""
+    try:
+        return call()
+    except Exception as error:
+        return error
+
+
+def _settled(specs: list[RunSpec], outcomes: list[Any]) -> list[dict[str, Any]]:
+    """The summaries of ``specs`` from their outcomes, or the error naming the failed runs."""
+    failures = {spec.id: outcome for spec, outcome in zip(specs, outcomes, strict=True)
+                if isinstance(outcome, Exception)}
+    if failures:
+        raise RunsFailedError(failures, len(specs))
+    return outcomes
+
+
+def _gather(futures: list[Future[Any]], pump: Callable[[float], None],
+            keep_going: bool) -> list[Any]:
+    """The outcomes of ``futures`` in order (a result or an error), pumping events while
+    waiting; unless ``keep_going``, the first failure is raised at once."""
     pending = set(futures)
     while pending:
         pump(0.1)
         done, pending = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
-        for future in done:
-            future.result()  # raises a run's error now, not after the others finish
-    return [future.result() for future in futures]
+        if not keep_going:
+            for future in done:
+                future.result()  # raises a run's error now, not after the others finish
+    return [_outcome(future.result) for future in futures]
 
 
-def run_ray(specs: list[RunSpec], emit: Emit | None,
-            address: str | None = None) -> list[dict[str, Any]]:
+def run_ray(specs: list[RunSpec], emit: Emit | None, address: str | None = None,
+            keep_going: bool = False) -> list[dict[str, Any]]:
     """Run each of ``specs`` as a Ray task requesting the config's ``cpus_per_run`` and
-    ``gpus_per_run``.
+    ``gpus_per_run``; failures as in :func:`run_local`.
 
     Uses the Ray instance already initialised in this process, else connects to ``address``
     (``"auto"``, ``"ray://host:10001"``...), else starts a local one (shut down at the end).
@@ -138,11 +169,12 @@ def run_ray(specs: list[RunSpec], emit: Emit | None,
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.1)
             _drain_ray(events, emit)
-            for ref in ready:
-                ray.get(ref)  # raises a run's error now, not after the others finish
-        summaries = [ray.get(ref) for ref in refs]
+            if not keep_going:
+                for ref in ready:
+                    ray.get(ref)  # raises a run's error now, not after the others finish
+        outcomes = [_outcome(partial(ray.get, ref)) for ref in refs]
         _drain_ray(events, emit)
-        return summaries
+        return _settled(specs, outcomes)
     finally:
         if started_here:
             ray.shutdown()

@@ -36,6 +36,10 @@ def register(commands: Any) -> None:
                             "between machines (the output still lists every run; `python -m "
                             "deepal.experiments.published OUT --export DIR` adds them to an "
                             "export of the others)")
+    experiment.add_argument("--keep-going", action="store_true",
+                            help="when a run fails, let the other runs finish, then list every "
+                            "failed run (default: the first failure stops the others; either "
+                            "way completed rounds are kept and the same command resumes)")
     experiment.add_argument("--smoke", action="store_true",
                             help="a tiny version to check the config end to end: one seed, "
                             "2 rounds, 3000 pool examples, 1 epoch (into results/NAME-smoke)")
@@ -98,13 +102,14 @@ def command_experiment(args: argparse.Namespace) -> int:
         summaries = run_experiment(config, output, workers=workers, backend=args.backend,
                                    address=args.address, emit=progress,
                                    config_text=Path(args.config).read_text(),
-                                   seeds=args.seeds)
+                                   seeds=args.seeds, keep_going=args.keep_going)
     except KeyboardInterrupt:
         progress.close()
         print(f"deepal: interrupted; run the same command again to resume ({output})",
               file=sys.stderr)
         return 130
-    progress.close()
+    finally:
+        progress.close()
     resumed = sum(1 for s in summaries if s["resumed_from"] is not None)
     print(f"{len(summaries)} runs complete ({resumed} resumed or already done): "
           f"{output / 'results.csv'}; `deepal report {output}` writes the plots and report")

@@ -76,3 +76,4 @@ class Progress:
         self.bars.clear()
         if self.overall is not None:
             self.overall.close()
+            self.overall = None

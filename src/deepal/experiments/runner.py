@@ -553,6 +553,7 @@ def run_experiment(
     emit: Emit | None = None,
     config_text: str | None = None,
     seeds: Sequence[int] | None = None,
+    keep_going: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every (data set, strategy, seed) of ``config`` into ``output``, resuming what an
     earlier, interrupted call left; returns one summary per run.
@@ -573,6 +574,10 @@ def run_experiment(
         Called with progress events (see :data:`Event`).
     config_text:
         The config file's text, kept in the output folder.
+    keep_going:
+        When a run fails, let the others run to the end, then raise
+        :class:`~deepal.errors.RunsFailedError` naming every failed run. By default the
+        first failure stops the other runs (each keeps its completed rounds) and is raised.
     """
     from deepal.experiments import backends
 
@@ -603,9 +608,11 @@ def run_experiment(
 
     try:
         if backend == "ray":
-            summaries = backends.run_ray(chosen, forward, address=address)
+            summaries = backends.run_ray(chosen, forward, address=address,
+                                         keep_going=keep_going)
         else:
-            summaries = backends.run_local(chosen, forward, workers=workers)
+            summaries = backends.run_local(chosen, forward, workers=workers,
+                                           keep_going=keep_going)
     finally:
         # Whatever happened, the folder reflects every round completed so far.
         write_results(out, ids)

@@ -213,6 +213,50 @@ def test_changed_settings_do_not_mix_with_earlier_results(tmp_path: Path, capsys
     assert "made with other settings" in capsys.readouterr().err
 
 
+def _options(n_drop: int) -> str:
+    """[strategy_options] for BALDDropout, after the [training] table of write_config."""
+    return f"\n[strategy_options.BALDDropout]\nn_drop = {n_drop}"
+
+
+def test_adding_a_strategy_with_options_resumes_the_earlier_runs(tmp_path: Path):
+    output = tmp_path / "out"
+    run_experiment(load_config(write_config(tmp_path, strategies='["MarginSampling"]',
+                                            seeds="[1]")), output)
+    margin = comparable(read_rows(output / "results.csv"))
+    both = load_config(write_config(tmp_path, strategies='["MarginSampling", "BALDDropout"]',
+                                    seeds="[1]", extra_training=_options(3)))
+    summaries = run_experiment(both, output)
+    assert [(s["run"], s["resumed_from"]) for s in summaries] == [
+        ("digits-MarginSampling-seed1", 3), ("digits-BALDDropout-seed1", None)]
+    rows = read_rows(output / "results.csv")
+    assert comparable([r for r in rows if r["strategy"] == "MarginSampling"]) == margin
+    # A run's own options still count.
+    fewer = load_config(write_config(tmp_path, strategies='["MarginSampling", "BALDDropout"]',
+                                     seeds="[1]", extra_training=_options(4)))
+    with pytest.raises(ConfigError, match="BALDDropout's options changed"):
+        run_experiment(fewer, output)
+
+
+def test_runs_hashed_with_every_strategys_options_still_resume(tmp_path: Path):
+    from deepal.experiments.config import settings_hash
+    from deepal.experiments.store import RunStore
+
+    output = tmp_path / "out"
+    config = load_config(write_config(tmp_path, strategies='["MarginSampling", "BALDDropout"]',
+                                      seeds="[1]", extra_training=_options(3)))
+    run_experiment(config, output)
+    whole = settings_hash(config.run_settings())  # what checkpoints held before
+    assert whole != settings_hash(config.run_settings("MarginSampling"))
+    store = RunStore(output, "digits-MarginSampling-seed1")
+    store.save({**store.load(), "settings": whole})  # type: ignore[dict-item]
+    summaries = run_experiment(config, output)
+    assert summaries[0] == {"run": "digits-MarginSampling-seed1", "rounds": 3,
+                            "resumed_from": 3}
+    store.save({**store.load(), "settings": "0123456789ab"})  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match="MarginSampling's options changed"):
+        run_experiment(config, output)
+
+
 def test_one_run_reproduces_deepal_run(tmp_path: Path, capsys):
     """The demo's options are a special case of a config: same seed, same results."""
     config = write_config(tmp_path, strategies='["MarginSampling"]', seeds="[3]",

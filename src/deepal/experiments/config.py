@@ -127,11 +127,16 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def run_settings(self) -> dict[str, Any]:
+    def run_settings(self, strategy: str | None = None) -> dict[str, Any]:
         """What decides a run's results, besides its data set, strategy and seed (so a resumed
         run must have the same): everything but the lists of runs, paths, device and
-        resources."""
+        resources. With ``strategy``, of the strategies' options only that one's count: adding
+        another strategy with its options to an experiment leaves the earlier runs
+        resumable."""
         settings = self.to_dict()
+        if strategy is not None:
+            own = settings["strategy_options"].get(strategy)
+            settings["strategy_options"] = {} if own is None else {strategy: own}
         for key in ("name", "datasets", "strategies", "seeds", "data_dir", "output",
                     "target_accuracy", "cpus_per_run", "gpus_per_run"):
             settings.pop(key)

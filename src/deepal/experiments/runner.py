@@ -232,7 +232,9 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
                                   "set [training] validation_fraction and validation_size to 0 "
                                   "for it")
 
-    expected = settings_hash(config.run_settings())
+    # Runs made before a run's settings held only its own strategy's options carry the hash
+    # of every strategy's options; the same config still resumes them.
+    whole = settings_hash(config.run_settings())
     specs = []
     # seed-major: an interrupted experiment has every strategy of its first seeds, which
     # compare, rather than every seed of its first strategies, which do not
@@ -242,11 +244,12 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
                 spec = RunSpec(dataset_name, name, seed, config, str(output.resolve()),
                                threads=max(1, round(config.cpus_per_run)))
                 checkpoint = RunStore(output, spec.id).load()
-                if checkpoint is not None and checkpoint["settings"] != expected:
+                expected = (settings_hash(config.run_settings(name)), whole)
+                if checkpoint is not None and checkpoint["settings"] not in expected:
                     raise ConfigError(
-                        f"{output} holds run {spec.id} made with other settings (loop, data or "
-                        "training options changed): choose another --output folder, or delete "
-                        "that one to start again"
+                        f"{output} holds run {spec.id} made with other settings (loop, data, "
+                        f"training or {name}'s options changed): choose another --output "
+                        "folder, or delete that one to start again"
                     )
                 specs.append(spec)
     return specs
@@ -440,7 +443,7 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
         restore_rng(checkpoint["rng"])
         rows = list(checkpoint["rounds"])
 
-    fingerprint = settings_hash(config.run_settings())
+    fingerprint = settings_hash(config.run_settings(spec.strategy))
     emit({"event": "start", "run": spec.id, "round": start, "n_round": len(sizes)})
 
     def on_round(result: RoundResult) -> None:

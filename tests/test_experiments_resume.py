@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +56,35 @@ def test_killed_process_resumes_to_identical_results(tmp_path: Path):
     assert len(rows) == 2 * 7
     assert comparable(rows) == comparable(read_rows(tmp_path / "reference" / "results.csv"))
     reference.communicate()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_cleanly_with_the_results_so_far(tmp_path: Path, workers: str):
+    # As a cluster's scheduler stops a job: the results and manifest are brought up to date.
+    config = write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1, 2]",
+                          budget_line="n_round = 30", epochs=20)
+    output = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepal", "experiment", str(config), "--output", str(output),
+         "--workers", workers, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = RunStore(output, "digits-MarginSampling-seed1")
+    deadline = time.monotonic() + 300
+    while first.load() is None or first.load()["round"] < 1:  # type: ignore[index]
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted; run the same command again to resume" in err
+    saved = first.load()
+    assert saved is not None and 1 <= saved["round"] < 30, "it must be stopped mid-run"
+    rows = read_rows(output / "results.csv")
+    done = [r["round"] for r in rows if r["seed"] == 1]
+    assert done == list(range(saved["round"] + 1))  # every saved round, written at the stop
+    runs = json.loads((output / "manifest.json").read_text())["runs"]
+    assert runs[0]["rounds_done"] == saved["round"]
 
 
 class _Stop(Exception):

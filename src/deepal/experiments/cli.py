@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +103,11 @@ def command_experiment(args: argparse.Namespace) -> int:
     progress = Progress(n_runs * (config.n_round + 1), done,
                         mode="quiet" if args.quiet else None)
     try:
-        summaries = run_experiment(config, output, workers=workers, backend=args.backend,
-                                   address=args.address, emit=progress,
-                                   config_text=Path(args.config).read_text(),
-                                   seeds=args.seeds, keep_going=args.keep_going)
+        with _sigterm_interrupts():
+            summaries = run_experiment(
+                config, output, workers=workers, backend=args.backend, address=args.address,
+                emit=progress, config_text=Path(args.config).read_text(), seeds=args.seeds,
+                keep_going=args.keep_going)
     except KeyboardInterrupt:
         progress.close()
         print(f"deepal: interrupted; run the same command again to resume ({output})",
@@ -114,6 +119,25 @@ def command_experiment(args: argparse.Namespace) -> int:
     print(f"{len(summaries)} runs complete ({resumed} resumed or already done): "
           f"{output / 'results.csv'}; `deepal report {output}` writes the plots and report")
     return 0
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while the experiment runs: a cluster's scheduler or ``kill``
+    stops it the same clean way (workers stopped, results.csv and manifest brought up to
+    date), not in the middle of writing them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def command_report(args: argparse.Namespace) -> int:

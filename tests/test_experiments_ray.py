@@ -63,7 +63,9 @@ def test_ray_keep_going_finishes_the_other_runs_then_names_the_failed_one(tmp_pa
             run_experiment(config, tmp_path / "ray", backend="ray", keep_going=True)
     finally:
         ray.shutdown()
-    assert list(caught.value.failures) == ["digits-_experiment_configs_BrokenSampling-seed1"]
-    assert "breaks on purpose" in str(caught.value)
+    broken = "digits-_experiment_configs_BrokenSampling-seed1"
+    assert list(caught.value.failures) == [broken]
+    assert isinstance(caught.value.failures[broken], RuntimeError)
+    assert f"{broken}: RuntimeError: this strategy breaks on purpose)" in str(caught.value)
     rows = read_rows(tmp_path / "ray" / "results.csv")
     assert [r["n_labeled"] for r in rows if r["strategy"] == "RandomSampling"] == [40, 60, 80, 90]

@@ -172,12 +172,18 @@ def run_ray(specs: list[RunSpec], emit: Emit | None, address: str | None = None,
             if not keep_going:
                 for ref in ready:
                     ray.get(ref)  # raises a run's error now, not after the others finish
-        outcomes = [_outcome(partial(ray.get, ref)) for ref in refs]
+        outcomes = [_cause(_outcome(partial(ray.get, ref))) for ref in refs]
         _drain_ray(events, emit)
         return _settled(specs, outcomes)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _cause(outcome: Any) -> Any:
+    """A Ray task's own error instead of Ray's wrapper (whose text repeats the traceback)."""
+    cause = getattr(outcome, "cause", None)
+    return cause if isinstance(outcome, Exception) and isinstance(cause, Exception) else outcome
 
 
 def _run_as_ray_task(spec: RunSpec, events: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.experiments.config import ConfigError, load_config, smoke_config
 from deepal.experiments.loop import _test, run_loop
 from deepal.experiments.metrics import quartiles
-from deepal.experiments.published import export_complete_seeds, protocol_table
+from deepal.experiments.published import export_complete_seeds, protocol_table, seed_table
 from deepal.experiments.published import main as published_main
 from deepal.experiments.runner import VALIDATION_FILE, run_experiment, run_pool
 from deepal.experiments.store import RunStore, read_rows, run_id
@@ -141,6 +141,9 @@ def test_protocol_table_counts_labels_to_each_target():
     # seed 1 reaches 90% at 30 and 95% at 40; seed 2 reaches 90% at 40 and never 95%
     assert "| MNIST | S | 2 | 35 | 35 [32, 38] | never (some) | never [never, never] |" in table
     assert "6.50% ± 3.54% (40 labels)" in table
+    per_seed = seed_table(rows, [0.90, 0.95]).splitlines()
+    assert per_seed[2:] == ["| MNIST | S | 1 | 30 | 40 | 4.00% (40 labels) |",
+                            "| MNIST | S | 2 | 40 | never | 9.00% (40 labels) |"]
 
 
 def test_export_publishes_only_the_seeds_whose_runs_are_all_complete(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Tables of the published MNIST protocols (``docs/results.md``) from an experiment's
-results: labels needed to reach each target accuracy per seed, their mean, median and
-quartiles, and the test error at the last label count.
+results: labels needed to reach each target accuracy, as mean, median and quartiles over
+seeds, and the test error at the last label count; then the same for each seed.
 
 ``python -m deepal.experiments.published results/gal2017 --targets 0.90 0.95``
 
@@ -42,28 +42,56 @@ def _fmt(value: float) -> str:
     return "never" if value == np.inf else f"{value:.0f}"
 
 
+Curve = list[tuple[int, float]]  # (labels, test accuracy), by labels
+
+
+def _curves(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[int, Curve]]:
+    """The learning curve of each run, by (data set, strategy), then seed."""
+    curves: dict[tuple[str, str], dict[int, Curve]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row.get("test_accuracy") not in (None, ""):
+            curves[(row["dataset"], row["strategy"])][int(row["seed"])].append(
+                (int(row["n_labeled"]), float(row["test_accuracy"])))
+    return {key: {seed: sorted(curve) for seed, curve in sorted(seeds.items())}
+            for key, seeds in sorted(curves.items())}
+
+
+def _reach(curve: Curve, target: float) -> int | None:
+    return labels_to_reach([n for n, _ in curve], [a for _, a in curve], target)
+
+
+def seed_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
+    """A Markdown table, one line per run: the labels it needed to reach each target
+    accuracy ("never" if it did not) and its test error at its last label count."""
+    header = ["data set", "strategy", "seed",
+              *(f"labels to {target:.0%}" for target in targets), "test error at last labels"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for (dataset, strategy), seeds in _curves(rows).items():
+        for seed, curve in seeds.items():
+            reached = [_reach(curve, target) for target in targets]
+            n, accuracy = curve[-1]
+            cells = [dataset, strategy, str(seed),
+                     *("never" if r is None else str(r) for r in reached),
+                     f"{1.0 - accuracy:.2%} ({n} labels)"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def protocol_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
     """A Markdown table, one line per (data set, strategy): for each target accuracy, the
     labels needed as mean over seeds and median [lower quartile, upper quartile] (a seed
     that never reaches it counts as infinitely many), then the test error at the last
     label count as mean ± standard deviation."""
-    curves: dict[tuple[str, str], dict[int, list[tuple[int, float]]]] = defaultdict(
-        lambda: defaultdict(list))
-    for row in rows:
-        if row.get("test_accuracy") not in (None, ""):
-            curves[(row["dataset"], row["strategy"])][int(row["seed"])].append(
-                (int(row["n_labeled"]), float(row["test_accuracy"])))
     header = ["data set", "strategy", "seeds"]
     for target in targets:
         header += [f"labels to {target:.0%} (mean)", f"labels to {target:.0%} median [q1, q3]"]
     header.append("test error at last labels")
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for (dataset, strategy), seeds in sorted(curves.items()):
+    for (dataset, strategy), seeds in _curves(rows).items():
         cells = [dataset, strategy, str(len(seeds))]
-        sorted_curves = [sorted(points) for points in seeds.values()]
+        sorted_curves = list(seeds.values())
         for target in targets:
-            reached = [labels_to_reach([n for n, _ in c], [a for _, a in c], target)
-                       for c in sorted_curves]
+            reached = [_reach(c, target) for c in sorted_curves]
             finite = [r for r in reached if r is not None]
             mean = f"{np.mean(finite):.0f}" if len(finite) == len(reached) else "never (some)"
             q1, median, q3 = quartiles(reached)
@@ -166,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + (f", which now holds seeds {', '.join(map(str, held))}"
                      if held != seeds else ""))
         source = args.output if args.export is None else args.export
-        print(protocol_table(load_results(source), args.targets), end="")
+        rows = load_results(source)
+        print(protocol_table(rows, args.targets))
+        print(seed_table(rows, args.targets), end="")
     except DeepALError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -124,3 +124,46 @@ def test_our_batchbald_runs_give_the_documented_table(folder, column):
             assert all(r["test_accuracy"] < 0.95 for r in rows if r["strategy"] == strategy)
         else:
             assert documented_cells[at_95] == f"{median_95} ({mean_95})"
+
+
+GAL_NAMES = {"BALDDropout": "BALD", "VariationRatioDropout": "Var Ratios",
+             "EntropySamplingDropout": "Max Entropy", "MeanSTDDropout": "Mean STD",
+             "RandomSampling": "Random"}
+
+
+def _per_seed(folder: str) -> dict[tuple[str, int], list[str]]:
+    """(strategy, seed) -> [labels to 90%, labels to 95%, error at the last labels] as
+    `python -m deepal.experiments.published` prints them for the export in ``folder``."""
+    from deepal.experiments.published import seed_table
+    from deepal.experiments.report import load_results
+
+    lines = seed_table(load_results(ROOT / "docs" / "results" / folder), [0.90, 0.95])
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines.splitlines()[2:]]
+    return {(c[1], int(c[2])): [c[3], c[4], c[5].split(" ")[0]] for c in cells}
+
+
+def _documented_rows(first_header_cells: str) -> dict[str, list[str]]:
+    """The rows of the docs/results.md table whose header starts with the given cells."""
+    docs = (ROOT / "docs" / "results.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(docs) if line.startswith(first_header_cells))
+    rows = docs[first + 2:docs.index("", first)]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    return {c[0]: c[1:] for c in cells}
+
+
+def test_our_gal2017_runs_give_the_documented_table():
+    per_seed = _per_seed("gal2017")
+    documented = _documented_rows("| strategy | 10% error (paper) | 10% error (ours: mean;")
+    assert set(documented) == set(GAL_NAMES.values())
+    for strategy, name in GAL_NAMES.items():
+        seeds = [per_seed[(strategy, seed)] for seed in (1, 2, 3)]
+        for column, target in ((1, 0), (3, 1)):  # labels to 10% error, to 5% error
+            reached = [s[target] for s in seeds]
+            if "never" in reached:
+                expected = ", ".join(r.replace("never", "not reached") for r in reached)
+            else:
+                mean = sum(int(r) for r in reached) / len(reached)
+                expected = f"{mean:.0f}; {', '.join(reached)}"
+            assert documented[name][column] == expected, (name, column)
+        errors = [float(s[2].rstrip("%")) for s in seeds]
+        assert documented[name][5].startswith(f"{sum(errors) / 3:.2f}% ± ")

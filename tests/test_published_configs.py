@@ -167,3 +167,15 @@ def test_our_gal2017_runs_give_the_documented_table():
             assert documented[name][column] == expected, (name, column)
         errors = [float(s[2].rstrip("%")) for s in seeds]
         assert documented[name][5].startswith(f"{sum(errors) / 3:.2f}% ± ")
+
+
+def test_the_keras_training_follow_up_gives_the_documented_table():
+    early, keras = _per_seed("gal2017"), _per_seed("gal2017_keras")
+    assert {seed for _, seed in keras} == {1}  # one seed so far
+    documented = _documented_rows("| strategy | 10% error: paper | 10% error: early stopping")
+    assert set(documented) == set(GAL_NAMES.values())
+    for strategy, name in GAL_NAMES.items():
+        cells = documented[name]
+        for first, value in ((1, 0), (4, 1), (7, 2)):  # 10% error, 5% error, error at 1,000
+            assert cells[first] == early[(strategy, 1)][value].replace("never", "not reached")
+            assert cells[first + 1] == keras[(strategy, 1)][value].replace("never", "not reached")

@@ -137,8 +137,11 @@ def plot_dataset(dataset: str, summaries: list[StrategySummary], order: list[str
         ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.18, linewidth=0)
     ax.set_xlabel("labeled examples")
     ax.set_ylabel("test accuracy")
-    seeds_text = "/".join(str(s) for s in seeds)
-    ax.set_title(f"{dataset}: mean and standard deviation over {seeds_text} seeds")
+    if seeds == [1]:
+        ax.set_title(f"{dataset}: one seed")
+    else:
+        seeds_text = "/".join(str(s) for s in seeds)
+        ax.set_title(f"{dataset}: mean and standard deviation over {seeds_text} seeds")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()

@@ -235,6 +235,8 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
     # Runs made before a run's settings held only its own strategy's options carry the hash
     # of every strategy's options; the same config still resumes them.
     whole = settings_hash(config.run_settings())
+    accepted = {name: (settings_hash(config.run_settings(name)), whole)
+                for name in config.strategies}
     specs = []
     # seed-major: an interrupted experiment has every strategy of its first seeds, which
     # compare, rather than every seed of its first strategies, which do not
@@ -244,8 +246,7 @@ def check_experiment(config: ExperimentConfig, output: Path) -> list[RunSpec]:
                 spec = RunSpec(dataset_name, name, seed, config, str(output.resolve()),
                                threads=max(1, round(config.cpus_per_run)))
                 checkpoint = RunStore(output, spec.id).load()
-                expected = (settings_hash(config.run_settings(name)), whole)
-                if checkpoint is not None and checkpoint["settings"] not in expected:
+                if checkpoint is not None and checkpoint["settings"] not in accepted[name]:
                     raise ConfigError(
                         f"{output} holds run {spec.id} made with other settings (loop, data, "
                         f"training or {name}'s options changed): choose another --output "

@@ -78,6 +78,7 @@ def test_sigterm_stops_cleanly_with_the_results_so_far(tmp_path: Path, workers: 
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "interrupted; run the same command again to resume" in err
+    assert "leaked" not in err, err  # the stopped workers' queues are closed, not abandoned
     saved = first.load()
     assert saved is not None and 1 <= saved["round"] < 30, "it must be stopped mid-run"
     rows = read_rows(output / "results.csv")

@@ -18,6 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from functools import partial
 from typing import Any, TypeVar
 
+from tqdm import tqdm
+
 from deepal.errors import DeepALError, RunsFailedError
 from deepal.experiments.runner import Emit, RunSpec, execute_run
 
@@ -32,6 +34,10 @@ _worker_queue: Any = None
 def _init_worker(events: Any, parent: int) -> None:
     global _worker_queue
     _worker_queue = events
+    # tqdm's default lock is a multiprocessing semaphore; a worker terminated on Ctrl-C or
+    # SIGTERM cannot release it, and the resource tracker then warns of a leaked semaphore.
+    # The workers' bars are disabled (progress travels as events), so a thread lock will do.
+    tqdm.set_lock(threading.RLock())
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
 
 

@@ -123,6 +123,18 @@ def test_sampled_configurations_estimate_the_exact_joint_score() -> None:
     assert sampled[-1].item() != pytest.approx(exact, abs=1e-9)  # it did sample
 
 
+def test_sum_xlogx_is_xlogy_with_zero_log_zero_and_nan_kept() -> None:
+    p = torch.rand(50, 7, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    p[0, 0, :3] = 0.0
+    p[1, 2, 4] = float("nan")
+    got = batchbald_scores.sum_xlogx(p)
+    want = torch.special.xlogy(p, p).sum(dim=-1)
+    assert torch.equal(got.isnan(), want.isnan()) and int(got.isnan().sum()) == 1
+    torch.testing.assert_close(got.nan_to_num(), want.nan_to_num(), rtol=1e-14, atol=0.0)
+    # a row of zeros and ones has no entropy: exactly 0, not NaN from 0 * log 0
+    assert float(batchbald_scores.sum_xlogx(torch.tensor([0.0, 1.0, 0.0]))) == 0.0
+
+
 def test_batchbald_chunks_give_the_same_batch() -> None:
     samples = dirichlet(6, 40, 3, seed=2)
     whole = batchbald(samples, 5, n_configurations=50)

@@ -52,6 +52,17 @@ def step_sizes(device: torch.device) -> tuple[int, int]:
     return ACCELERATOR_CONFIGURATION_BLOCK, ACCELERATOR_CHUNK_ELEMENTS
 
 
+def sum_xlogx(p: torch.Tensor) -> torch.Tensor:
+    """``sum_c p log p`` over the last axis, with ``0 log 0 = 0``; a NaN stays NaN."""
+    if p.device.type != "cpu":
+        return torch.special.xlogy(p, p).sum(dim=-1)
+    # On a CPU torch's xlogy took as long as the matrix product that makes the joint
+    # probabilities; log, clamp and multiply take two thirds of that (the greedy search 15%
+    # less in all, same picks). The clamp turns log 0 = -inf into a finite number, so 0 log 0
+    # is 0 and not NaN.
+    return p.log().clamp_min_(torch.finfo(p.dtype).min).mul_(p).sum(dim=-1)
+
+
 class _Configurations:
     """Label configurations of the examples picked so far and their probability under each
     posterior sample: ``p_k(ŷ_m) = probs[k, m] * exp(log_scale[m])``.
@@ -85,7 +96,7 @@ class _Configurations:
             probs = self.probs[:, start:start + self.block]
             # joint[m, b, c] = mean_k p_k(ŷ_m) p_k(y_b = c), up to the scale of column m
             joint = (probs.T @ flat).reshape(-1, batch, n_classes)
-            plogp = torch.special.xlogy(joint, joint).sum(dim=2)  # (block, B)
+            plogp = sum_xlogx(joint)  # (block, B)
             if self.sampled:
                 marginal = probs.mean(dim=0)[:, None]  # p(ŷ_m) / exp(log_scale[m])
                 log_scale = self.log_scale[start:start + self.block, None]

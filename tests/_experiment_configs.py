@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 
 from deepal import Strategy
+from deepal.strategies.random_sampling import RandomSampling
 
 TINY = """
 name = "tiny"
@@ -51,3 +54,19 @@ class BrokenSampling(Strategy):
 
     def query(self, n: int) -> np.ndarray:
         raise RuntimeError("this strategy breaks on purpose")
+
+
+class GatedSampling(RandomSampling):
+    """Random sampling whose every query first waits (up to 5 minutes) for the file named by
+    the environment variable ``DEEPAL_TEST_GATE`` to exist: a run that stays mid-way, after
+    its round-0 checkpoint, for as long as a test needs. ``_experiment_configs:GatedSampling``
+    in a config; the process running it needs tests/ on its ``PYTHONPATH``."""
+
+    def query(self, n: int) -> np.ndarray:
+        gate = Path(os.environ["DEEPAL_TEST_GATE"])
+        deadline = time.monotonic() + 300
+        while not gate.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the test never created {gate}")
+            time.sleep(0.05)
+        return super().query(n)

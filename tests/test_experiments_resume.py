@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,11 +13,14 @@ from pathlib import Path
 import pytest
 
 from deepal import seed_everything
+from deepal.errors import RunBusyError
 from deepal.experiments.config import load_config
 from deepal.experiments.runner import run_experiment
 from deepal.experiments.store import RunStore, read_rows
 
 from _experiment_configs import comparable, write_config
+
+TESTS = Path(__file__).parent
 
 
 def _experiment(config: Path, output: Path) -> subprocess.Popen:
@@ -86,6 +90,58 @@ def test_sigterm_stops_cleanly_with_the_results_so_far(tmp_path: Path, workers: 
     assert done == list(range(saved["round"] + 1))  # every saved round, written at the stop
     runs = json.loads((output / "manifest.json").read_text())["runs"]
     assert runs[0]["rounds_done"] == saved["round"]
+
+
+def _gated_experiment(config: Path, output: Path, gate: Path) -> subprocess.Popen:
+    env = {**os.environ, "DEEPAL_TEST_GATE": str(gate),
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "deepal", "experiment", str(config), "--output", str(output),
+         "--workers", "1", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_a_second_process_on_a_running_run_is_refused_and_the_first_is_unharmed(
+        tmp_path: Path):
+    # Two `deepal experiment` calls on one folder and seed: the second must not delete the
+    # first one's temporary files or write over its checkpoints.
+    config = write_config(tmp_path, strategies='["_experiment_configs:GatedSampling"]',
+                          seeds="[1]", budget_line="n_round = 3", epochs=2)
+    run_name = "digits-_experiment_configs_GatedSampling-seed1"
+    open_gate, gate = tmp_path / "open", tmp_path / "gate"
+    open_gate.touch()
+    reference = _gated_experiment(config, tmp_path / "reference", open_gate)
+    output = tmp_path / "out"
+    first = _gated_experiment(config, output, gate)  # waits at its first query
+    deadline = time.monotonic() + 300
+    while RunStore(output, run_name).load() is None:
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = _gated_experiment(config, output, open_gate)
+    _, err = second.communicate(timeout=300)
+    assert second.returncode == 2, err
+    assert f"run {run_name} is being run by another process (pid {first.pid} on " in err
+    assert RunStore(output, run_name).load()["round"] == 0  # type: ignore[index]
+    gate.touch()
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    _, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err
+    assert comparable(read_rows(output / "results.csv")) == comparable(
+        read_rows(tmp_path / "reference" / "results.csv"))
+
+
+def test_a_claimed_run_is_refused_in_process_and_runs_once_released(tmp_path: Path):
+    config = load_config(write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1]",
+                                      budget_line="n_round = 2", epochs=2))
+    output = tmp_path / "out"
+    with RunStore(output, "digits-MarginSampling-seed1").claim():
+        with pytest.raises(RunBusyError, match="digits-MarginSampling-seed1"):
+            run_experiment(config, output)
+    assert RunStore(output, "digits-MarginSampling-seed1").load() is None
+    run_experiment(config, output)  # the claim ended with its block
+    assert RunStore(output, "digits-MarginSampling-seed1").load()["round"] == 2  # type: ignore[index]
 
 
 class _Stop(Exception):

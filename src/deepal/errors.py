@@ -38,6 +38,10 @@ class LabelsUnavailableError(DeepALError):
     """Labels were needed for examples whose labels are unknown (a real, unlabeled pool)."""
 
 
+class RunBusyError(DeepALError):
+    """An experiment's run is being run by another process (on the same output folder)."""
+
+
 class RunsFailedError(DeepALError):
     """Runs of an experiment raised errors; with ``keep_going`` the others ran to the end.
 

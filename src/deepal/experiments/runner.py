@@ -383,29 +383,32 @@ def load_strategy(blob: bytes, dataset: Any) -> Any:
 
 def execute_run(spec: RunSpec, emit: Emit | None = None) -> dict[str, Any]:
     """Run (or resume, or skip if complete) one run, checkpointing after every round, with
-    ``spec.threads`` torch threads (the caller's setting is restored afterwards).
+    ``spec.threads`` torch threads (the caller's setting is restored afterwards). Raises
+    :class:`~deepal.errors.RunBusyError` if another process is running the same run into
+    the same folder.
 
     Returns
     -------
     dict
         ``{"run": id, "rounds": number of rounds done, "resumed_from": round or None}``.
     """
+    store = RunStore(Path(spec.output), spec.id)
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, spec.threads))
     try:
-        return _execute_run(spec, emit)
+        with store.claim():  # a second process on this run is refused
+            return _execute_run(spec, store, emit)
     finally:
         torch.set_num_threads(threads)
 
 
-def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
+def _execute_run(spec: RunSpec, store: RunStore, emit: Emit | None) -> dict[str, Any]:
     from deepal import __version__
     from deepal.seeding import seed_everything
     from deepal.strategies.registry import get_strategy
 
     emit = emit or (lambda event: None)
     config = spec.config
-    store = RunStore(Path(spec.output), spec.id)
     store.remove_stale()
     sizes = config.query_sizes()
     checkpoint = store.load()
@@ -424,7 +427,6 @@ def _execute_run(spec: RunSpec, emit: Emit | None) -> dict[str, Any]:
         dataset.initialize_labels(config.n_init_labeled, random_state=spec.seed,
                                   balanced=config.initial == "balanced")
         if len(pool.validation_idxs):
-            store.folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(store.folder / VALIDATION_FILE,
                               " ".join(map(str, pool.validation_idxs.tolist())) + "\n")
         strategy = get_strategy(spec.strategy)(dataset, net,

@@ -10,6 +10,7 @@ Layout::
       results.csv            one row per run and round (all runs)
       runs/RUN_ID/checkpoint.pt   labeled set, RNG states and model after the last round
       runs/RUN_ID/rounds.csv      that run's rows
+      runs/RUN_ID/.lock           held by the process running the run (its pid and host)
 """
 
 from __future__ import annotations
@@ -19,12 +20,21 @@ import io
 import json
 import os
 import re
+import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from deepal.errors import RunBusyError
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked there
+    fcntl = None  # type: ignore[assignment]
 
 #: Columns of ``results.csv`` (``queried``: the round's pool indices, space-separated).
 COLUMNS = (
@@ -114,6 +124,38 @@ class RunStore:
         # Our own file (pickled numpy arrays and RNG states), hence weights_only=False.
         return torch.load(self.checkpoint_path, map_location="cpu",  # type: ignore[no-any-return]
                           weights_only=False)
+
+    @contextmanager
+    def claim(self) -> Iterator[None]:
+        """Hold the run for this process while the block runs, or raise
+        :class:`~deepal.errors.RunBusyError` if another process holds it.
+
+        Two processes on one run (two ``deepal experiment`` calls on one output folder with
+        the same seeds) would delete each other's temporary files and overwrite each other's
+        checkpoints. The claim is an OS lock on ``.lock``, which the system releases when the
+        process ends, however it ends, so it never goes stale. Not taken on Windows."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:
+            yield
+            return
+        with open(self.folder / ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise RunBusyError(
+                    f"run {self.folder.name} is being run by another process ({holder}; "
+                    f"pid and host), into {self.folder.parent.parent}: two processes on one "
+                    "run would overwrite each other's checkpoints. Let that one finish or stop "
+                    "it, then run this command again (it resumes), or run other seeds here "
+                    "with --seeds"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            handle.flush()
+            yield
 
     def remove_stale(self) -> None:
         """Delete temporary files of writes that a killed process never finished (only the

@@ -145,8 +145,8 @@ class RunStore:
                 handle.seek(0)
                 holder = handle.read().strip() or "unknown"
                 raise RunBusyError(
-                    f"run {self.folder.name} is being run by another process ({holder}; "
-                    f"pid and host), into {self.folder.parent.parent}: two processes on one "
+                    f"run {self.folder.name} is being run by another process ({holder}) "
+                    f"into {self.folder.parent.parent}: two processes on one "
                     "run would overwrite each other's checkpoints. Let that one finish or stop "
                     "it, then run this command again (it resumes), or run other seeds here "
                     "with --seeds"

@@ -23,11 +23,16 @@ from _experiment_configs import comparable, write_config
 TESTS = Path(__file__).parent
 
 
-def _experiment(config: Path, output: Path) -> subprocess.Popen:
+def _experiment(config: Path, output: Path, gate: Path | None = None) -> subprocess.Popen:
+    """`deepal experiment` in a new process; ``gate`` is the file GatedSampling waits for."""
+    env = None
+    if gate is not None:
+        env = {**os.environ, "DEEPAL_TEST_GATE": str(gate),
+               "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
         [sys.executable, "-m", "deepal", "experiment", str(config), "--output", str(output),
          "--workers", "1", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
 
@@ -82,7 +87,7 @@ def test_sigterm_stops_cleanly_with_the_results_so_far(tmp_path: Path, workers: 
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "interrupted; run the same command again to resume" in err
-    assert "leaked" not in err, err  # the stopped workers' queues are closed, not abandoned
+    assert "leaked" not in err, err  # no semaphore of a stopped worker left to the tracker
     saved = first.load()
     assert saved is not None and 1 <= saved["round"] < 30, "it must be stopped mid-run"
     rows = read_rows(output / "results.csv")
@@ -90,15 +95,6 @@ def test_sigterm_stops_cleanly_with_the_results_so_far(tmp_path: Path, workers: 
     assert done == list(range(saved["round"] + 1))  # every saved round, written at the stop
     runs = json.loads((output / "manifest.json").read_text())["runs"]
     assert runs[0]["rounds_done"] == saved["round"]
-
-
-def _gated_experiment(config: Path, output: Path, gate: Path) -> subprocess.Popen:
-    env = {**os.environ, "DEEPAL_TEST_GATE": str(gate),
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen(
-        [sys.executable, "-m", "deepal", "experiment", str(config), "--output", str(output),
-         "--workers", "1", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def test_a_second_process_on_a_running_run_is_refused_and_the_first_is_unharmed(
@@ -110,15 +106,15 @@ def test_a_second_process_on_a_running_run_is_refused_and_the_first_is_unharmed(
     run_name = "digits-_experiment_configs_GatedSampling-seed1"
     open_gate, gate = tmp_path / "open", tmp_path / "gate"
     open_gate.touch()
-    reference = _gated_experiment(config, tmp_path / "reference", open_gate)
+    reference = _experiment(config, tmp_path / "reference", open_gate)
     output = tmp_path / "out"
-    first = _gated_experiment(config, output, gate)  # waits at its first query
+    first = _experiment(config, output, gate)  # waits at its first query
     deadline = time.monotonic() + 300
     while RunStore(output, run_name).load() is None:
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    second = _gated_experiment(config, output, open_gate)
+    second = _experiment(config, output, open_gate)
     _, err = second.communicate(timeout=300)
     assert second.returncode == 2, err
     assert f"run {run_name} is being run by another process (pid {first.pid} on " in err

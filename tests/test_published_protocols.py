@@ -139,8 +139,11 @@ def test_protocol_table_counts_labels_to_each_target():
             for n, acc in zip((20, 30, 40), curve, strict=True)]
     table = protocol_table(rows, [0.90, 0.95])
     # seed 1 reaches 90% at 30 and 95% at 40; seed 2 reaches 90% at 40 and never 95%
-    assert "| MNIST | S | 2 | 35 | 35 [32, 38] | never (some) | never [never, never] |" in table
+    assert ("| MNIST | S | 2 | 35 | 35 [32, 38] | never (1 of 2 seeds) | never [never, never] |"
+            in table)
     assert "6.50% ± 3.54% (40 labels)" in table
+    assert "| MNIST | S | 2 | never (2 of 2 seeds) | never [never, never] |" in protocol_table(
+        rows, [0.99])
     per_seed = seed_table(rows, [0.90, 0.95]).splitlines()
     assert per_seed[2:] == ["| MNIST | S | 1 | 30 | 40 | 4.00% (40 labels) |",
                             "| MNIST | S | 2 | 40 | never | 9.00% (40 labels) |"]

@@ -79,9 +79,9 @@ def seed_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
 
 def protocol_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
     """A Markdown table, one line per (data set, strategy): for each target accuracy, the
-    labels needed as mean over seeds and median [lower quartile, upper quartile] (a seed
-    that never reaches it counts as infinitely many), then the test error at the last
-    label count as mean ± standard deviation."""
+    labels needed as mean over seeds (or how many seeds never reach it) and median [lower
+    quartile, upper quartile] (a seed that never reaches it counts as infinitely many), then
+    the test error at the last label count as mean ± standard deviation."""
     header = ["data set", "strategy", "seeds"]
     for target in targets:
         header += [f"labels to {target:.0%} (mean)", f"labels to {target:.0%} median [q1, q3]"]
@@ -93,7 +93,9 @@ def protocol_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
         for target in targets:
             reached = [_reach(c, target) for c in sorted_curves]
             finite = [r for r in reached if r is not None]
-            mean = f"{np.mean(finite):.0f}" if len(finite) == len(reached) else "never (some)"
+            missed = len(reached) - len(finite)
+            mean = (f"{np.mean(finite):.0f}" if not missed
+                    else f"never ({missed} of {len(reached)} seeds)")
             q1, median, q3 = quartiles(reached)
             cells += [mean, f"{_fmt(median)} [{_fmt(q1)}, {_fmt(q3)}]"]
         last = [c[-1] for c in sorted_curves]

@@ -194,6 +194,11 @@ def test_experiment_writes_rows_manifest_and_report(tmp_path: Path, capsys):
     assert (output / "report" / "digits.png").stat().st_size > 1000
     assert "<svg" in (output / "report" / "digits.svg").read_text()
     assert "Run in 2 sessions:" in report and report.count(", cpu; started ") == 2
+    assert "different machines" not in report
+    again["sessions"][1]["device"] = "cuda"  # as if resumed on a GPU machine
+    (output / "manifest.json").write_text(json.dumps(again))
+    assert main(["report", str(output)]) == 0
+    assert "these means mix them" in (output / "report" / "report.md").read_text()
     table = [line for line in report.splitlines() if line.startswith("| Random")]
     assert len(table) == 1 and "| 2 |" in table[0]
     runs = [[r for r in rows if (r["strategy"], r["seed"]) == ("RandomSampling", s)]

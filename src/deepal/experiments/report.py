@@ -192,8 +192,8 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
     folder.mkdir(parents=True, exist_ok=True)
 
     lines = [f"# Experiment {config.get('name', output.name)}", ""]
+    sessions = sessions_of(manifest) if manifest else []
     if manifest:
-        sessions = sessions_of(manifest)
         if len(sessions) > 1:
             lines += [f"Run in {len(sessions)} sessions:", ""]
         for session in sessions:
@@ -205,7 +205,13 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
         lines += [""]
     lines += ["AUBC: area under the accuracy-vs-labels curve (trapezoidal), divided by the "
               "label range. Values are mean ± standard deviation over seeds (complete runs "
-              "only). Seconds are means per round.", ""]
+              "only). Seconds are means per round."]
+    machines = {(s.get("platform"), s.get("torch"), s.get("device")) for s in sessions}
+    if len(machines) > 1:
+        # rows do not record their session, so a mean cannot be split by machine
+        lines[-1] += (" The sessions above ran on different machines and these means mix "
+                      "them: compare seconds only between runs of one session.")
+    lines += [""]
     for dataset, (goal, summaries) in summarise(rows, target, order).items():
         lines += [f"## {dataset}", ""]
         if plots and summaries:

@@ -67,22 +67,29 @@ def test_killed_process_resumes_to_identical_results(tmp_path: Path):
     reference.communicate()
 
 
+def _running_until(config: Path, output: Path, workers: str, run: RunStore,
+                   rounds: int) -> subprocess.Popen:
+    """`deepal experiment` in a new process, once ``run`` has checkpointed ``rounds`` rounds."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepal", "experiment", str(config), "--output", str(output),
+         "--workers", workers, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while run.load() is None or run.load()["round"] < rounds:  # type: ignore[index]
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return process
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_stops_cleanly_with_the_results_so_far(tmp_path: Path, workers: str):
     # As a cluster's scheduler stops a job: the results and manifest are brought up to date.
     config = write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1, 2]",
                           budget_line="n_round = 30", epochs=20)
     output = tmp_path / "out"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "deepal", "experiment", str(config), "--output", str(output),
-         "--workers", workers, "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = RunStore(output, "digits-MarginSampling-seed1")
-    deadline = time.monotonic() + 300
-    while first.load() is None or first.load()["round"] < 1:  # type: ignore[index]
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    process = _running_until(config, output, workers, first, rounds=1)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
@@ -95,6 +102,43 @@ def test_sigterm_stops_cleanly_with_the_results_so_far(tmp_path: Path, workers: 
     assert done == list(range(saved["round"] + 1))  # every saved round, written at the stop
     runs = json.loads((output / "manifest.json").read_text())["runs"]
     assert runs[0]["rounds_done"] == saved["round"]
+
+
+def test_rows_a_stop_left_behind_their_checkpoint_are_caught_up(tmp_path: Path):
+    # A stop between the checkpoint's write and the rows' leaves rounds.csv a round short;
+    # the next call (here one with nothing left to run) must bring it and results.csv back.
+    config = load_config(write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1]",
+                                      budget_line="n_round = 2", epochs=2))
+    output = tmp_path / "out"
+    run_experiment(config, output)
+    store = RunStore(output, "digits-MarginSampling-seed1")
+    complete = store.rounds_path.read_text()
+    store.rounds_path.write_text("".join(complete.splitlines(keepends=True)[:-1]))
+    assert [r["round"] for r in read_rows(store.rounds_path)] == [0, 1]
+    run_experiment(config, output)
+    assert store.rounds_path.read_text() == complete
+    assert [r["round"] for r in read_rows(output / "results.csv")] == [0, 1, 2]
+
+
+def test_a_killed_session_leaves_a_manifest_that_says_how_far_it_got(tmp_path: Path):
+    # SIGKILL, as when a machine is taken back: nothing runs at the stop, so the manifest
+    # must already be current from the last completed round.
+    config = write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1]",
+                          budget_line="n_round = 30", epochs=20)
+    output = tmp_path / "out"
+    run = RunStore(output, "digits-MarginSampling-seed1")
+    process = _running_until(config, output, "1", run, rounds=3)
+    process.kill()
+    process.communicate(timeout=60)
+    saved = run.load()
+    assert saved is not None and saved["round"] < 30, "it must be killed mid-run"
+    manifest = json.loads((output / "manifest.json").read_text())
+    # Round r's manifest is written before round r + 1 starts; the kill may fall between a
+    # checkpoint and its manifest.
+    assert manifest["runs"][0]["rounds_done"] in (saved["round"] - 1, saved["round"])
+    assert manifest["runs"][0]["complete"] is False
+    session = manifest["sessions"][-1]
+    assert manifest["updated"] == session["updated"] >= session["started"]
 
 
 def test_a_second_process_on_a_running_run_is_refused_and_the_first_is_unharmed(

@@ -100,6 +100,8 @@ def run_local(specs: list[RunSpec], emit: Emit | None, workers: int = 1,
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
+        for process in processes:  # none may save a round after the caller gathers results
+            process.join(timeout=30)
         raise
     pool.shutdown()
     _drain(events, emit, 0.0)

@@ -516,14 +516,19 @@ def earlier_sessions(output: Path) -> list[dict[str, Any]]:
     return sessions_of(previous)
 
 
+def timestamp() -> str:
+    """Now, as the manifest records times: local time with its UTC offset."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | None,
              started: str, earlier: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What produced the results: the config, the versions, and every run's progress.
 
     ``sessions`` lists every call that ran the experiment (``earlier`` ones first), with its
-    start, last update, versions, platform and device, so an experiment resumed on another
-    machine says so; the top-level versions are the latest session's, ``started`` the
-    first's."""
+    start, last update (see :func:`record_round`), versions, platform and device, so an
+    experiment resumed on another machine says so; the top-level versions are the latest
+    session's, ``started`` the first's."""
     from deepal import __version__
 
     runs = []
@@ -534,7 +539,7 @@ def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | 
                      "seed": spec.seed, "rounds_done": done, "n_round": config.n_round,
                      "complete": checkpoint is not None and done >= config.n_round})
     session = {
-        "started": started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started": started, "updated": timestamp(),
         "deepal_version": __version__,
         "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
         "platform": platform.platform(), "device": describe_device(config.training.device),
@@ -548,6 +553,19 @@ def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | 
         "config": config.to_dict(), "config_text": config_text,
         "runs": runs,
     }
+
+
+def record_round(record: dict[str, Any], event: Event) -> None:
+    """Bring a manifest made by :func:`manifest` up to date with a run's completed round.
+
+    Written after every round, so that a session stopped without warning (a killed
+    process, a machine taken back) still shows how far each run got and when it last
+    made progress."""
+    for run in record["runs"]:
+        if run["id"] == event["run"]:
+            run["rounds_done"] = event["round"]
+            run["complete"] = event["round"] >= run["n_round"]
+    record["updated"] = record["sessions"][-1]["updated"] = timestamp()
 
 
 def run_experiment(
@@ -602,11 +620,15 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     if config_text is not None:
         (out / "config.toml").write_text(config_text)
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_manifest(out, manifest(config, specs, config_text, started, earlier))
+    started = timestamp()
+    record = manifest(config, specs, config_text, started, earlier)
+    write_manifest(out, record)
     ids = [spec.id for spec in specs]
 
     def forward(event: Event) -> None:
+        if event["event"] == "round":
+            record_round(record, event)
+            write_manifest(out, record)
         if event["event"] == "done":  # results.csv grows as runs finish
             write_results(out, ids)
         if emit is not None:
@@ -621,6 +643,8 @@ def run_experiment(
                                            keep_going=keep_going)
     finally:
         # Whatever happened, the folder reflects every round completed so far.
+        for spec in chosen:
+            RunStore(out, spec.id).catch_up_rows()
         write_results(out, ids)
         write_manifest(out, manifest(config, specs, config_text, started, earlier))
     return summaries

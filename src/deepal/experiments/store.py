@@ -171,6 +171,16 @@ class RunStore:
         atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
         atomic_write_text(self.rounds_path, rows_to_csv(checkpoint["rounds"]))
 
+    def catch_up_rows(self) -> None:
+        """Rewrite the run's rows from its checkpoint if they lag behind it, as a stop
+        between :meth:`save`'s two writes leaves them one round short."""
+        checkpoint = self.load()
+        if checkpoint is None:
+            return
+        written = read_rows(self.rounds_path) if self.rounds_path.exists() else []
+        if len(written) < len(checkpoint["rounds"]):
+            atomic_write_text(self.rounds_path, rows_to_csv(checkpoint["rounds"]))
+
 
 def collect_rows(output: Path, runs: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """All rows of the runs' ``rounds.csv`` files (every run under ``output`` by default)."""

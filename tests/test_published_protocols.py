@@ -178,6 +178,31 @@ def test_export_publishes_only_the_seeds_whose_runs_are_all_complete(tmp_path, c
 
 
 
+def test_a_session_exported_while_running_is_listed_once_with_its_last_update(tmp_path):
+    path = write_config(tmp_path, seeds="[1, 2]")
+    out, docs = tmp_path / "out", tmp_path / "docs" / "tiny"
+    run_experiment(load_config(path), out, config_text=path.read_text())
+    # export while seed 2 is still running: one of its runs has only rounds 0 and 1
+    running = out / "runs" / run_id("digits", "MarginSampling", 2) / "rounds.csv"
+    finished = running.read_text()
+    running.write_text("\n".join(finished.splitlines()[:3]) + "\n")
+    assert export_complete_seeds(out, docs) == [1]
+    # the same session goes on, finishes seed 2 and updates the manifest
+    running.write_text(finished)
+    manifest = json.loads((out / "manifest.json").read_text())
+    session = manifest["sessions"][-1]
+    later = {**session, "updated": "2099-01-01T00:00:00+0000"}
+    (out / "manifest.json").write_text(json.dumps({**manifest, "sessions": [later]}))
+    assert export_complete_seeds(out, docs) == [1, 2]
+    exported = json.loads((docs / "manifest.json").read_text())
+    assert exported["sessions"] == [later] and exported["published_seeds"] == [1, 2]
+    # a session that started elsewhere is another session, listed after the first
+    other = {**later, "started": "2099-01-02T00:00:00+0000"}
+    (out / "manifest.json").write_text(json.dumps({**manifest, "sessions": [other]}))
+    export_complete_seeds(out, docs)
+    assert json.loads((docs / "manifest.json").read_text())["sessions"] == [later, other]
+
+
 def test_seeds_run_apart_and_exported_together_equal_one_run_of_all(tmp_path, capsys):
     from deepal.cli import main as deepal_main
 

@@ -106,6 +106,23 @@ def protocol_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_sessions(recorded: list[dict[str, Any]],
+                   seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sessions of an earlier export followed by those it lacks. A session exported
+    while it was still running comes back with a later ``updated``: the same start on the
+    same platform, so it replaces its earlier record instead of being listed twice."""
+    merged = list(recorded)
+    for session in seen:
+        same = [i for i, old in enumerate(merged)
+                if (old.get("started"), old.get("platform"))
+                == (session.get("started"), session.get("platform"))]
+        if same:
+            merged[same[0]] = session
+        else:
+            merged.append(session)
+    return merged
+
+
 def export_complete_seeds(output: Path, destination: Path) -> list[int]:
     """Copy the complete seeds of the experiment in ``output`` to ``destination`` (created):
     ``results.csv`` with their rows, ``config.toml``, and ``manifest.json`` with each run's
@@ -160,8 +177,7 @@ def export_complete_seeds(output: Path, destination: Path) -> list[int]:
             )
         kept = [seed for seed in before.get("published_seeds", []) if seed not in seeds]
         published += [r for r in read_rows(destination / RESULTS) if int(r["seed"]) in kept]
-        recorded = sessions_of(before)
-        sessions = [*recorded, *(s for s in sessions if s not in recorded)]
+        sessions = merge_sessions(sessions_of(before), sessions)
         earlier_runs = {run["id"]: run for run in before["runs"]}
         runs = [earlier_runs.get(run["id"], run) if int(run["seed"]) in kept else run
                 for run in runs]

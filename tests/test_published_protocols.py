@@ -201,6 +201,10 @@ def test_a_session_exported_while_running_is_listed_once_with_its_last_update(tm
     (out / "manifest.json").write_text(json.dumps({**manifest, "sessions": [other]}))
     export_complete_seeds(out, docs)
     assert json.loads((docs / "manifest.json").read_text())["sessions"] == [later, other]
+    # exporting an older copy of the output again does not take the session back in time
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    export_complete_seeds(out, docs)
+    assert json.loads((docs / "manifest.json").read_text())["sessions"] == [later, other]
 
 
 def test_seeds_run_apart_and_exported_together_equal_one_run_of_all(tmp_path, capsys):

@@ -110,16 +110,16 @@ def merge_sessions(recorded: list[dict[str, Any]],
                    seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The sessions of an earlier export followed by those it lacks. A session exported
     while it was still running comes back with a later ``updated``: the same start on the
-    same platform, so it replaces its earlier record instead of being listed twice."""
+    same platform, so it is listed once, with the later of its two updates."""
     merged = list(recorded)
     for session in seen:
         same = [i for i, old in enumerate(merged)
                 if (old.get("started"), old.get("platform"))
                 == (session.get("started"), session.get("platform"))]
-        if same:
-            merged[same[0]] = session
-        else:
+        if not same:
             merged.append(session)
+        elif str(session.get("updated")) > str(merged[same[0]].get("updated")):
+            merged[same[0]] = session  # one machine's clock: its timestamps sort as text
     return merged
 
 

@@ -196,7 +196,7 @@ def test_a_session_exported_while_running_is_listed_once_with_its_last_update(tm
     assert export_complete_seeds(out, docs) == [1, 2]
     exported = json.loads((docs / "manifest.json").read_text())
     assert exported["sessions"] == [later] and exported["published_seeds"] == [1, 2]
-    # a session that started elsewhere is another session, listed after the first
+    # a session with another start is another session, listed after the first
     other = {**later, "started": "2099-01-02T00:00:00+0000"}
     (out / "manifest.json").write_text(json.dumps({**manifest, "sessions": [other]}))
     export_complete_seeds(out, docs)

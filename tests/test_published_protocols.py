@@ -176,8 +176,6 @@ def test_export_publishes_only_the_seeds_whose_runs_are_all_complete(tmp_path, c
         export_complete_seeds(tmp_path, tmp_path / "none")
 
 
-
-
 def test_a_session_exported_while_running_is_listed_once_with_its_last_update(tmp_path):
     path = write_config(tmp_path, seeds="[1, 2]")
     out, docs = tmp_path / "out", tmp_path / "docs" / "tiny"

@@ -113,13 +113,13 @@ def merge_sessions(recorded: list[dict[str, Any]],
     same platform, so it is listed once, with the later of its two updates."""
     merged = list(recorded)
     for session in seen:
-        same = [i for i, old in enumerate(merged)
-                if (old.get("started"), old.get("platform"))
-                == (session.get("started"), session.get("platform"))]
-        if not same:
+        key = (session.get("started"), session.get("platform"))
+        same = next((i for i, old in enumerate(merged)
+                     if (old.get("started"), old.get("platform")) == key), None)
+        if same is None:
             merged.append(session)
-        elif str(session.get("updated")) > str(merged[same[0]].get("updated")):
-            merged[same[0]] = session  # one machine's clock: its timestamps sort as text
+        elif str(session.get("updated")) > str(merged[same].get("updated")):
+            merged[same] = session  # one machine's clock: its timestamps sort as text
     return merged
 
 

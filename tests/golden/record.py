@@ -34,26 +34,25 @@ n_members = 2
 
 
 def golden_runs(output: Path) -> dict[str, list[dict[str, object]]]:
-    """Run the golden experiment into ``output``; per strategy, each round's labels,
-    queried pool indices and test accuracy."""
-    from deepal.experiments.config import parse_config
+    """Run (or resume) the golden experiment into ``output``; per strategy, each round's
+    labels, queried pool indices and test accuracy, as ``results.csv`` has them."""
+    from deepal.experiments.config import load_config
     from deepal.experiments.runner import run_experiment
-    from deepal.experiments.store import RunStore
+    from deepal.experiments.store import read_rows
 
-    try:
-        import tomllib
-    except ImportError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    config = parse_config(tomllib.loads(CONFIG))
-    run_experiment(config, output)
+    run_experiment(load_config(write_config(output)), output)
     runs: dict[str, list[dict[str, object]]] = {}
-    for strategy in config.strategies:
-        checkpoint = RunStore(output, f"digits-{strategy}-seed7").load()
-        assert checkpoint is not None
-        runs[strategy] = [{"round": row["round"], "n_labeled": row["n_labeled"],
-                           "queried": row["queried"], "test_accuracy": row["test_accuracy"]}
-                          for row in checkpoint["rounds"]]
+    for row in read_rows(output / "results.csv"):
+        runs.setdefault(row["strategy"], []).append(
+            {key: row[key] for key in ("round", "n_labeled", "queried", "test_accuracy")})
     return runs
+
+
+def write_config(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "golden.toml"
+    path.write_text(CONFIG)
+    return path
 
 
 if __name__ == "__main__":

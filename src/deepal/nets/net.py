@@ -19,28 +19,11 @@ from deepal.data.batches import epoch_order, iter_batches
 from deepal.errors import DeepALError, EmptyPoolError
 from deepal.nets.consistent_dropout import ConsistentMasks, consistent_dropout
 from deepal.nets.hooks import TrainingHook, TrainStep
+from deepal.nets.params import DEFAULT_PARAMS, MONITORS, OPTIMIZERS, checked_params, merge_params
 
 DROPOUT_TYPES = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
 )
-
-DEFAULT_PARAMS: dict[str, Any] = {
-    "n_epoch": 10,
-    "train_args": {"batch_size": 64},
-    "test_args": {"batch_size": 1000},
-    "optimizer": "SGD",
-    "optimizer_args": {"lr": 0.01, "momentum": 0.5},
-}
-
-#: What early stopping can watch on the validation set.
-MONITORS = ("loss", "accuracy")
-
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "SGD": torch.optim.SGD,
-    "Adam": torch.optim.Adam,
-    "AdamW": torch.optim.AdamW,
-}
-
 
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
@@ -119,7 +102,7 @@ class Net:
         progress: bool = False,
     ) -> None:
         self.net = net
-        self.params = _merge_params(params or {})
+        self.params = checked_params(params or {})
         self.device = _available(device) if device is not None else default_device()
         self.progress = progress
         self.clf: nn.Module | None = None
@@ -458,38 +441,7 @@ def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
     return torch.cat(parts, dim=dim) if parts else torch.empty(0)
 
 
-def merge_params(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated with ``overrides``; nested dicts are merged key by key, except
-    ``optimizer_args``, which belong to one optimiser and are replaced whole (so SGD's
-    momentum never leaks into Adam)."""
-    merged = {key: (dict(value) if isinstance(value, dict) else value)
-              for key, value in base.items()}
-    for key, value in overrides.items():
-        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        if nested and key != "optimizer_args":
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
-
-
-def _merge_params(params: dict[str, Any]) -> dict[str, Any]:
-    merged = merge_params(DEFAULT_PARAMS, params)
-    if merged["optimizer"] not in OPTIMIZERS:
-        raise DeepALError(
-            f"unknown optimizer {merged['optimizer']!r}: choose one of {sorted(OPTIMIZERS)}"
-        )
-    if int(merged["n_epoch"]) < 0:
-        raise DeepALError(f"n_epoch must be >= 0, got {merged['n_epoch']}")
-    if int(merged["train_args"]["batch_size"]) < 1 or int(merged["test_args"]["batch_size"]) < 1:
-        raise DeepALError("train_args and test_args batch_size must be at least 1")
-    if merged.get("monitor", "loss") not in MONITORS:
-        raise DeepALError(f"monitor must be one of {', '.join(MONITORS)}, got "
-                          f"{merged['monitor']!r}")
-    epoch_samples = merged.get("epoch_samples")
-    if epoch_samples is not None and (not isinstance(epoch_samples, int)
-                                      or isinstance(epoch_samples, bool) or epoch_samples < 1):
-        raise DeepALError(f"epoch_samples must be a positive integer or None, got "
-                          f"{epoch_samples!r}")
-    # DeepAL's params carry num_workers; tensors are sliced in-process, so it is ignored.
-    return merged
+__all__ = [
+    "DEFAULT_PARAMS", "DROPOUT_TYPES", "MONITORS", "OPTIMIZERS", "Net", "default_device",
+    "eval_mode", "mc_dropout", "merge_params", "weight_decay_groups",
+]

@@ -1,0 +1,9 @@
+"""deepal's typed settings: the one place where every setting is validated.
+
+Experiments, ``deepal run``, labelling projects and a :class:`~deepal.Net`'s parameters are
+all checked by the pydantic models of this package, before anything is written.
+"""
+
+from deepal.config.base import ConfigError, Settings, validated
+
+__all__ = ["ConfigError", "Settings", "validated"]

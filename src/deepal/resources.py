@@ -1,0 +1,37 @@
+"""How many CPU threads a run's torch operations use.
+
+torch's default (one thread per core) collapses when the cores are shared: measured on a busy
+2-core machine, ``deepal run`` on digits took 114 s with two threads against 14 s with one.
+One thread per run is deepal's default; ``--threads`` (``[resources] cpus_per_run`` in an
+experiment) asks for more on an idle machine. The count is recorded with every result, since
+float sums differ slightly with it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+#: Threads of one run unless the user asks for another count.
+DEFAULT_THREADS = 1
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads; the caller's count is restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def passive_openmp_wait() -> None:
+    """Let idle OpenMP threads sleep instead of spinning (a spinning thread steals a shared
+    core from the thread doing the work). Effective only before torch starts its thread
+    pool, so the command line calls it first; an explicit ``OMP_WAIT_POLICY`` is kept."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

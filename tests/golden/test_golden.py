@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from record import HERE, golden_runs, write_config
 
 from deepal.errors import RunsFailedError
-
-from record import HERE, golden_runs, write_config
 
 GOLDEN = json.loads((HERE / "digits_runs.json").read_text())
 

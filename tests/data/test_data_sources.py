@@ -27,7 +27,7 @@ from _fake_datasets import (
     write_svhn,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def check_splits(data, expected) -> None:

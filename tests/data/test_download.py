@@ -227,7 +227,7 @@ def test_the_table_has_the_published_urls_and_md5s():
 @pytest.mark.parametrize("folder", ["mnist", "fashion-mnist"])
 def test_the_shared_files_match_the_table(folder):
     # The table's MD5s are the ones the real files have (cheap: about 40 MB to hash).
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / folder
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / folder
     if not shared.is_dir():
         pytest.skip(f"{shared} is missing")
     for f in dl.SOURCES[folder]:

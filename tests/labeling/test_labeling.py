@@ -234,7 +234,7 @@ def test_numpy_and_text_projects(tmp_path: Path):
 
 
 def _walk_blocks() -> list[str]:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## Your own data and labelling", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
 

@@ -4,7 +4,7 @@ embeddings to strategies."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from deepal.errors import DeepALError, EmptyPoolError
 from deepal.nets.consistent_dropout import ConsistentMasks, consistent_dropout
 from deepal.nets.hooks import TrainingHook, TrainStep
 from deepal.nets.params import DEFAULT_PARAMS, MONITORS, OPTIMIZERS, checked_params, merge_params
+from deepal.state import check_keys, load_module, module_state
 
 DROPOUT_TYPES = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
@@ -117,6 +118,34 @@ class Net:
             self.device = default_device()
             if self.clf is not None:
                 self.clf.to(self.device)
+
+    # -- saved state ---------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the net learned: the trained module's weights (``None`` before the first
+        :meth:`train`) and :attr:`epochs_trained`. Hooks' states are their owners' to save.
+
+        Examples
+        --------
+        >>> from deepal.nets import MLP
+        >>> net = Net(MLP, {"n_epoch": 1}, device="cpu")
+        >>> net.state_dict()
+        {'clf': None, 'epochs_trained': 0}
+        """
+        return {"clf": module_state(self.clf), "epochs_trained": self.epochs_trained}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`: the module is rebuilt with :attr:`net` on this net's
+        device (a net trained on a GPU loads on a CPU) and given the saved weights.
+
+        Raises
+        ------
+        StateError
+            If the state has other entries or weights that do not fit the module.
+        """
+        check_keys(state, ("clf", "epochs_trained"), "Net")
+        self.clf = load_module(self.net, state["clf"], self.device, "network")
+        self.epochs_trained = int(state["epochs_trained"])
 
     # -- training ------------------------------------------------------------------------
 

@@ -33,8 +33,9 @@ the members' mean.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,14 @@ from torch.utils.data import Dataset
 from deepal.data.batches import iter_batches
 from deepal.errors import DeepALError, UnknownNameError
 from deepal.nets.net import Net, eval_mode
+from deepal.state import (
+    check_keys,
+    check_kind,
+    generator_state,
+    load_module,
+    module_state,
+    set_generator_state,
+)
 
 POSTERIORS = ("softmax", "mc_dropout", "consistent_mc_dropout", "ensemble")
 DROPOUT_POSTERIORS = ("mc_dropout", "consistent_mc_dropout")
@@ -91,6 +100,30 @@ class PosteriorEstimate:
     def predict_prob(self, data: Dataset) -> torch.Tensor:
         """The probabilities used to predict labels (accuracy): the network's softmax."""
         return self.net.predict_prob(data)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the estimate learned besides its net's module (which the net's own
+        :meth:`~deepal.Net.state_dict` holds): its kind, plus what each kind keeps."""
+        return {"posterior": self.name, **self._state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, after the net's own state.
+
+        Raises
+        ------
+        StateError
+            If the state was saved by another kind of estimate or its entries do not fit.
+        """
+        owner = type(self).__name__
+        check_kind(state, "posterior", self.name, owner)
+        check_keys(state, self.state_dict(), owner)
+        self._load_state(state)
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        pass
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_samples={self.n_samples})"
@@ -142,6 +175,15 @@ class ConsistentMCDropoutPosterior(MCDropoutPosterior):
             seed = int(torch.randint(2**62, ()).item())
         self.last_seed = seed
         return self.net.predict_prob_dropout_batches(data, self.n_samples, seed=seed)
+
+    def _state(self) -> dict[str, Any]:
+        rng = None if self.rng is None else generator_state(self.rng)
+        return {"last_seed": self.last_seed, "rng": rng}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.last_seed = state["last_seed"]
+        if self.rng is not None and state["rng"] is not None:
+            set_generator_state(self.rng, state["rng"])
 
 
 class EnsemblePosterior(PosteriorEstimate):
@@ -210,6 +252,18 @@ class EnsemblePosterior(PosteriorEstimate):
     def predict_prob(self, data: Dataset) -> torch.Tensor:
         """The members' mean probabilities: the ensemble's prediction."""
         return self.mean(data)
+
+    def _state(self) -> dict[str, Any]:
+        return {"members": [module_state(member) for member in self.members],
+                "member_seeds": list(self.member_seeds)}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        members = [load_module(self.net.net, weights, self.net.device, "ensemble member")
+                   for weights in state["members"]]
+        self.members = [member for member in members if member is not None]
+        self.member_seeds = [int(seed) for seed in state["member_seeds"]]
+        if self.members:  # the net serves the last member, as after train()
+            self.net.clf = self.members[-1]
 
 
 def get_posterior(

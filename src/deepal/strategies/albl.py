@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,6 +13,7 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.bandit import exp4p_probabilities, exp4p_update, importance_weighted_accuracy
+from deepal.state import StateError
 from deepal.strategies.base import Strategy
 from deepal.strategies.registry import get_strategy
 
@@ -62,6 +63,8 @@ class ActiveLearningByLearning(Strategy):
         The reward paid at the last query (``None`` before the second query).
     """
 
+    state_attrs = (*Strategy.state_attrs, "weights", "last_reward", "_pending", "_queried")
+
     def __init__(
         self,
         dataset: Data,
@@ -92,6 +95,23 @@ class ActiveLearningByLearning(Strategy):
             return strategy
         seed = int(self.rng.integers(2**31 - 1))
         return get_strategy(strategy)(self.dataset, self.net, random_state=seed)
+
+    def _learned_state(self) -> dict[str, Any]:
+        # The held strategies share this strategy's net, saved once with it.
+        held = [{"strategy": type(s).__name__, **s._learned_state()} for s in self.strategies]
+        return {**super()._learned_state(), "strategies": held}
+
+    def _load_learned_state(self, state: Mapping[str, Any]) -> None:
+        super()._load_learned_state(state)
+        held = state["strategies"]
+        if len(held) != len(self.strategies):
+            raise StateError(
+                f"the state holds {len(held)} strategies and this ActiveLearningByLearning "
+                f"{len(self.strategies)}: build it with the same strategies"
+            )
+        for strategy, saved in zip(self.strategies, held, strict=True):
+            strategy._check_state(saved)
+            strategy._load_learned_state(saved)
 
     def p_min_for(self, n_arms: int) -> float:
         """EXP4.P's least arm probability for ``n_arms`` candidates."""

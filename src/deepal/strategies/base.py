@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,6 +14,15 @@ from torch.utils.data import Dataset
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.nets.net import Net
+from deepal.state import (
+    Stateful,
+    check_keys,
+    check_kind,
+    from_state,
+    generator_state,
+    set_generator_state,
+    to_state,
+)
 
 
 class Strategy:
@@ -61,6 +70,9 @@ class Strategy:
     """
 
     needs_model: ClassVar[bool] = True
+    #: Attributes the strategy keeps between queries, saved as they are by
+    #: :meth:`state_dict` (numpy arrays as tensors); subclasses extend the tuple.
+    state_attrs: ClassVar[tuple[str, ...]] = ("last_scores",)
 
     def __init__(
         self,
@@ -121,6 +133,65 @@ class Strategy:
         """Retrain the network on the labeled pool."""
         _, labeled_data = self.dataset.get_labeled_data()
         self.net.train(labeled_data)
+
+    # -- saved state -------------------------------------------------------------------------
+
+    def state_parts(self) -> dict[str, Stateful]:
+        """The parts besides the net that save their own state (a posterior estimate, a
+        training hook...), by the name of their entry; loaded in this order, after the net."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the strategy learned, as tensors and plain values (see
+        :mod:`deepal.state`): its class, its net's :meth:`~deepal.Net.state_dict`, its
+        parts' states (:meth:`state_parts`), its :attr:`state_attrs` and its random
+        generator. Neither the data set nor the labeled set: whoever saves the state saves
+        ``dataset.labeled_idxs`` too, and restores it before :meth:`load_state_dict`.
+
+        Examples
+        --------
+        >>> state = strategy.state_dict()                         # doctest: +SKIP
+        >>> torch.save(state, "strategy.pt")                      # doctest: +SKIP
+        >>> fresh = type(strategy)(dataset, net, **options)       # doctest: +SKIP
+        >>> fresh.load_state_dict(torch.load("strategy.pt", weights_only=True))  # doctest: +SKIP
+        """
+        return to_state({
+            "strategy": type(self).__name__, "net": self.net.state_dict(),
+            **self._learned_state(),
+        })
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into this strategy, built with the same options on
+        the same data set (with its labeled set restored): it then queries, trains and draws
+        exactly as the saved strategy would have.
+
+        Raises
+        ------
+        StateError
+            If the state was saved by another class, or its entries do not fit.
+        """
+        self._check_state(state, "net")
+        self.net.load_state_dict(state["net"])
+        self._load_learned_state(state)
+
+    def _learned_state(self) -> dict[str, Any]:
+        """The state without the class and the net (a strategy held by another shares it)."""
+        state = {name: part.state_dict() for name, part in self.state_parts().items()}
+        state.update({name: to_state(getattr(self, name), name) for name in self.state_attrs})
+        state["rng"] = generator_state(self.rng)
+        return state
+
+    def _check_state(self, state: Mapping[str, Any], *shared: str) -> None:
+        owner = type(self).__name__
+        check_kind(state, "strategy", owner, owner)
+        check_keys(state, ["strategy", *shared, *self._learned_state()], owner)
+
+    def _load_learned_state(self, state: Mapping[str, Any]) -> None:
+        for name, part in self.state_parts().items():
+            part.load_state_dict(state[name])
+        for name in self.state_attrs:
+            setattr(self, name, from_state(state[name]))
+        set_generator_state(self.rng, state["rng"])
 
     # -- pass-throughs to the net (DeepAL's names) -----------------------------------------
 

@@ -52,6 +52,7 @@ class BatchBALD(BALDDropout):
     """
 
     default_posterior = "consistent_mc_dropout"
+    state_attrs = (*BALDDropout.state_attrs, "last_joint_mi")
 
     def __init__(
         self,

@@ -51,6 +51,8 @@ class CEAL(Strategy):
         The pseudo-labeled pool indices and classes waiting for the next training.
     """
 
+    state_attrs = (*Strategy.state_attrs, "n_queries", "pseudo_idxs", "pseudo_labels")
+
     def __init__(
         self,
         dataset: Data,

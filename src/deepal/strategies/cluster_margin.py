@@ -49,6 +49,8 @@ class ClusterMargin(Strategy):
         The candidates' negated margins at the last query (higher = less sure).
     """
 
+    state_attrs = (*Strategy.state_attrs, "cluster_ids")
+
     def __init__(
         self,
         dataset: Data,

@@ -44,6 +44,8 @@ class KCenterGreedyRobust(Strategy):
         The covering radius (allowing the outliers) reached by the last query.
     """
 
+    state_attrs = (*Strategy.state_attrs, "last_radius")
+
     def __init__(
         self,
         dataset: Data,

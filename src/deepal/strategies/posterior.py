@@ -26,6 +26,7 @@ from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.nets.posterior import PosteriorEstimate, get_posterior
 from deepal.scores.stochastic import ACQUISITIONS, stochastic_top_n
+from deepal.state import Stateful
 from deepal.strategies.base import Strategy
 
 
@@ -93,6 +94,9 @@ class PosteriorStrategy(Strategy):
             raise DeepALError(f"beta must be a number > 0 (inf for top-n), got {beta!r}")
         self.acquisition = acquisition
         self.beta = float(beta)
+
+    def state_parts(self) -> dict[str, Stateful]:
+        return {"posterior": self.posterior_estimate}
 
     def sample_score(self, samples: torch.Tensor) -> torch.Tensor:
         """Scores ``(B,)`` of one batch of samples ``(K, B, C)``, higher = more informative."""

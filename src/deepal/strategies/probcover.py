@@ -65,6 +65,8 @@ class ProbCover(Strategy):
         The radius used by the last query.
     """
 
+    state_attrs = (*Strategy.state_attrs, "last_delta")
+
     def __init__(
         self,
         dataset: Data,

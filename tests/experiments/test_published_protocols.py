@@ -334,13 +334,13 @@ def test_epoch_samples_make_many_steps_from_few_labels(plain_dataset: bool):
     counter = _StepCounter()
     net = Net(lambda: TinyNet(n_features=2), {"n_epoch": 2, "epoch_samples": 100,
                                       "train_args": {"batch_size": 16}}, device="cpu")
-    net.training_hook = counter
+    net.training_hooks.append(counter)
     net.train(data)
     # 2 epochs of 100 examples: each of the 10 labels 20 times, in batches of at most 16
     assert len(counter.labels) == 200
     assert np.bincount(counter.labels).tolist() == [80, 60, 60]
     one_pass = Net(lambda: TinyNet(n_features=2), {"n_epoch": 2, "epoch_samples": 4}, device="cpu")
-    one_pass.training_hook = counter = _StepCounter()
+    one_pass.training_hooks.append(counter := _StepCounter())
     one_pass.train(data)
     assert len(counter.labels) == 20  # fewer epoch_samples than labels: a plain pass
 

@@ -68,7 +68,7 @@ def test_a_net_without_a_hook_trains_exactly_as_the_plain_loop(pool: Data):
     # A hook that does nothing changes nothing either.
     torch.manual_seed(3)
     hooked = tiny_net()
-    hooked.training_hook = TrainingHook()
+    hooked.training_hooks.append(TrainingHook())
     hooked.train(labeled)
     for a, b in zip(_weights(net), _weights(hooked), strict=True):
         assert torch.equal(a, b)
@@ -104,7 +104,7 @@ def test_the_hook_is_called_and_its_parameters_are_optimised(pool: Data):
     _, labeled = pool.get_labeled_data()  # 10 examples: batches of 4, 4, 2
     net = Net(TinyNet, {"n_epoch": 2, "train_args": {"batch_size": 4}, "optimizer": "SGD",
                         "optimizer_args": {"lr": 0.1}}, device="cpu")
-    net.training_hook = hook = Recorder()
+    net.training_hooks.append(hook := Recorder())
     net.train(labeled)
     assert hook.calls == ["start"] + ["step"] * 6 + ["end"]
     assert hook.epochs == [0, 0, 0, 1, 1, 1]
@@ -117,7 +117,7 @@ def test_the_hook_is_called_and_its_parameters_are_optimised(pool: Data):
 def test_the_learning_strategies_register_their_hook(pool: Data, name: str):
     net = tiny_net()
     strategy = get_strategy(name)(pool, net)
-    assert net.training_hook is strategy
+    assert net.training_hooks == [strategy.hook]
 
 
 # -- every strategy on a pool nobody has labelled ---------------------------------------------
@@ -165,7 +165,7 @@ def test_loss_prediction_on_intermediate_features_of_a_cnn():
     net = Net(MNIST_Net, {"n_epoch": 1, "train_args": {"batch_size": 6}}, device="cpu")
     strategy = get_strategy("LossPrediction")(data, net, feature_layers=["conv1", "conv2", "fc1"])
     strategy.train()
-    assert [branch[0].in_features for branch in strategy.module.branches] == [10, 20, 50]
+    assert [branch[0].in_features for branch in strategy.hook.module.branches] == [10, 20, 50]
     picked = strategy.query(4)
     scores = strategy.last_scores
     assert len(scores) == 12 and np.isfinite(scores).all()
@@ -187,7 +187,7 @@ def test_loss_prediction_query_before_training_is_a_clear_error(pool: Data):
         strategy.query(3)
     strategy.train()
     strategy.query(3)
-    strategy.net.training_hook = None  # trained again without it: the module is stale
+    strategy.net.training_hooks.clear()  # trained again without it: the module is stale
     strategy.net.train(pool.get_labeled_data()[1])
     with pytest.raises(DeepALError, match="after any other training"):
         strategy.query(3)
@@ -239,7 +239,7 @@ def test_waal_critic_scores_the_unlabeled_side_higher():
     waal.train()
     with torch.no_grad():
         embedding = waal.net.get_embeddings(data.get_inputs(np.arange(100)))
-        critic = waal.critic(embedding)
+        critic = waal.hook.critic(embedding)
     assert critic[far].mean() > critic[:40].mean()
     assert len(np.unique(waal.query(8))) == 8
 

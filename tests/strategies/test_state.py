@@ -71,6 +71,7 @@ def only_plain(value: Any) -> bool:
     return isinstance(value, (torch.Tensor, *PLAIN))
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # e.g. an ensemble's stale members
 @pytest.mark.parametrize(("name", "options"), CASES, ids=[
     f"{name}-{'-'.join(options) or 'default'}" for name, options in CASES])
 def test_a_loaded_strategy_continues_as_the_saved_one(name: str, options: dict[str, Any]):

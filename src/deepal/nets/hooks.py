@@ -2,41 +2,48 @@
 
 Some strategies learn something alongside the classifier: a loss-prediction module trained
 jointly with it (LossPrediction), a critic that aligns labeled and unlabeled features (WAAL),
-a VAE and a discriminator (VAAL). They do not special-case the loop: each registers a
-:class:`TrainingHook` on its net (``net.training_hook = hook``), and :meth:`Net.train` calls it
-at fixed points. A net without a hook trains exactly as before, with no per-batch overhead
-beyond one ``is None`` test.
+a VAE and a discriminator (VAAL). They do not special-case the loop: each appends a
+:class:`TrainingHook` it owns to its net's list (``net.training_hooks.append(hook)``), and
+:meth:`Net.train` calls every hook of the list, in order, at fixed points. A net without
+hooks trains exactly as before, with no per-batch overhead beyond one emptiness test.
 
 The order of calls in one :meth:`Net.train`::
 
-    extra = hook.on_train_start(net, model, data)     # extra parameters for net's optimiser
+    extra = [*hook.on_train_start(net, model, data) for each hook]   # more parameters
     for epoch in range(n_epoch):
         for each batch (x, y):
             logits, embedding = model(x)
             loss = cross_entropy(logits, y)
-            loss = loss + hook.extra_loss(step)       # when it returns a tensor
+            loss = loss + hook.extra_loss(step)       # for each hook returning a tensor
             loss.backward(); optimizer.step()
-            hook.after_step(step)
-    hook.on_train_end(net, model, data)
+            hook.after_step(step)                     # for each hook
+    hook.on_train_end(net, model, data)               # for each hook
 
-A hook that needs the unlabeled pool (VAAL, WAAL) holds it itself (a strategy has
-``self.dataset``) and draws batches with :func:`cycle_batches`.
+A hook that needs the unlabeled pool (VAAL, WAAL) is given it by its strategy and draws
+batches with :func:`cycle_batches`. What a hook learned (its modules' weights, anything it
+carries between trainings) is its :meth:`TrainingHook.state_dict`, which its strategy saves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 from deepal.data.batches import iter_batches
+from deepal.state import check_keys
 
-if TYPE_CHECKING:
-    from deepal.nets.net import Net
+
+class HookedNet(Protocol):
+    """What a hook sees of the net that calls it (:class:`deepal.Net` is one)."""
+
+    device: torch.device
+    params: dict[str, Any]
+    clf: nn.Module | None
 
 
 @dataclass
@@ -70,10 +77,23 @@ class TrainStep:
 class TrainingHook:
     """Base class of training hooks; every method is optional (the defaults do nothing).
 
-    Subclass it and set an instance as ``net.training_hook``. See the module docstring for
-    the order of the calls."""
+    Subclass it and append an instance to ``net.training_hooks``. See the module docstring
+    for the order of the calls.
 
-    def on_train_start(self, net: Net, model: nn.Module, data: Dataset) -> Iterable[nn.Parameter]:
+    Examples
+    --------
+    A hook that pulls the embeddings towards the origin::
+
+        class EmbeddingPenalty(TrainingHook):
+            def extra_loss(self, step):
+                return 1e-3 * step.embedding.pow(2).mean()
+
+        net.training_hooks.append(EmbeddingPenalty())
+    """
+
+    def on_train_start(
+        self, net: HookedNet, model: nn.Module, data: Dataset
+    ) -> Iterable[nn.Parameter]:
         """Called with the fresh module before the optimiser is built.
 
         Returns
@@ -92,8 +112,24 @@ class TrainingHook:
     def after_step(self, step: TrainStep) -> None:
         """Called after the optimiser step of every batch."""
 
-    def on_train_end(self, net: Net, model: nn.Module, data: Dataset) -> None:
+    def on_train_end(self, net: HookedNet, model: nn.Module, data: Dataset) -> None:
         """Called after the last epoch, before the model is put in eval mode."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the hook learned and carries to the next query or training, as tensors and
+        plain values (see :mod:`deepal.state`); empty by default."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, after the net's own state (a hook's modules are
+        rebuilt on the net's device).
+
+        Raises
+        ------
+        StateError
+            If the entries of ``state`` are not those of :meth:`state_dict`.
+        """
+        check_keys(state, self.state_dict(), type(self).__name__)
 
 
 def cycle_batches(

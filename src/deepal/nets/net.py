@@ -86,13 +86,14 @@ class Net:
     ----------
     clf:
         The trained module (``None`` before the first :meth:`train`).
-    training_hook:
-        A :class:`~deepal.nets.hooks.TrainingHook` or ``None`` (the default). Strategies that
-        learn alongside the classifier (``LossPrediction``, ``VAAL``, ``WAAL``) set it on
-        their net: :meth:`train` then calls ``on_train_start(net, model, data)`` (which may
-        return extra parameters for the optimiser), ``extra_loss(step)`` (added to each
-        batch's cross-entropy), ``after_step(step)`` after each optimiser step and
-        ``on_train_end(net, model, data)``. Without a hook, training is unchanged.
+    training_hooks:
+        :class:`~deepal.nets.hooks.TrainingHook` objects, empty by default. Strategies that
+        learn alongside the classifier (``LossPrediction``, ``VAAL``, ``WAAL``) append
+        theirs: :meth:`train` then calls each hook's ``on_train_start(net, model, data)``
+        (which may return extra parameters for the optimiser), ``extra_loss(step)`` (added to
+        each batch's cross-entropy), ``after_step(step)`` after each optimiser step and
+        ``on_train_end(net, model, data)``, hook after hook. Without hooks, training is
+        unchanged.
     """
 
     def __init__(
@@ -108,7 +109,7 @@ class Net:
         self.progress = progress
         self.clf: nn.Module | None = None
         self.epochs_trained = 0
-        self.training_hook: TrainingHook | None = None
+        self.training_hooks: list[TrainingHook] = []
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A net pickled on a GPU (an experiment's checkpoint) and loaded where there is none
@@ -152,14 +153,14 @@ class Net:
     def train(self, data: Dataset, val_data: Dataset | None = None) -> None:
         """Build a fresh module and train it on ``data`` (items ``(x, y, index)``).
 
-        When :attr:`training_hook` is set, it is called at the start, at every batch and at
-        the end (see :mod:`deepal.nets.hooks`). With ``params["warm_start"]`` true, training
-        continues from the current module instead (a new optimiser). With ``val_data``,
-        training stops once its score has not improved for ``params["patience"]`` epochs
-        (default 3) and the weights of the best epoch are kept; :attr:`epochs_trained` says
-        how many epochs ran. ``params["monitor"]`` names the score: the validation
-        ``"loss"`` (default; lower is better) or ``"accuracy"`` (higher is better, as Kirsch
-        et al., 2019 do); a tie is no improvement."""
+        Every hook of :attr:`training_hooks` is called, in order, at the start, at every
+        batch and at the end (see :mod:`deepal.nets.hooks`). With ``params["warm_start"]``
+        true, training continues from the current module instead (a new optimiser). With
+        ``val_data``, training stops once its score has not improved for
+        ``params["patience"]`` epochs (default 3) and the weights of the best epoch are kept;
+        :attr:`epochs_trained` says how many epochs ran. ``params["monitor"]`` names the
+        score: the validation ``"loss"`` (default; lower is better) or ``"accuracy"`` (higher
+        is better, as Kirsch et al., 2019 do); a tie is no improvement."""
         if len(data) == 0:  # type: ignore[arg-type]
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
@@ -168,10 +169,35 @@ class Net:
             self.clf = self.net().to(self.device)
         model = self.clf
         model.train()
-        hook = self.training_hook
+        hooks = list(self.training_hooks)
+        optimizer = self._optimizer(model, data, hooks)
+        generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
+        n_epoch = self.params["n_epoch"]
+        self.epochs_trained = 0
+        monitor = self.params.get("monitor", "loss")
+        stopper = _EarlyStopping(int(self.params.get("patience", 3)))
+        for epoch in tqdm(range(n_epoch), desc="train", leave=False, disable=not self.progress):
+            self._train_epoch(model, data, optimizer, generator, epoch, hooks)
+            self.epochs_trained = epoch + 1
+            if val_data is not None and stopper.stop(self._validation_score(val_data, monitor),
+                                                     model):
+                break
+        if val_data is not None:
+            stopper.restore(model)
+        for hook in hooks:
+            hook.on_train_end(self, model, data)
+        optimizer.zero_grad(set_to_none=True)  # the trained model holds no stale gradients
+        model.eval()
+
+    def _optimizer(
+        self, model: nn.Module, data: Dataset, hooks: list[TrainingHook]
+    ) -> torch.optim.Optimizer:
+        """The optimiser of ``model`` and of the parameters the hooks add, each hook's
+        ``on_train_start`` called in order."""
         parameters: Any = model.parameters()
-        if hook is not None:
-            parameters = [*parameters, *hook.on_train_start(self, model, data)]
+        if hooks:
+            parameters = [*parameters, *(parameter for hook in hooks
+                                         for parameter in hook.on_train_start(self, model, data))]
         optimizer_args = dict(self.params["optimizer_args"])
         per_example = self.params.get("weight_decay_per_example")
         if per_example:  # Gal et al. (2017): the prior's weight decay shrinks as labels grow
@@ -179,45 +205,42 @@ class Net:
         decayed = self.params.get("weight_decay_params")
         if decayed is not None:
             parameters = weight_decay_groups(model, decayed, parameters)
-        optimizer = OPTIMIZERS[self.params["optimizer"]](parameters, **optimizer_args)
+        return OPTIMIZERS[self.params["optimizer"]](parameters, **optimizer_args)  # type: ignore[no-any-return]
+
+    def _train_epoch(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        epoch: int,
+        hooks: list[TrainingHook],
+    ) -> None:
+        """One epoch of optimiser steps, the hooks adding their losses and stepping after."""
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-        batch_size = self.params["train_args"]["batch_size"]
-        generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
-        n_epoch = self.params["n_epoch"]
-        self.epochs_trained = 0
-        epoch_samples = self.params.get("epoch_samples")
-        monitor = self.params.get("monitor", "loss")
-        stopper = _EarlyStopping(int(self.params.get("patience", 3)))
-        for epoch in tqdm(range(n_epoch), desc="train", leave=False, disable=not self.progress):
-            order = epoch_order(len(data), generator, epoch_samples)  # type: ignore[arg-type]
-            for batch in iter_batches(data, batch_size, order=order):
-                x, y = batch[0], batch[1]
-                if has_batchnorm and len(y) == 1:
-                    continue  # BatchNorm cannot normalise a batch of one in train mode
-                x = x.to(self.device, non_blocking=True)
-                y = y.to(self.device, non_blocking=True)
-                optimizer.zero_grad(set_to_none=True)
-                logits, embedding = model(x)
-                loss = F.cross_entropy(logits, y)
-                if hook is None:  # the plain path: nothing more per batch
-                    loss.backward()
-                    optimizer.step()
-                    continue
-                step = TrainStep(epoch, n_epoch, model, x, y, logits, embedding, loss)
-                extra = hook.extra_loss(step)
-                (loss if extra is None else loss + extra).backward()
+        order = epoch_order(len(data), generator, self.params.get("epoch_samples"))  # type: ignore[arg-type]
+        for batch in iter_batches(data, self.params["train_args"]["batch_size"], order=order):
+            x, y = batch[0], batch[1]
+            if has_batchnorm and len(y) == 1:
+                continue  # BatchNorm cannot normalise a batch of one in train mode
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            logits, embedding = model(x)
+            loss = F.cross_entropy(logits, y)
+            if not hooks:  # the plain path: nothing more per batch
+                loss.backward()
                 optimizer.step()
+                continue
+            step = TrainStep(epoch, self.params["n_epoch"], model, x, y, logits, embedding, loss)
+            for hook in hooks:
+                extra = hook.extra_loss(step)
+                if extra is not None:
+                    loss = loss + extra
+            loss.backward()
+            optimizer.step()
+            for hook in hooks:
                 hook.after_step(step)
-            self.epochs_trained = epoch + 1
-            if val_data is not None and stopper.stop(self._validation_score(val_data, monitor),
-                                                     model):
-                break
-        if val_data is not None:
-            stopper.restore(model)
-        if hook is not None:
-            hook.on_train_end(self, model, data)
-        optimizer.zero_grad(set_to_none=True)  # the trained model holds no stale gradients
-        model.eval()
 
     @torch.inference_mode()
     def _validation_score(self, data: Dataset, monitor: str) -> float:

@@ -17,9 +17,18 @@ def _project_option(parser: argparse.ArgumentParser) -> None:
                         help="the project folder (default: the current folder)")
 
 
+def _threads_option(parser: argparse.ArgumentParser) -> None:
+    from deepal.resources import DEFAULT_THREADS
+
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                        help=f"CPU threads torch trains with (default {DEFAULT_THREADS}, the "
+                        "fastest on a shared machine; a query records it with its round)")
+
+
 def register(commands: Any) -> None:
     """Add the labelling sub-commands to the ``deepal`` parser's ``commands``."""
     from deepal.cli import add_option
+    from deepal.config.project import KINDS, NETS
 
     project = commands.add_parser("project", help="create a labelling project")
     project_commands = project.add_subparsers(dest="project_command", metavar="ACTION")
@@ -34,14 +43,16 @@ def register(commands: Any) -> None:
                ".parquet table, a .npy/.npz file, or a .txt file of texts (one per line)")
     add_option(init, "classes", metavar="A,B,...",
                help="the class names, comma separated (required unless the data names them)")
-    add_option(init, "kind", choices=("images", "table", "numpy", "texts"),
+    add_option(init, "kind", choices=KINDS,
                help="what the data is (default: guessed from the path)")
     add_option(init, "test", metavar="PATH",
                help="a labeled test set of the same kind, for the held-out accuracy")
-    add_option(init, "net", default="auto", choices=("auto", "SmallCNN", "MLP"),
+    add_option(init, "net", default="auto", choices=NETS,
                help="network (default auto: a small CNN for images, an MLP otherwise)")
     add_option(init, "strategy", default="EntropySampling", metavar="NAME",
-               help="query strategy (see `deepal list`; default EntropySampling)")
+               help="query strategy (see `deepal list`; default EntropySampling), or your own "
+               "package.module:Class (then typed again at each query: a project's database "
+               "never names code to import)")
     add_option(init, "image-size", type=int, default=32, metavar="PIXELS",
                help="images are resized to PIXELS x PIXELS for training (default 32)")
     add_option(init, "channels", type=int, default=3, choices=(1, 3),
@@ -59,7 +70,9 @@ def register(commands: Any) -> None:
     query.add_argument("-n", type=int, default=50, help="items to pick (default 50)")
     add_option(query, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
     add_option(query, "n-epoch", type=int, metavar="N", help="training epochs this time")
-    add_option(query, "strategy", metavar="NAME", help="another strategy this time")
+    add_option(query, "strategy", metavar="NAME",
+               help="another strategy this time, or the project's own package.module:Class")
+    _threads_option(query)
     query.set_defaults(handler=command_query)
 
     imports = commands.add_parser(
@@ -81,6 +94,7 @@ def register(commands: Any) -> None:
                "tasks.json and label_config.xml")
     add_option(export, "no-model", action="store_true", help="labels only, no training")
     add_option(export, "device", metavar="DEVICE", help="where to train the model")
+    _threads_option(export)
     export.set_defaults(handler=command_export)
 
     status = commands.add_parser("status", help="labels per class, rounds, held-out accuracy")
@@ -115,7 +129,7 @@ def command_init(args: argparse.Namespace) -> int:
         label_column=args.label_column, text_column=args.text_column)
     status = project.status()
     print(f"Created a labelling project in {project.root}: {status['n_items']} items "
-          f"({project.settings['kind']}), classes {', '.join(project.classes)}, "
+          f"({project.settings.kind}), classes {', '.join(project.classes)}, "
           f"{status['n_labeled']} labeled. Next: deepal query -n 50 -p {args.dir}")
     return 0
 
@@ -123,7 +137,7 @@ def command_init(args: argparse.Namespace) -> int:
 def command_query(args: argparse.Namespace) -> int:
     project = _open(args)
     result = project.query(args.n, device=args.device, n_epoch=args.n_epoch,
-                           strategy=args.strategy)
+                           strategy=args.strategy, threads=args.threads)
     if result.note:
         print(f"note: {result.note}")
     accuracy = "" if result.test_accuracy is None else \
@@ -157,7 +171,8 @@ def command_export(args: argparse.Namespace) -> int:
               f"{out / 'tasks.json'} (labelling config: {out / 'label_config.xml'}). "
               "Import Label Studio's JSON export with: deepal import-labels FILE")
         return 0
-    model = None if args.no_model else project.train_and_save(device=args.device)
+    model = None if args.no_model else project.train_and_save(device=args.device,
+                                                                threads=args.threads)
     count = project.export_labels(out / "labels.csv")
     print(f"Wrote {count} labels to {out / 'labels.csv'}")
     if model is not None:

@@ -21,7 +21,7 @@ LOCAL_FILES = "/data/local-files/?d="
 
 def tasks(project: Any, item_ids: list[int], image_prefix: str = LOCAL_FILES) -> list[dict]:
     """Label Studio tasks for ``item_ids`` of ``project`` (a :class:`Project`)."""
-    kind = project.settings["kind"]
+    kind = project.settings.kind
     X = project.arrays()["X"]
     out = []
     for item_id in item_ids:
@@ -35,7 +35,7 @@ def tasks(project: Any, item_ids: list[int], image_prefix: str = LOCAL_FILES) ->
         elif text is not None:
             data["text"] = text
         else:
-            names = project.settings.get("feature_names") or [
+            names = project.settings.feature_names or [
                 f"x{j}" for j in range(X[item_id].size)]
             data["text"] = ", ".join(f"{n}={float(v):.4g}" for n, v in
                                      zip(names, X[item_id].reshape(-1), strict=False))
@@ -45,9 +45,9 @@ def tasks(project: Any, item_ids: list[int], image_prefix: str = LOCAL_FILES) ->
 
 def label_config(project: Any) -> str:
     """A Label Studio labelling config for the project's tasks."""
-    shown = ('<Image name="image" value="$image"/>' if project.settings["kind"] == "images"
+    shown = ('<Image name="image" value="$image"/>' if project.settings.kind == "images"
              else '<Text name="text" value="$text"/>')
-    target = "image" if project.settings["kind"] == "images" else "text"
+    target = "image" if project.settings.kind == "images" else "text"
     choices = "\n    ".join(f"<Choice value={quoteattr(c)}/>" for c in project.classes)
     return (f'<View>\n  {shown}\n  <Choices name="label" toName="{target}" choice="single">\n'
             f"    {choices}\n  </Choices>\n</View>\n")

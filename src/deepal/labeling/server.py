@@ -49,7 +49,7 @@ class LabelServer(ThreadingHTTPServer):
                  host: str = "127.0.0.1") -> None:
         self.project = project
         self.token = token or secrets.token_urlsafe(18)
-        self.features = project.arrays()["X"] if project.settings["kind"] in ("table", "numpy") \
+        self.features = project.arrays()["X"] if project.settings.kind in ("table", "numpy") \
             else None
         self._lock = threading.Lock()
         try:
@@ -71,7 +71,7 @@ class LabelServer(ThreadingHTTPServer):
         round_id, item_ids = project.batch()
         labels = project.store.current_labels()
         items = []
-        names = project.settings.get("feature_names")
+        names = project.settings.feature_names
         described = project.store.describe(item_ids)
         for item_id in item_ids:
             ref, text, has_image = described[item_id]
@@ -86,7 +86,7 @@ class LabelServer(ThreadingHTTPServer):
                 entry["annotator"] = labels[item_id].annotator
             items.append(entry)
         return {"round": round_id, "classes": project.classes, "items": items,
-                "kind": project.settings["kind"], **self.progress(item_ids, labels)}
+                "kind": project.settings.kind, **self.progress(item_ids, labels)}
 
     def progress(self, item_ids: list[int] | None = None,
                  labels: dict[int, Any] | None = None) -> dict[str, Any]:

@@ -9,7 +9,9 @@ Tables:
   (``web``, ``import``, ``source``...); an undo marks a label ``retracted_at`` instead of
   deleting it, and an item's label is its latest label not retracted;
 * ``rounds`` and ``queried`` - every query round: when, which strategy, how many labels it
-  trained on, the held-out accuracy, and the items it picked in order.
+  trained on, the held-out accuracy, the CPU threads it ran with (float sums differ slightly
+  with them; ``NULL`` in databases made before deepal recorded them), and the items it
+  picked in order.
 
 The database runs in WAL mode with ``synchronous=FULL``: a label is on disk when its
 transaction commits, so a server killed afterwards loses nothing. Each thread opens its own
@@ -59,7 +61,8 @@ CREATE TABLE IF NOT EXISTS rounds (
     n_labeled INTEGER NOT NULL,
     n_queried INTEGER NOT NULL,
     test_accuracy REAL,
-    seconds REAL
+    seconds REAL,
+    threads INTEGER
 );
 CREATE TABLE IF NOT EXISTS queried (
     round_id INTEGER NOT NULL REFERENCES rounds(id),
@@ -102,6 +105,7 @@ class Round:
     n_labeled: int
     test_accuracy: float | None
     item_ids: list[int]
+    threads: int | None = None
 
 
 class Store:
@@ -172,8 +176,21 @@ class Store:
                            [(k, json.dumps(v)) for k, v in values.items()])
 
     def meta(self) -> dict[str, Any]:
-        with self.reading() as db:
-            return {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        """The settings as stored: JSON values by key (checked by the caller)."""
+        try:
+            with self.reading() as db:
+                rows = db.execute("SELECT key, value FROM meta").fetchall()
+        except sqlite3.DatabaseError as error:
+            raise DeepALError(f"{self.path} is not a readable labelling project database "
+                              f"({error})") from None
+        values = {}
+        for key, value in rows:
+            try:
+                values[key] = json.loads(value)
+            except (TypeError, json.JSONDecodeError):
+                raise DeepALError(f"the setting {key!r} in {self.path} is not valid JSON "
+                                  f"({value!r}): was the database edited by hand?") from None
+        return values
 
     # -- items -----------------------------------------------------------------------------
 
@@ -262,13 +279,16 @@ class Store:
     # -- rounds ----------------------------------------------------------------------------
 
     def add_round(self, strategy: str, n_labeled: int, item_ids: Sequence[int],
-                  test_accuracy: float | None, seconds: float) -> int:
+                  test_accuracy: float | None, seconds: float, threads: int | None = None
+                  ) -> int:
         """Record a query round and its picks in one transaction; returns the round id."""
         with self.transaction() as db:
+            if not _has_threads(db):  # a database made before rounds recorded their threads
+                db.execute("ALTER TABLE rounds ADD COLUMN threads INTEGER")
             cursor = db.execute(
                 "INSERT INTO rounds (created_at, strategy, n_labeled, n_queried, test_accuracy,"
-                " seconds) VALUES (?, ?, ?, ?, ?, ?)",
-                (now(), strategy, n_labeled, len(item_ids), test_accuracy, seconds))
+                " seconds, threads) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now(), strategy, n_labeled, len(item_ids), test_accuracy, seconds, threads))
             round_id = int(cursor.lastrowid)  # type: ignore[arg-type]
             db.executemany("INSERT INTO queried VALUES (?, ?, ?)",
                            [(round_id, p, int(i)) for p, i in enumerate(item_ids)])
@@ -277,14 +297,21 @@ class Store:
     def rounds(self) -> list[Round]:
         """Every round, oldest first."""
         with self.reading() as db:
-            rows = db.execute("SELECT id, created_at, strategy, n_labeled, test_accuracy "
-                              "FROM rounds ORDER BY id").fetchall()
+            threads = "threads" if _has_threads(db) else "NULL"
+            rows = db.execute("SELECT id, created_at, strategy, n_labeled, test_accuracy, "
+                              f"{threads} FROM rounds ORDER BY id").fetchall()
             picks: dict[int, list[int]] = {int(r[0]): [] for r in rows}
             for round_id, item_id in db.execute(
                     "SELECT round_id, item_id FROM queried ORDER BY round_id, position"):
                 picks[int(round_id)].append(int(item_id))
-        return [Round(int(r[0]), r[1], r[2], int(r[3]), r[4], picks[int(r[0])]) for r in rows]
+        return [Round(int(r[0]), r[1], r[2], int(r[3]), r[4], picks[int(r[0])], r[5])
+                for r in rows]
 
     def latest_round(self) -> Round | None:
         rounds = self.rounds()
         return rounds[-1] if rounds else None
+
+
+def _has_threads(db: sqlite3.Connection) -> bool:
+    """Whether the rounds table has its ``threads`` column."""
+    return any(row[1] == "threads" for row in db.execute("PRAGMA table_info(rounds)"))

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepal.data.pool import Data
+from deepal.errors import DeepALError, UnknownNameError
 from deepal.nets.architectures import MLP
 from deepal.nets.net import Net, merge_params
 
@@ -64,10 +65,23 @@ def is_image_pool(data: Data) -> bool:
     return len(getattr(data.X_train, "shape", ())) == 4
 
 
-def default_architecture(data: Data) -> Callable[[], nn.Module]:
-    """:class:`SmallCNN` for images, :class:`~deepal.nets.MLP` for anything else (flattened)."""
+#: Names of the default architectures ("auto": chosen by the pool's shape).
+DEFAULT_ARCHITECTURES = ("auto", "SmallCNN", "MLP")
+
+
+def default_architecture(data: Data, name: str = "auto") -> Callable[[], nn.Module]:
+    """:class:`SmallCNN` for images, :class:`~deepal.nets.MLP` for anything else (flattened).
+
+    ``name`` asks for one of them (:data:`DEFAULT_ARCHITECTURES`) instead of the choice by
+    shape; an MLP takes images too, flattened."""
     shape = tuple(data.X_train.shape)
-    if len(shape) == 4:
+    if name not in DEFAULT_ARCHITECTURES:
+        raise UnknownNameError(f"unknown default network {name!r}: choose one of "
+                               f"{', '.join(DEFAULT_ARCHITECTURES)}")
+    if name == "SmallCNN" and len(shape) != 4:
+        raise DeepALError(f"SmallCNN needs images, and this pool's items have shape "
+                          f"{shape[1:]}: choose the MLP (--net MLP)")
+    if len(shape) == 4 and name != "MLP":
         return partial(SmallCNN, n_classes=data.n_classes, in_channels=int(shape[1]))
     n_features = 1
     for size in shape[1:]:
@@ -80,6 +94,7 @@ def default_net(
     device: str | torch.device | None = None,
     params: dict[str, Any] | None = None,
     progress: bool = False,
+    architecture: str = "auto",
 ) -> Net:
     """A :class:`~deepal.Net` suited to ``data``: its shape decides the architecture.
 
@@ -91,10 +106,14 @@ def default_net(
         Where to train; CUDA when available by default.
     params:
         Overrides of :data:`DEFAULT_OWN_PARAMS` (e.g. ``{"n_epoch": 5}``).
+    progress:
+        Show a progress bar while training.
+    architecture:
+        ``auto`` (by the pool's shape), ``SmallCNN`` or ``MLP``.
 
     Examples
     --------
     ``net = default_net(from_image_folder("photos/", class_names=["cat", "dog"]))``
     """
     merged = merge_params(DEFAULT_OWN_PARAMS, params or {})
-    return Net(default_architecture(data), merged, device=device, progress=progress)
+    return Net(default_architecture(data, architecture), merged, device=device, progress=progress)

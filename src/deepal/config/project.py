@@ -1,0 +1,162 @@
+"""The settings of a labelling project: what ``deepal project init`` is given, what the
+project's database keeps, and what a query is asked.
+
+The same model checks a new project before anything is written and an existing project's
+database when it is opened: the database is data, and a damaged or hand-edited setting is
+refused with the key it concerns instead of failing somewhere later. Like every module of
+:mod:`deepal.config` it imports no other part of deepal: whether a strategy's name is one of
+the registry's is checked where the registry is (:mod:`deepal.labeling.folder`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator
+
+from deepal.config.base import Settings
+from deepal.config.fields import Name, Names, NonNegativeInt, PositiveInt
+
+Kind = Literal["images", "table", "numpy", "texts"]
+NetName = Literal["auto", "SmallCNN", "MLP"]
+#: Kinds of data source a project reads.
+KINDS: tuple[str, ...] = get_args(Kind)
+#: Networks a project can name ("auto": a small CNN for images, an MLP otherwise).
+NETS: tuple[str, ...] = get_args(NetName)
+
+# A strategy of the registry (an identifier), or ``package.module:Class``: dotted identifiers
+# on both sides of one colon. Whether a name is in the registry is the registry's to say.
+_STRATEGY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
+
+
+def _strategy_form(name: str) -> str:
+    if not _STRATEGY.match(name):
+        raise ValueError("expected a strategy name of `deepal list` or package.module:ClassName")
+    return name
+
+
+def _two_or_more(names: tuple[str, ...]) -> tuple[str, ...]:
+    if len(names) < 2:
+        raise ValueError("a project needs at least two classes: pass --classes a,b,...")
+    return names
+
+
+def _image_size(pixels: int) -> int:
+    if not 4 <= pixels <= 4096:
+        raise ValueError("must be between 4 and 4096 pixels")
+    return pixels
+
+
+#: A strategy's name, or the import path of a user's strategy class.
+StrategyName = Annotated[str, AfterValidator(_strategy_form)]
+#: A project's class names: distinct, not blank, at least two.
+ClassNames = Annotated[Names, AfterValidator(_two_or_more)]
+
+
+class ProjectSettings(Settings):
+    """The settings of a labelling project, as ``Project.init`` takes them.
+
+    Parameters
+    ----------
+    kind:
+        What the source holds: ``images``, ``table``, ``numpy`` or ``texts``.
+    source, test:
+        The data source and the optional labeled test set (absolute paths).
+    classes:
+        The class names (distinct, at least two); ``None`` while the source is still to
+        name them.
+    net:
+        ``auto``, ``SmallCNN`` or ``MLP``.
+    strategy:
+        A strategy of ``deepal list``, or a ``package.module:Class`` the user typed.
+    seed:
+        The seed of the first round (round ``r`` uses ``seed + r - 1``).
+    n_epoch:
+        Training epochs per query; ``None``: the default network's.
+    image_size, channels:
+        Images are decoded once at ``image_size`` pixels a side, gray (1) or colour (3).
+    label_column, text_column:
+        For tables: the column of labels and the column of texts.
+    feature_names:
+        The names of a table's feature columns (set from the table).
+
+    Examples
+    --------
+    >>> from deepal.config import validated
+    >>> validated(ProjectSettings, {"kind": "images", "source": "/data/photos",
+    ...                             "classes": ["cat", "dog"]}).net
+    'auto'
+    """
+
+    kind: Kind
+    source: str
+    classes: ClassNames | None = None
+    test: str | None = None
+    net: NetName = "auto"
+    strategy: StrategyName = "EntropySampling"
+    seed: NonNegativeInt = 1
+    n_epoch: PositiveInt | None = None
+    image_size: Annotated[int, AfterValidator(_image_size)] = 32
+    channels: Literal[1, 3] = 3
+    label_column: Name | None = None
+    text_column: Name | None = None
+    feature_names: list[str] | None = None
+
+
+class StoredProjectSettings(ProjectSettings):
+    """:class:`ProjectSettings` as a project's database holds them: the classes are known.
+
+    Examples
+    --------
+    >>> from deepal.config import ConfigError, validated
+    >>> try:
+    ...     validated(StoredProjectSettings, {"kind": "images", "source": "/data"})
+    ... except ConfigError as error:
+    ...     print(error)
+    classes: field required
+    """
+
+    classes: ClassNames
+
+
+class TrainOptions(Settings):
+    """How a project's network is trained this time.
+
+    Parameters
+    ----------
+    threads:
+        CPU threads of torch while training (and querying).
+    n_epoch:
+        Training epochs; ``None``: the project's.
+
+    Examples
+    --------
+    >>> from deepal.config import validated
+    >>> validated(TrainOptions, {"threads": 2}).threads
+    2
+    """
+
+    threads: PositiveInt
+    n_epoch: PositiveInt | None = None
+
+
+class QueryOptions(TrainOptions):
+    """What one ``deepal query`` asks of a project: :class:`TrainOptions` and
+
+    Parameters
+    ----------
+    n:
+        Items to pick.
+    strategy:
+        Another strategy this time (a name, or a ``package.module:Class`` the user typed).
+
+    Examples
+    --------
+    >>> from deepal.config import validated
+    >>> validated(QueryOptions, {"n": 10, "threads": 1}).strategy is None
+    True
+    """
+
+    n: PositiveInt
+    strategy: StrategyName | None = None

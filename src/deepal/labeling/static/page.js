@@ -1,0 +1,198 @@
+"use strict";
+const token = new URLSearchParams(location.search).get("token") || "";
+const keys = "1234567890";
+const state = { items: [], classes: [], pos: 0, skipped: new Set(), undo: [], busy: false };
+const $ = (id) => document.getElementById(id);
+const annotatorBox = $("annotator");
+annotatorBox.value = new URLSearchParams(location.search).get("annotator")
+  || localStorage.getItem("deepal-annotator") || "annotator";
+annotatorBox.addEventListener("change", () =>
+  localStorage.setItem("deepal-annotator", annotatorBox.value.trim()));
+
+async function api(path, body) {
+  const options = { headers: { "X-Deepal-Token": token } };
+  if (body !== undefined) {
+    options.method = "POST";
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const payload = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(payload.error || response.statusText);
+  return payload;
+}
+
+function say(text, kind) {
+  const box = $("message");
+  box.textContent = text;
+  box.className = kind || "";
+}
+
+function applyProgress(progress) {
+  for (const item of state.items) {
+    item.label = progress.labels[String(item.id)] || null;
+  }
+  $("progress").textContent = `${progress.labeled} / ${progress.total} labeled`;
+  $("bar-fill").style.width = progress.total ? `${100 * progress.labeled / progress.total}%` : "0";
+}
+
+function render() {
+  const item = state.items[state.pos];
+  const allDone = state.items.length > 0 && state.items.every((i) => i.label);
+  $("done").style.display = allDone ? "block" : "none";
+  const view = $("item-view");
+  view.innerHTML = "";
+  $("item-ref").textContent = item
+    ? `item ${item.id} \u00b7 ${item.ref} \u00b7 ${state.pos + 1} of ${state.items.length}` : "";
+  if (!item) {
+    view.textContent = "No batch yet: run `deepal query -n 50` first.";
+  } else if (item.image) {
+    const img = document.createElement("img");
+    img.alt = item.ref;
+    // Small images are enlarged: keep their pixels sharp instead of blurring them.
+    img.addEventListener("load", () => {
+      if (img.naturalWidth < 128) img.style.imageRendering = "pixelated";
+    });
+    img.src = `/api/items/${item.id}/image?token=${encodeURIComponent(token)}`;
+    view.appendChild(img);
+  } else if (item.text !== null) {
+    const div = document.createElement("div");
+    div.className = "text";
+    div.textContent = item.text;
+    view.appendChild(div);
+  } else if (item.features) {
+    const table = document.createElement("table");
+    for (const [name, value] of item.features) {
+      const row = table.insertRow();
+      row.insertCell().textContent = name;
+      row.insertCell().textContent = Number(value).toPrecision(4);
+    }
+    view.appendChild(table);
+  }
+  $("current-label").textContent = item && item.label ? `labeled: ${item.label}` : "";
+  for (const button of document.querySelectorAll("button.class")) {
+    button.classList.toggle("chosen", !!item && item.label === button.dataset.label);
+    button.disabled = state.busy || !item;
+  }
+  const strip = $("strip");
+  strip.innerHTML = "";
+  state.items.forEach((other, i) => {
+    const dot = document.createElement("span");
+    dot.title = `${other.ref}${other.label ? ": " + other.label : ""}`;
+    if (other.label) dot.classList.add("done");
+    else if (state.skipped.has(other.id)) dot.classList.add("skipped");
+    if (i === state.pos) dot.classList.add("here");
+    dot.addEventListener("click", () => { state.pos = i; render(); });
+    strip.appendChild(dot);
+  });
+}
+
+function nextOpen(from) {
+  // The next unlabeled item after `from` that was not skipped; then skipped ones.
+  const n = state.items.length;
+  for (const allowSkipped of [false, true]) {
+    for (let step = 1; step <= n; step++) {
+      const i = (from + step) % n;
+      const item = state.items[i];
+      if (!item.label && (allowSkipped || !state.skipped.has(item.id))) return i;
+    }
+  }
+  return from;
+}
+
+async function give(label) {
+  const item = state.items[state.pos];
+  if (!item || state.busy) return;
+  state.busy = true;
+  render();
+  try {
+    const result = await api("/api/labels",
+                             { item: item.id, label, annotator: annotatorBox.value });
+    state.undo.push(item.id);
+    state.skipped.delete(item.id);
+    applyProgress(result);
+    say(`saved: ${item.ref} \u2192 ${label}`, "saved");
+    state.pos = nextOpen(state.pos);
+  } catch (error) {
+    say(`not saved: ${error.message}`, "error");
+  } finally {
+    state.busy = false;
+    render();
+  }
+}
+
+async function undo() {
+  if (state.busy) return;
+  const id = state.undo.pop();
+  if (id === undefined) { say("nothing of yours to undo"); return; }
+  state.busy = true;
+  try {
+    const result = await api("/api/undo", { item: id, annotator: annotatorBox.value });
+    applyProgress(result);
+    state.pos = state.items.findIndex((i) => i.id === id);
+    say(`undone: item ${id}`, "saved");
+  } catch (error) {
+    say(`undo failed: ${error.message}`, "error");
+  } finally {
+    state.busy = false;
+    render();
+  }
+}
+
+function skip() {
+  const item = state.items[state.pos];
+  if (!item) return;
+  state.skipped.add(item.id);
+  state.pos = nextOpen(state.pos);
+  say(`skipped ${item.ref}`);
+  render();
+}
+
+function back() {
+  if (!state.items.length) return;
+  state.pos = (state.pos - 1 + state.items.length) % state.items.length;
+  render();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.target === annotatorBox || event.ctrlKey || event.metaKey || event.altKey) return;
+  const k = keys.indexOf(event.key);
+  if (k >= 0 && k < state.classes.length) { give(state.classes[k]); event.preventDefault(); }
+  else if (event.key === "s" || event.key === "ArrowRight") { skip(); event.preventDefault(); }
+  else if (event.key === "ArrowLeft") { back(); event.preventDefault(); }
+  else if (event.key === "u" || event.key === "Backspace") { undo(); event.preventDefault(); }
+});
+$("skip").addEventListener("click", skip);
+$("undo").addEventListener("click", undo);
+$("prev").addEventListener("click", back);
+
+async function load() {
+  try {
+    const batch = await api("/api/batch");
+    state.items = batch.items;
+    state.classes = batch.classes;
+    $("round").textContent = batch.round === null ? "" : `\u00b7 round ${batch.round}`;
+    const box = $("classes");
+    batch.classes.forEach((name, i) => {
+      const button = document.createElement("button");
+      button.className = "class";
+      button.dataset.label = name;
+      button.textContent = name;
+      if (i < keys.length) {
+        const kbd = document.createElement("kbd");
+        kbd.textContent = keys[i];
+        button.appendChild(kbd);
+      }
+      button.addEventListener("click", () => give(name));
+      box.appendChild(button);
+    });
+    applyProgress(batch);
+    const first = state.items.findIndex((i) => !i.label);
+    state.pos = first >= 0 ? first : 0;
+    render();
+    document.body.dataset.ready = "1";
+  } catch (error) {
+    say(`cannot load the batch: ${error.message}`, "error");
+  }
+}
+load();

@@ -108,7 +108,7 @@ def test_csv_table_without_labels_and_its_errors(tmp_path: Path):
         from_table(table, label_column="label")
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,b\n1,2\n3\n")
-    with pytest.raises(CorruptDataError, match="row 3: 1 values for 2 columns"):
+    with pytest.raises(CorruptDataError, match="line 3: 1 values for 2 columns"):
         from_table(ragged, class_names=["x", "y"])
     text = tmp_path / "text.csv"
     text.write_text("a,b\n1,hello\n")

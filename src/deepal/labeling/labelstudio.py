@@ -54,7 +54,14 @@ def label_config(project: Any) -> str:
 
 
 def parse_export(payload: Any) -> list[tuple[Any, Any, str]]:
-    """``(item, class name, annotator)`` for every annotated task of a Label Studio export."""
+    """``(item, class name, annotator)`` for every annotated task of a Label Studio export.
+
+    Examples
+    --------
+    >>> parse_export([{"data": {"deepal_id": 3}, "annotations": [
+    ...     {"completed_by": 7, "result": [{"value": {"choices": ["cat"]}}]}]}])
+    [(3, 'cat', 'label-studio:7')]
+    """
     if not isinstance(payload, list):
         raise DeepALError("a Label Studio export is a JSON list of tasks")
     out = []
@@ -64,21 +71,33 @@ def parse_export(payload: Any) -> list[tuple[Any, Any, str]]:
         if "deepal_id" not in task["data"]:
             raise DeepALError(f"task {n} has no data.deepal_id: only tasks exported by "
                               "`deepal export --format label-studio` can be imported")
-        annotations = [a for a in task.get("annotations") or []
-                       if isinstance(a, dict) and not a.get("was_cancelled")]
-        if not annotations:
-            continue  # not labeled in Label Studio yet
-        latest = annotations[-1]
-        choices = [r.get("value", {}).get("choices") for r in latest.get("result") or []
-                   if isinstance(r, dict) and r.get("type", "choices") == "choices"]
-        choices = [c for c in choices if c]
-        if not choices:
-            continue
-        if len(choices[0]) != 1:
-            raise DeepALError(f"task {n}: {len(choices[0])} classes chosen, expected one")
-        who = latest.get("completed_by")
-        if isinstance(who, dict):
-            who = who.get("email") or who.get("id")
-        annotator = f"label-studio:{who}" if who is not None else "label-studio"
-        out.append((task["data"]["deepal_id"], choices[0][0], annotator))
+        answer = _latest_answer(task, n)
+        if answer is not None:  # None: not labeled in Label Studio yet
+            out.append((task["data"]["deepal_id"], *answer))
     return out
+
+
+def _latest_answer(task: dict[str, Any], n: int) -> tuple[Any, str] | None:
+    """The class chosen by the latest annotation of ``task`` not cancelled, and who chose
+    it; ``None`` if there is none."""
+    annotations = [a for a in task.get("annotations") or []
+                   if isinstance(a, dict) and not a.get("was_cancelled")]
+    if not annotations:
+        return None
+    latest = annotations[-1]
+    choices = [r.get("value", {}).get("choices") for r in latest.get("result") or []
+               if isinstance(r, dict) and r.get("type", "choices") == "choices"]
+    choices = [c for c in choices if c]
+    if not choices:
+        return None
+    if len(choices[0]) != 1:
+        raise DeepALError(f"task {n}: {len(choices[0])} classes chosen, expected one")
+    return choices[0][0], _annotator(latest.get("completed_by"))
+
+
+def _annotator(who: Any) -> str:
+    """Label Studio's ``completed_by`` (a user id, or an object with an email) as deepal's
+    annotator name."""
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    return "label-studio" if who is None else f"label-studio:{who}"

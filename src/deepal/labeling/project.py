@@ -120,10 +120,9 @@ class Project:
 
         Images are normalised to [-1, 1] and feature rows standardised over the pool, a batch
         at a time."""
-        from functools import partial
-
-        from deepal.data.handlers import TensorHandler, image_handler
+        from deepal.data.handlers import image_handler
         from deepal.data.pool import Handler
+        from deepal.data.sources.tables import standardizer
 
         arrays = self.arrays()
         X = arrays["X"]
@@ -131,9 +130,7 @@ class Project:
         if X.ndim == 4 and X.dtype == np.uint8:
             handler = image_handler((0.5,) * X.shape[1], (0.5,) * X.shape[1])
         elif X.ndim == 2 and len(X) > 1:
-            std = X.std(axis=0)
-            std[std == 0] = 1.0  # a constant feature stays 0 instead of dividing by zero
-            handler = partial(TensorHandler, mean=X.mean(axis=0).tolist(), std=std.tolist())
+            handler = standardizer(X)
         data = Data(X, None, arrays.get("X_test"), arrays.get("y_test"), handler=handler,
                     class_names=self.classes)
         labels = self.store.current_labels()

@@ -143,20 +143,31 @@ def decode_batch(data: bytes, archive: Path, member: str) -> tuple[np.ndarray, n
         raise bad(f"unreadable pickle: {type(error).__name__}: {error}") from error
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise bad("not a dict with b'data' and b'labels'")
-    images, labels = batch[b"data"], batch[b"labels"]
+    images = _checked_images(batch[b"data"], bad)
+    y = _checked_labels(batch[b"labels"], len(images), bad)
+    # Each row is the R, G and B planes in turn, so it reshapes straight to (C, H, W).
+    return images.reshape(-1, 3, 32, 32), y
+
+
+def _checked_images(images: Any, bad: Callable[[str], CorruptDataError]) -> np.ndarray:
+    """A batch's ``b'data'``: a ``uint8`` array ``(n, 3072)``, or ``bad``'s error."""
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2 \
             or images.shape[1] != 3 * 32 * 32:
         shape = getattr(images, "shape", type(images).__name__)
         raise bad(f"b'data' is {shape}, expected uint8 (n, 3072)")
-    if not isinstance(labels, (list, np.ndarray)) or len(labels) != len(images) or not all(
+    return images
+
+
+def _checked_labels(labels: Any, n: int, bad: Callable[[str], CorruptDataError]) -> np.ndarray:
+    """A batch's ``b'labels'``: ``n`` ints in 0..9 as ``int64``, or ``bad``'s error."""
+    if not isinstance(labels, (list, np.ndarray)) or len(labels) != n or not all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels
     ):
-        raise bad(f"b'labels' is not a list of {len(images)} ints")
+        raise bad(f"b'labels' is not a list of {n} ints")
     y = np.asarray(labels, dtype=np.int64)
     if y.size and (y.min() < 0 or y.max() > 9):
         raise bad(f"label {int(y[(y < 0) | (y > 9)][0])} is outside 0..9")
-    # Each row is the R, G and B planes in turn, so it reshapes straight to (C, H, W).
-    return images.reshape(-1, 3, 32, 32), y
+    return y
 
 
 def read_cifar10_archive(

@@ -40,6 +40,13 @@ def _images_in(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _class_folders(folder: Path) -> dict[str, list[Path]]:
+    """The images of each sub-folder holding any (hidden folders skipped), by folder name."""
+    sub = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    per_class = {d.name: _images_in(d) for d in sub}
+    return {name: files for name, files in per_class.items() if files}
+
+
 def list_image_folder(
     root: str | os.PathLike[str],
 ) -> tuple[list[Path], list[str] | None, list[str] | None]:
@@ -61,9 +68,7 @@ def list_image_folder(
     if not folder.is_dir():
         raise DatasetNotFoundError(f"image folder {str(root)!r} does not exist")
     flat = _images_in(folder)
-    sub = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    per_class = {d.name: _images_in(d) for d in sub}
-    per_class = {name: files for name, files in per_class.items() if files}
+    per_class = _class_folders(folder)
     if flat and per_class:
         raise DeepALError(
             f"{folder} holds both images and class sub-folders of images: put every image in "

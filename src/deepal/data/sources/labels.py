@@ -49,6 +49,12 @@ def encode_labels(
     ------
     DeepALError
         A label is not one of ``class_names``, or the count is wrong.
+
+    Examples
+    --------
+    >>> labels, names = encode_labels(["dog", "", "cat"], 3)
+    >>> labels.tolist(), names
+    ([1, -1, 0], ['cat', 'dog'])
     """
     if values is None:
         return np.full(n, -1, dtype=np.int64), None if class_names is None else list(class_names)
@@ -56,32 +62,39 @@ def encode_labels(
     if len(raw) != n:
         raise DeepALError(f"got {len(raw)} labels for {n} examples")
     present = [v for v in raw if not _is_missing(v)]
-    as_ints = [_as_int(v) for v in present]
     if class_names is None:
-        if all(i is not None for i in as_ints):
-            out = np.array([-1 if _is_missing(v) else _as_int(v) for v in raw], dtype=np.int64)
-            if out.size and out.min() < -1:
-                raise DeepALError(f"negative class index {out.min()} among the labels")
-            return out, None
+        if all(_as_int(v) is not None for v in present):
+            return _integer_labels(raw), None
         class_names = sorted({str(v).strip() for v in present})
     names = [str(c) for c in class_names]
+    return _named_labels(raw, names), names
+
+
+def _integer_labels(raw: list[Any]) -> np.ndarray:
+    """Labels that are class indices already (``-1`` for missing ones)."""
+    out = np.array([-1 if _is_missing(v) else _as_int(v) for v in raw], dtype=np.int64)
+    if out.size and out.min() < -1:
+        raise DeepALError(f"negative class index {out.min()} among the labels")
+    return out
+
+
+def _named_labels(raw: list[Any], names: list[str]) -> np.ndarray:
+    """Labels given by class name, or by index into ``names`` (``-1`` for missing ones)."""
     index = {name: i for i, name in enumerate(names)}
-    out = np.full(n, -1, dtype=np.int64)
+    out = np.full(len(raw), -1, dtype=np.int64)
     for row, value in enumerate(raw):
         if _is_missing(value):
             continue
         key = str(value).strip()
+        number = _as_int(value)
         if key in index:
             out[row] = index[key]
-            continue
-        number = _as_int(value)
-        if number is not None and 0 <= number < len(names):
+        elif number is not None and 0 <= number < len(names):
             out[row] = number
-            continue
-        raise DeepALError(
-            f"label {value!r} (example {row}) is not a class: the classes are {', '.join(names)}"
-        )
-    return out, names
+        else:
+            raise DeepALError(f"label {value!r} (example {row}) is not a class: the classes "
+                              f"are {', '.join(names)}")
+    return out
 
 
 def _as_int(value: Any) -> int | None:

@@ -13,9 +13,55 @@ from typing import Any
 import numpy as np
 
 from deepal.data.handlers import TensorHandler
-from deepal.data.pool import Data
+from deepal.data.pool import Data, Handler
 from deepal.data.sources.labels import encode_labels
 from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
+
+
+def read_csv(path: str | os.PathLike[str], what: str = "a CSV table"
+             ) -> tuple[list[str], list[list[str]]]:
+    """The header (names stripped) and the rows of a CSV file; blank rows are skipped and
+    every other row must have a value per column.
+
+    Parameters
+    ----------
+    path:
+        A CSV file with a header row (UTF-8, with or without a byte order mark).
+    what:
+        What the file is, for the error when it is empty (e.g. ``"a label file"``).
+
+    Returns
+    -------
+    header, rows
+        The column names and the rows, each a list of strings as long as the header.
+
+    Raises
+    ------
+    CorruptDataError
+        The file cannot be decoded, is empty, repeats a column name, or a row has another
+        number of values than the header (the error names the line).
+    """
+    file = Path(path)
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            numbered = [(reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CorruptDataError(f"cannot read CSV file {file}: {error}") from error
+    if not numbered or not any(cell.strip() for cell in numbered[0][1]):
+        raise CorruptDataError(f"{file} is empty: {what} needs a header row")
+    header = [name.strip() for name in numbered[0][1]]
+    if len(set(header)) != len(header):
+        raise CorruptDataError(f"{file} has repeated column names in its header {header}")
+    rows = []
+    for line, row in numbered[1:]:
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise CorruptDataError(
+                f"{file}, line {line}: {len(row)} values for {len(header)} columns")
+        rows.append(row)
+    return header, rows
 
 
 def read_table(path: str | os.PathLike[str]) -> dict[str, list[Any]]:
@@ -24,32 +70,21 @@ def read_table(path: str | os.PathLike[str]) -> dict[str, list[Any]]:
     if not file.is_file():
         raise DatasetNotFoundError(f"table {str(path)!r} does not exist")
     if file.suffix.lower() == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as error:
-            raise DeepALError('reading Parquet needs pyarrow: pip install "deepal[tables]"') \
-                from error
-        try:
-            return pq.read_table(file).to_pydict()  # type: ignore[no-any-return]
-        except Exception as error:  # pyarrow raises its own error types
-            raise CorruptDataError(f"cannot read Parquet file {file}: {error}") from error
+        return _read_parquet(file)
+    header, rows = read_csv(file)
+    return {name: [row[j] for row in rows] for j, name in enumerate(header)}
+
+
+def _read_parquet(file: Path) -> dict[str, list[Any]]:
     try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise CorruptDataError(f"cannot read CSV file {file}: {error}") from error
-    if not rows or not rows[0]:
-        raise CorruptDataError(f"{file} is empty: a CSV table needs a header row")
-    header = [name.strip() for name in rows[0]]
-    if len(set(header)) != len(header):
-        raise CorruptDataError(f"{file} has repeated column names in its header {header}")
-    body = [row for row in rows[1:] if any(cell.strip() for cell in row)]
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise CorruptDataError(
-                f"{file}, row {line}: {len(row)} values for {len(header)} columns"
-            )
-    return {name: [row[j] for row in body] for j, name in enumerate(header)}
+        import pyarrow.parquet as pq
+    except ImportError as error:
+        raise DeepALError('reading Parquet needs pyarrow: pip install "deepal[tables]"') \
+            from error
+    try:
+        return pq.read_table(file).to_pydict()  # type: ignore[no-any-return]
+    except Exception as error:  # pyarrow raises its own error types
+        raise CorruptDataError(f"cannot read Parquet file {file}: {error}") from error
 
 
 def features_of(columns: dict[str, list[Any]], names: Sequence[str], source: str) -> np.ndarray:
@@ -98,14 +133,7 @@ def from_table(
     ``data = from_table("measurements.csv", label_column="species")``
     """
     columns = read_table(path)
-    if label_column is not None and label_column not in columns:
-        raise DeepALError(f"{path} has no column {label_column!r}: it has {list(columns)}")
-    features = list(feature_columns) if feature_columns is not None else [
-        name for name in columns if name != label_column]
-    missing = [name for name in features if name not in columns]
-    if missing or not features:
-        raise DeepALError(f"{path}: feature columns {missing or features} not found in "
-                          f"{list(columns)}")
+    features = _feature_names(columns, label_column, feature_columns, path)
     X = features_of(columns, features, str(path))
     labels = None if label_column is None else columns[label_column]
     Y, classes = encode_labels(labels, len(X), class_names)
@@ -116,19 +144,46 @@ def from_table(
         if label_column is None:
             raise DeepALError("a test table needs label_column")
         test = read_table(test_path)
+        _feature_names(test, label_column, features, test_path)
         X_test = features_of(test, features, str(test_path))
         Y_test, classes = encode_labels(test[label_column], len(X_test),
                                         classes or _int_names(Y))
-    handler = None
-    if standardize and len(X):
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
-        std[std == 0] = 1.0  # a constant feature stays 0 instead of dividing by zero
-        handler = partial(TensorHandler, mean=mean.tolist(), std=std.tolist())
-    data = Data(X, Y, X_test, Y_test, handler=handler,
+    data = Data(X, Y, X_test, Y_test, handler=standardizer(X) if standardize else None,
                 n_classes=None if classes is None else len(classes), class_names=classes)
     data.feature_names = features  # type: ignore[attr-defined]
     return data
+
+
+def standardizer(X: np.ndarray) -> Handler | None:
+    """A handler scaling each feature (column) of ``X`` to zero mean and unit variance over
+    ``X``, a batch at a time; ``None`` for an empty ``X``.
+
+    Examples
+    --------
+    >>> handler = standardizer(np.array([[1.0, 5.0], [3.0, 5.0]], dtype=np.float32))
+    >>> handler.keywords["mean"], handler.keywords["std"]
+    ([2.0, 5.0], [1.0, 1.0])
+    """
+    if not len(X):
+        return None
+    std = X.std(axis=0)
+    std[std == 0] = 1.0  # a constant feature stays 0 instead of dividing by zero
+    return partial(TensorHandler, mean=X.mean(axis=0).tolist(), std=std.tolist())
+
+
+def _feature_names(columns: dict[str, list[Any]], label_column: str | None,
+                   feature_columns: Sequence[str] | None, path: str | os.PathLike[str]
+                   ) -> list[str]:
+    """The feature columns (default: all but the labels'), each checked to be in the table."""
+    if label_column is not None and label_column not in columns:
+        raise DeepALError(f"{path} has no column {label_column!r}: it has {list(columns)}")
+    features = list(feature_columns) if feature_columns is not None else [
+        name for name in columns if name != label_column]
+    missing = [name for name in features if name not in columns]
+    if missing or not features:
+        raise DeepALError(f"{path}: feature columns {missing or features} not found in "
+                          f"{list(columns)}")
+    return features
 
 
 def _int_names(Y: np.ndarray) -> list[str]:

@@ -13,7 +13,7 @@ import deepal
 from deepal.data.sources.arrays import from_arrays, from_numpy_file, from_torch_dataset
 from deepal.data.sources.images import decode_images, from_image_folder, list_image_folder
 from deepal.data.sources.labels import encode_labels
-from deepal.data.sources.tables import from_table
+from deepal.data.sources.tables import from_table, read_csv
 from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
 from deepal.nets.architectures import MLP
 from deepal.nets.defaults import SmallCNN, default_net
@@ -114,6 +114,33 @@ def test_csv_table_without_labels_and_its_errors(tmp_path: Path):
     text.write_text("a,b\n1,hello\n")
     with pytest.raises(CorruptDataError, match="column 'b', row 1 holds 'hello'"):
         from_table(text, class_names=["x", "y"])
+
+
+def test_one_csv_reader_for_tables_and_label_files(tmp_path: Path):
+    from deepal.labeling.interchange import read_label_rows
+
+    table = tmp_path / "t.csv"
+    table.write_bytes("\ufeffitem , label\n0,cat\n\n\"1\",\"dog\nhouse\"\n2\n".encode())
+    with pytest.raises(CorruptDataError, match="line 6: 1 values for 2 columns"):
+        read_csv(table)  # the line in the file, past a blank line and a quoted line break
+    with pytest.raises(CorruptDataError, match="line 6: 1 values for 2 columns"):
+        read_label_rows(table, "me")  # label files are read by the same reader
+    table.write_text("item , label\n0,cat\n\n1,dog\n")
+    assert read_csv(table) == (["item", "label"], [["0", "cat"], ["1", "dog"]])
+    assert read_label_rows(table, "me") == [("0", "cat", "me"), ("1", "dog", "me")]
+    table.write_text("a,a\n1,2\n")
+    with pytest.raises(CorruptDataError, match="repeated column names"):
+        read_label_rows(table, "me")
+    table.write_bytes(b"a,b\n\xff\xfe,1\n")
+    with pytest.raises(CorruptDataError, match="cannot read CSV file"):
+        from_table(table, class_names=["x", "y"])
+
+
+def test_feature_columns_of_a_test_table_are_checked(tmp_path: Path):
+    (tmp_path / "t.csv").write_text("a,y\n1,p\n2,q\n")
+    (tmp_path / "test.csv").write_text("b,y\n1,p\n")
+    with pytest.raises(DeepALError, match="feature columns \\['a'\\] not found"):
+        from_table(tmp_path / "t.csv", label_column="y", test_path=tmp_path / "test.csv")
 
 
 def test_parquet_table(tmp_path: Path):

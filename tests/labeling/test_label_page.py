@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from deepal.labeling import Project
+from deepal.labeling.page import page_file, render_page
 from deepal.labeling.server import LabelServer
 
 from _own_data import CLASSES, write_images
@@ -158,6 +159,27 @@ def test_requests_without_the_token_are_refused(server, project):
     assert "default-src 'none'" in policy and "connect-src 'self'" in policy
     assert "<script" in html and "src=" not in html.split("<script", 1)[1].split(">", 1)[0]
     assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assert html == render_page()  # the page the server sends is the package's
+
+
+def test_the_page_is_built_from_package_files_a_wheel_ships():
+    import tomllib
+    from importlib.resources import files
+
+    static = files("deepal.labeling") / "static"
+    names = sorted(f.name for f in static.iterdir() if f.is_file())
+    assert names == ["page.css", "page.html", "page.js"]
+    html = render_page()
+    assert "{{" not in html  # every marker replaced
+    for name in ("page.css", "page.js"):
+        assert page_file(name).strip() and page_file(name) in html
+    head, rest = html.split("<style>\n", 1)
+    assert head == page_file("page.html").split("<style>")[0]
+    assert rest.startswith(page_file("page.css"))
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml")
+                              .read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["deepal.labeling"]
+    assert sorted(shipped) == [f"static/{name}" for name in names]
 
 
 def test_bad_requests_are_refused_and_change_nothing(server, project):

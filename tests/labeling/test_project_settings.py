@@ -220,3 +220,21 @@ def test_a_database_made_before_threads_were_recorded_stays_readable(tmp_path, p
     assert [r.threads for r in Project(tmp_path / "p").store.rounds()] == [None]
     Project(tmp_path / "p").query(2, threads=1)
     assert [r.threads for r in Project(tmp_path / "p").store.rounds()] == [None, 1]
+
+
+def test_the_named_network_is_built_by_default_net(tmp_path, pool):
+    pytest.importorskip("PIL", reason='image folders need Pillow: pip install "deepal[images]"')
+    from _own_data import CLASSES, write_images
+
+    truth = write_images(tmp_path / "photos", 12, labeled=False, size=8)
+    project = Project.init(tmp_path / "p", tmp_path / "photos", classes=CLASSES, net="MLP",
+                           image_size=8, n_epoch=1)
+    project.label(0, CLASSES[truth[0]], "me")
+    project.query(2)
+    model = torch.load(tmp_path / "p" / "model.pt", weights_only=True)
+    assert model["architecture"] == "MLP" and model["input_shape"] == [3, 8, 8]
+    auto = Project.init(tmp_path / "q", tmp_path / "photos", classes=CLASSES, image_size=8)
+    assert type(auto.net().net()).__name__ == "SmallCNN"  # auto: images get the CNN
+    with pytest.raises(ConfigError, match="net: SmallCNN needs images"):
+        Project.init(tmp_path / "r", pool, classes="a,b", net="SmallCNN")
+    assert not (tmp_path / "r" / "deepal.sqlite").exists()

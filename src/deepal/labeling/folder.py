@@ -49,6 +49,9 @@ def create_project(root: Path, source: str | os.PathLike[str],
         get_strategy(checked.strategy)  # typed by the user now: a typo fails now
     named = None if checked.classes is None else list(checked.classes)
     loaded = read_source(checked, source_path, named, previews=True)
+    if checked.net == "SmallCNN" and loaded.X.ndim != 4:
+        raise ConfigError(f"net: SmallCNN needs images, and the items of {source_path} have "
+                          f"shape {loaded.X.shape[1:]}: choose --net MLP (or auto)")
     final = validated(StoredProjectSettings, {
         **checked.model_dump(), "classes": loaded.classes,
         "feature_names": loaded.feature_names})

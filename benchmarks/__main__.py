@@ -9,7 +9,15 @@ import time
 
 import torch
 
-from benchmarks import adversarial, consistent_dropout, kcenter, kmeans, mc_dropout, train_epoch
+from benchmarks import (
+    adversarial,
+    consistent_dropout,
+    kcenter,
+    kmeans,
+    mc_dropout,
+    threads,
+    train_epoch,
+)
 from benchmarks.measure import MEMORY_METHOD
 
 ROWS = {
@@ -20,6 +28,7 @@ ROWS = {
     "mc-dropout": lambda a: mc_dropout.run(a.full),
     "consistent-dropout": lambda a: consistent_dropout.run(a.full),
     "adversarial": lambda a: adversarial.run(a.full),
+    "threads": lambda a: threads.run(a.full),
 }
 
 

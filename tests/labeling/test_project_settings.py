@@ -133,6 +133,11 @@ def test_damaged_databases_give_one_clear_error(tmp_path, pool, capsys):
         db.execute("DELETE FROM meta WHERE key = 'classes'")
     with pytest.raises(ConfigError, match="classes: field required"):
         Project(tmp_path / "p")
+    with sqlite3.connect(tmp_path / "p" / "deepal.sqlite") as db:
+        db.execute("INSERT INTO meta VALUES ('classes', '[\"a\", \"b\"]')")
+    (tmp_path / "p" / "pool.npz").write_bytes(b"truncated")
+    with pytest.raises(DeepALError, match="cannot read the project's pool"):
+        Project(tmp_path / "p").query(2)
     (tmp_path / "q").mkdir()
     (tmp_path / "q" / "deepal.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(DeepALError, match="not a readable labelling project database"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.labeling import labels
 from deepal.labeling.folder import DB_NAME, MODEL_NAME, POOL_NAME, create_project, stored_settings
+from deepal.labeling.sources import pool_handler
 from deepal.labeling.store import Round, Store
 from deepal.plugins import is_import_spec
 from deepal.resources import DEFAULT_THREADS, torch_threads
@@ -111,8 +113,12 @@ class Project:
     def arrays(self) -> dict[str, np.ndarray]:
         """The cached inputs: ``X`` and, with a test set, ``X_test`` and ``y_test``."""
         if self._arrays is None:
-            with np.load(self.root / POOL_NAME, allow_pickle=False) as npz:
-                self._arrays = {key: npz[key] for key in npz.files}
+            try:
+                with np.load(self.root / POOL_NAME, allow_pickle=False) as npz:
+                    self._arrays = {key: npz[key] for key in npz.files}
+            except (OSError, ValueError, zipfile.BadZipFile) as error:
+                raise DeepALError(f"cannot read the project's pool {self.root / POOL_NAME} "
+                                  f"({error}): create the project again") from None
         return self._arrays
 
     def data(self) -> Data:
@@ -120,19 +126,9 @@ class Project:
 
         Images are normalised to [-1, 1] and feature rows standardised over the pool, a batch
         at a time."""
-        from deepal.data.handlers import image_handler
-        from deepal.data.pool import Handler
-        from deepal.data.sources.tables import standardizer
-
         arrays = self.arrays()
-        X = arrays["X"]
-        handler: Handler | None = None
-        if X.ndim == 4 and X.dtype == np.uint8:
-            handler = image_handler((0.5,) * X.shape[1], (0.5,) * X.shape[1])
-        elif X.ndim == 2 and len(X) > 1:
-            handler = standardizer(X)
-        data = Data(X, None, arrays.get("X_test"), arrays.get("y_test"), handler=handler,
-                    class_names=self.classes)
+        data = Data(arrays["X"], None, arrays.get("X_test"), arrays.get("y_test"),
+                    handler=pool_handler(arrays["X"]), class_names=self.classes)
         labels = self.store.current_labels()
         if labels:
             known = np.array(sorted(labels), dtype=np.int64)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepal.config.project import KINDS, ProjectSettings
+from deepal.data.pool import Handler
 from deepal.errors import DeepALError
 
 #: Longest side of the preview images the labelling page shows.
@@ -72,6 +73,20 @@ class Source:
     def known_labels(self) -> list[tuple[int, int, str]]:
         """``(item, class, "source")`` for every item the source labels."""
         return [(i, int(c), "source") for i, c in enumerate(self.labels) if c >= 0]
+
+
+def pool_handler(X: np.ndarray) -> Handler | None:
+    """How a project's cached inputs become tensors: ``uint8`` images normalised to
+    [-1, 1], feature rows standardised over the pool, a batch at a time; anything else as
+    it is (``None``: the default handler)."""
+    from deepal.data.handlers import image_handler
+    from deepal.data.sources.tables import standardizer
+
+    if X.ndim == 4 and X.dtype == np.uint8:
+        return image_handler((0.5,) * X.shape[1], (0.5,) * X.shape[1])
+    if X.ndim == 2 and len(X) > 1:
+        return standardizer(X)
+    return None
 
 
 def read_source(settings: ProjectSettings, path: Path, classes: list[str] | None,

@@ -23,7 +23,7 @@ from deepal.config.base import validated
 from deepal.config.project import QueryOptions, TrainOptions
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
-from deepal.labeling import labels
+from deepal.labeling import labels as item_labels
 from deepal.labeling.folder import DB_NAME, MODEL_NAME, POOL_NAME, create_project, stored_settings
 from deepal.labeling.sources import pool_handler
 from deepal.labeling.store import Round, Store
@@ -150,11 +150,11 @@ class Project:
 
     def class_index(self, label: Any) -> int:
         """The index of a class given by name (or index), or a clear error."""
-        return labels.class_index(self.classes, label)
+        return item_labels.class_index(self.classes, label)
 
     def item_id(self, item: Any, refs: dict[str, int] | None = None) -> int:
         """The id of an item given by id or by reference (its file path), or a clear error."""
-        return labels.item_id(self.n_items, item, refs)
+        return item_labels.item_id(self.n_items, item, refs)
 
     def label(self, item: Any, label: Any, annotator: str, source: str = "web") -> None:
         """Record one label (one transaction)."""
@@ -163,11 +163,11 @@ class Project:
     def import_labels(self, path: str | os.PathLike[str], annotator: str = "import") -> int:
         """Record the labels of a CSV / JSON / Label Studio file in one transaction: one bad
         row refuses the whole file and changes nothing. Returns the number of labels."""
-        return labels.import_label_file(self.store, self.classes, path, annotator)
+        return item_labels.import_label_file(self.store, self.classes, path, annotator)
 
     def export_labels(self, path: Path) -> int:
         """Write every current label as CSV ``item,ref,label,annotator,labeled_at``."""
-        return labels.export_label_file(self.store, self.classes, path)
+        return item_labels.export_label_file(self.store, self.classes, path)
 
     # -- querying --------------------------------------------------------------------------
 

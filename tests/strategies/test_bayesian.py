@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -215,17 +216,15 @@ def test_mean_std_by_hand() -> None:
     np.testing.assert_allclose(scores[0], p0.std(dim=0, correction=0).mean().item(), rtol=1e-12)
 
 
-class SampleNet:
-    """Stands in for a trained Net whose MC-dropout samples are the input rows: row ``i``
-    holds example ``i``'s ``K x C`` probabilities."""
-
-    clf = object()
+class HandSamples(PosteriorEstimate):
+    """Stands in for a trained net's MC-dropout samples: input row ``i`` holds example
+    ``i``'s ``K x C`` probabilities."""
 
     def __init__(self, n_samples: int, n_classes: int) -> None:
-        self.shape = (n_samples, n_classes)
+        super().__init__(cast(Any, SimpleNamespace(clf=object())))
+        self.shape = self.n_samples, _ = (n_samples, n_classes)
 
-    def predict_prob_dropout_batches(self, data: Dataset, n_drop: int) -> Iterator[torch.Tensor]:
-        assert n_drop == self.shape[0]
+    def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
         x = data.X  # type: ignore[attr-defined]
         yield x.reshape(len(x), *self.shape).transpose(0, 1)
 
@@ -236,8 +235,9 @@ def test_disagreement_strategies_pick_by_hand(cls: type[BALDDropout], expected: 
     rows = HAND_SAMPLES.transpose(0, 1).reshape(3, -1)
     data = Data(torch.cat([rows, rows[1:2]]).numpy(), None, n_classes=3)
     data.label([3], [0])
-    net: Any = SampleNet(4, 3)
-    strategy = cls(data, net, n_drop=4, random_state=0)
+    estimate = HandSamples(4, 3)
+    strategy = cls(data, estimate.net, n_drop=4, random_state=0)
+    strategy.posterior_estimate = estimate
     assert strategy.query(2).tolist() == expected
 
 

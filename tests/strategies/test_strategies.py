@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from deepal import Data, Net
 from deepal.errors import DeepALError
+from deepal.nets import posterior
 from deepal.scores.distances import k_center_greedy
 from deepal.scores.uncertainty import bald, entropy, least_confidence
 from deepal.strategies.bald import BALDDropout
@@ -192,20 +193,19 @@ def test_last_scores_are_the_kernel_on_the_softmax() -> None:
 
 
 def spy(strategy: Strategy, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record the n_drop of every MC-dropout call; forbid the deterministic softmax."""
+    """Record the n_drop of every MC-dropout sampling; forbid the deterministic softmax."""
     calls: list[int] = []
-    net = strategy.net
-    real = net.predict_prob_dropout_batches
+    real = posterior.dropout_sample_batches
 
-    def recording(data: Dataset, n_drop: int) -> Iterator[torch.Tensor]:
+    def recording(model: nn.Module, batches: Any, n_drop: int, *args: Any) -> Iterator[Any]:
         calls.append(n_drop)
-        return real(data, n_drop)
+        return real(model, batches, n_drop, *args)
 
     def forbidden(data: Dataset) -> torch.Tensor:
         raise AssertionError("a dropout strategy used the deterministic softmax")
 
-    monkeypatch.setattr(net, "predict_prob_dropout_batches", recording)
-    monkeypatch.setattr(net, "predict_prob", forbidden)
+    monkeypatch.setattr(posterior, "dropout_sample_batches", recording)
+    monkeypatch.setattr(strategy.net, "predict_prob", forbidden)
     return calls
 
 
@@ -226,10 +226,10 @@ def test_deterministic_variants_do_not_sample(
 ) -> None:
     strategy = trained(cls)
 
-    def forbidden(data: Dataset, n_drop: int) -> Iterator[torch.Tensor]:
+    def forbidden(*args: Any) -> Iterator[torch.Tensor]:
         raise AssertionError("a deterministic strategy sampled MC dropout")
 
-    monkeypatch.setattr(strategy.net, "predict_prob_dropout_batches", forbidden)
+    monkeypatch.setattr(posterior, "dropout_sample_batches", forbidden)
     strategy.query(4)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepal.nets.posterior import ConsistentMCDropoutPosterior
 from deepal.strategies.base import Strategy
 
 
@@ -111,7 +112,7 @@ def _test(strategy: Strategy, mc_samples: int | None = None) -> tuple[float, flo
         # test is reproducible and changes nothing the run draws afterwards.
         with torch.random.fork_rng(devices=[]):
             seed = int(torch.randint(2**62, ()).item())
-        probs = strategy.predict_prob_dropout(test, n_drop=mc_samples, seed=seed)
+        probs = ConsistentMCDropoutPosterior(strategy.net, mc_samples, seed=seed).mean(test)
     accuracy = data.cal_test_acc(probs.argmax(dim=1))
     labels = torch.as_tensor(data.Y_test, dtype=torch.long)
     picked = probs[torch.arange(len(labels)), labels]

@@ -4,8 +4,7 @@ embeddings to strategies."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,41 +16,17 @@ from tqdm.auto import tqdm
 
 from deepal.data.batches import epoch_order, iter_batches
 from deepal.errors import DeepALError, EmptyPoolError
-from deepal.nets.consistent_dropout import ConsistentMasks, consistent_dropout
+from deepal.nets.dropout_sampling import inference_batches
 from deepal.nets.hooks import TrainingHook, TrainStep
+from deepal.nets.modes import DROPOUT_TYPES, eval_mode, mc_dropout, require_trained
 from deepal.nets.params import DEFAULT_PARAMS, MONITORS, OPTIMIZERS, checked_params, merge_params
+from deepal.nets.posterior import dropout_posterior
 from deepal.state import check_keys, load_module, module_state
 
-DROPOUT_TYPES = (
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
-)
 
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@contextmanager
-def eval_mode(model: nn.Module, sample_dropout: bool = False) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode, its dropout layers sampling if ``sample_dropout``; every
-    module's own mode is restored on exit, whatever it was."""
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    if sample_dropout:
-        for module in model.modules():
-            if isinstance(module, DROPOUT_TYPES):
-                module.train()
-    try:
-        yield model
-    finally:
-        for module, mode in modes.items():
-            module.train(mode)
-
-
-def mc_dropout(model: nn.Module) -> AbstractContextManager[nn.Module]:
-    """Evaluate ``model`` with its dropout layers sampling and everything else (BatchNorm
-    included) in eval mode; every module's mode is restored on exit."""
-    return eval_mode(model, sample_dropout=True)
 
 
 class Net:
@@ -261,17 +236,12 @@ class Net:
     # -- inference -----------------------------------------------------------------------
 
     def _trained(self) -> nn.Module:
-        if self.clf is None:
-            raise DeepALError("the network is not trained yet: call train() first")
-        return self.clf
+        return require_trained(self.clf)
 
-    def _batches(self, data: Dataset, desc: str) -> Iterator[tuple[Any, ...]]:
+    def _batches(self, data: Dataset, desc: str) -> Iterable[tuple[Any, ...]]:
         """Inference batches of ``data``, with a progress bar when ``progress`` is set."""
-        batch_size = self.params["test_args"]["batch_size"]
-        return tqdm(
-            iter_batches(data, batch_size), desc=desc, leave=False, disable=not self.progress,
-            total=-(-len(data) // batch_size),  # type: ignore[arg-type]
-        )
+        return inference_batches(data, self.params["test_args"]["batch_size"], desc,
+                                 self.progress)
 
     def _outputs(self, data: Dataset, desc: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(logits, embedding)`` per batch of ``data`` with the module as it is."""
@@ -291,72 +261,19 @@ class Net:
         parts = [F.softmax(logits, dim=1).cpu() for logits, _ in self._outputs(data, "predict")]
         return _cat(parts)
 
-    @torch.inference_mode()
     def predict_prob_dropout_batches(
         self, data: Dataset, n_drop: int, seed: int | None = None
     ) -> Iterator[torch.Tensor]:
         """MC-dropout probabilities batch by batch: each item has shape ``(n_drop, B, C)``.
 
-        Only the dropout layers sample; BatchNorm stays in eval mode. Consumers reduce each
-        batch as it comes, so memory stays ``O(n_drop * B * C)`` whatever the pool size.
-
-        With ``seed=None`` every example of every pass gets a fresh mask (torch's global
-        generator). With a ``seed``, dropout is consistent
-        (:mod:`deepal.nets.consistent_dropout`): ``n_drop`` masks per dropout module are drawn
-        from ``torch.Generator().manual_seed(seed)`` and sample ``k`` applies mask ``k`` to
-        every example of every batch, so it is one network for the whole of ``data``.
-
-        A module that defines ``forward_deterministic(x)`` (every layer before the first
-        dropout) and ``forward_sampled(h)`` (the rest, returning ``(logits, embedding)``), with
-        ``forward(x) == forward_sampled(forward_deterministic(x))``, has the first part run once
-        per batch and only the second ``n_drop`` times: the samples are the same, the cost of
-        the layers before the dropout is paid once (all the built-in networks do this). A
-        dropout layer run inside ``forward_deterministic`` raises :class:`DeepALError`.
-
-        With a ``seed``, a module may go further and define
-        ``forward_consistent(h, masks)``, returning the logits of all ``n_drop`` samples at
-        once, shape ``(n_drop, B, C)``, from ``h = forward_deterministic(x)`` and the
-        :class:`~deepal.nets.consistent_dropout.ConsistentMasks` (``masks.of(module, features)``
-        gives a dropout module's ``n_drop`` masks). It must equal ``forward_sampled`` under
-        each mask in turn; :class:`~deepal.nets.architectures.BatchBALDCNN` uses it to share
-        the cost of a convolution between the samples."""
-        if n_drop < 1:
-            raise DeepALError(f"n_drop must be at least 1, got {n_drop}")
-        model = self._trained()
-        if not any(isinstance(m, DROPOUT_TYPES) for m in model.modules()):
-            raise DeepALError(
-                f"MC dropout needs nn.Dropout layers, and {type(model).__name__} has none: "
-                "add one (F.dropout cannot be switched on alone) or use a non-dropout strategy"
-            )
-        with ExitStack() as stack:
-            masks: ConsistentMasks | None = None
-            if seed is None:
-                stack.enter_context(mc_dropout(model))
-            else:
-                stack.enter_context(eval_mode(model))
-                generator = torch.Generator().manual_seed(seed)
-                masks = stack.enter_context(consistent_dropout(model, n_drop, generator))
-            deterministic, sampled = _dropout_split(model)
-            all_at_once = getattr(model, "forward_consistent", None)
-            for batch in self._batches(data, f"MC dropout x{n_drop}"):
-                features = deterministic(batch[0].to(self.device, non_blocking=True))
-                if masks is not None and callable(all_at_once):
-                    logits = all_at_once(features, masks)
-                    if logits.dim() != 3 or logits.shape[:2] != (n_drop, len(batch[0])):
-                        raise DeepALError(
-                            f"{type(model).__name__}.forward_consistent returned shape "
-                            f"{tuple(logits.shape)} for {len(batch[0])} examples and {n_drop} "
-                            f"masks: it must return (n_drop, batch, classes) = ({n_drop}, "
-                            f"{len(batch[0])}, classes)"
-                        )
-                    yield F.softmax(logits, dim=2).cpu()
-                    continue
-                samples = []
-                for k in range(n_drop):
-                    if masks is not None:
-                        masks.sample = k
-                    samples.append(F.softmax(sampled(features)[0], dim=1))
-                yield torch.stack(samples).cpu()
+        Only the dropout layers sample; BatchNorm stays in eval mode. With ``seed=None``
+        every example of every pass gets a fresh mask
+        (:class:`~deepal.nets.posterior.MCDropoutPosterior`); with a ``seed``, ``n_drop``
+        consistent masks are shared by every example
+        (:class:`~deepal.nets.posterior.ConsistentMCDropoutPosterior`). How a module can
+        run its layers before the dropout once per batch is in
+        :mod:`deepal.nets.dropout_sampling`."""
+        return dropout_posterior(self, n_drop, seed).sample_batches(data)
 
     def predict_prob_dropout(
         self, data: Dataset, n_drop: int = 10, seed: int | None = None
@@ -423,36 +340,6 @@ def weight_decay_groups(
     everything = list(parameters)
     return [{"params": [t for t in everything if id(t) in chosen]},
             {"params": [t for t in everything if id(t) not in chosen], "weight_decay": 0.0}]
-
-
-def _dropout_split(
-    model: nn.Module,
-) -> tuple[Callable[[torch.Tensor], Any], Callable[[Any], tuple[torch.Tensor, torch.Tensor]]]:
-    """``model``'s layers before any dropout and the rest: its ``forward_deterministic``
-    (refusing to run a dropout layer, whose one mask every sample would share) and
-    ``forward_sampled`` when it has both, else nothing and its whole ``forward``."""
-    deterministic = getattr(model, "forward_deterministic", None)
-    sampled = getattr(model, "forward_sampled", None)
-    if not (callable(deterministic) and callable(sampled)):
-        return (lambda x: x), model
-
-    def refuse(module: nn.Module, _inputs: Any) -> None:
-        raise DeepALError(
-            f"{type(model).__name__}.forward_deterministic ran a dropout layer "
-            f"({type(module).__name__}): MC dropout runs that part once for all samples, so "
-            "they would share its mask; move the layer into forward_sampled"
-        )
-
-    def guarded(x: torch.Tensor) -> Any:
-        handles = [m.register_forward_pre_hook(refuse)
-                   for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
-        try:
-            return deterministic(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-
-    return guarded, sampled
 
 
 class _EarlyStopping:

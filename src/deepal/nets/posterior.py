@@ -33,9 +33,9 @@ the members' mean.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -45,7 +45,8 @@ from torch.utils.data import Dataset
 
 from deepal.data.batches import iter_batches
 from deepal.errors import DeepALError, UnknownNameError
-from deepal.nets.net import Net, eval_mode
+from deepal.nets.dropout_sampling import dropout_sample_batches, inference_batches
+from deepal.nets.modes import eval_mode, require_trained
 from deepal.state import (
     check_keys,
     check_kind,
@@ -57,6 +58,20 @@ from deepal.state import (
 
 POSTERIORS = ("softmax", "mc_dropout", "consistent_mc_dropout", "ensemble")
 DROPOUT_POSTERIORS = ("mc_dropout", "consistent_mc_dropout")
+
+
+class Net(Protocol):
+    """What an estimate uses of its network wrapper (:class:`deepal.Net` is one)."""
+
+    net: Callable[[], nn.Module]
+    clf: nn.Module | None
+    device: torch.device
+    params: dict[str, Any]
+    progress: bool
+
+    def train(self, data: Dataset, val_data: Dataset | None = None) -> None: ...
+
+    def predict_prob(self, data: Dataset) -> torch.Tensor: ...
 
 
 class PosteriorEstimate:
@@ -139,7 +154,16 @@ class MCDropoutPosterior(PosteriorEstimate):
         self.n_samples = n_drop
 
     def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
-        return self.net.predict_prob_dropout_batches(data, self.n_samples)
+        return self._dropout_batches(data, seed=None)
+
+    def _dropout_batches(self, data: Dataset, seed: int | None) -> Iterator[torch.Tensor]:
+        """The samples of :mod:`deepal.nets.dropout_sampling`: fresh masks, or the
+        consistent masks of ``seed``."""
+        net = self.net
+        batches = inference_batches(data, net.params["test_args"]["batch_size"],
+                                    f"MC dropout x{self.n_samples}", net.progress)
+        return dropout_sample_batches(require_trained(net.clf), batches, self.n_samples,
+                                      net.device, seed)
 
 
 class ConsistentMCDropoutPosterior(MCDropoutPosterior):
@@ -154,6 +178,9 @@ class ConsistentMCDropoutPosterior(MCDropoutPosterior):
     rng:
         Each call draws the masks' seed from it (a strategy passes its own, so its
         ``random_state`` fixes the masks); ``None`` draws it from torch's global generator.
+    seed:
+        Use the masks of this seed at every call instead (``rng`` is then not drawn from):
+        ``n_drop`` fixed networks, as a test-time MC evaluation needs.
 
     Attributes
     ----------
@@ -163,18 +190,27 @@ class ConsistentMCDropoutPosterior(MCDropoutPosterior):
 
     name = "consistent_mc_dropout"
 
-    def __init__(self, net: Net, n_drop: int = 10, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        net: Net,
+        n_drop: int = 10,
+        rng: np.random.Generator | None = None,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(net, n_drop)
         self.rng = rng
+        self.seed = seed
         self.last_seed: int | None = None
 
     def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
-        if self.rng is not None:
+        if self.seed is not None:
+            seed = self.seed
+        elif self.rng is not None:
             seed = int(self.rng.integers(2**62))
         else:
             seed = int(torch.randint(2**62, ()).item())
         self.last_seed = seed
-        return self.net.predict_prob_dropout_batches(data, self.n_samples, seed=seed)
+        return self._dropout_batches(data, seed)
 
     def _state(self) -> dict[str, Any]:
         rng = None if self.rng is None else generator_state(self.rng)
@@ -264,6 +300,14 @@ class EnsemblePosterior(PosteriorEstimate):
         self.member_seeds = [int(seed) for seed in state["member_seeds"]]
         if self.members:  # the net serves the last member, as after train()
             self.net.clf = self.members[-1]
+
+
+def dropout_posterior(net: Net, n_drop: int, seed: int | None = None) -> MCDropoutPosterior:
+    """MC dropout with fresh masks (``seed=None``) or with the consistent masks of ``seed``:
+    what :meth:`deepal.Net.predict_prob_dropout_batches` samples."""
+    if seed is None:
+        return MCDropoutPosterior(net, n_drop)
+    return ConsistentMCDropoutPosterior(net, n_drop, seed=seed)
 
 
 def get_posterior(

@@ -269,7 +269,9 @@ def test_n_drop_is_validated() -> None:
         EntropySamplingDropout(data, net, n_drop=2.5)  # type: ignore[arg-type]
     assert EntropySampling(data, net).n_drop == 0
     assert LeastConfidenceDropout(data, net, n_drop=3).n_drop == 3
-    assert isinstance(MarginSamplingDropout(data, net), MarginSampling)
+    # The dropout variant scores what the plain one scores, on MC-dropout samples.
+    assert MarginSamplingDropout.score is MarginSampling.score
+    assert MarginSamplingDropout(data, net).n_drop == 10
 
 
 # -- diversity strategies ----------------------------------------------------------------------

@@ -103,3 +103,27 @@ def test_registry_knows_every_paper_strategy_and_user_classes():
     with pytest.raises(UnknownNameError, match="not a subclass"):
         get_strategy("numpy:array")
     assert deepal.RandomSampling is RandomSampling
+
+
+def _depth(cls: type) -> int:
+    """The classes on the longest inheritance chain from ``cls`` to Strategy, both included
+    (bases that are not strategies, such as mixins, are not on a chain)."""
+    if cls is Strategy:
+        return 1
+    return 1 + max(_depth(base) for base in cls.__bases__ if issubclass(base, Strategy))
+
+
+@pytest.mark.parametrize("name", list(deepal.STRATEGIES))
+def test_every_registered_strategy_is_at_most_three_classes_deep(name: str):
+    assert _depth(deepal.get_strategy(name)) <= 3
+
+
+def test_the_depth_counts_every_class_on_the_chain():
+    class Middle(Strategy):
+        pass
+
+    class Deep(Middle):
+        pass
+
+    assert (_depth(Strategy), _depth(Middle), _depth(Deep), _depth(type("D", (Deep,), {}))) == (
+        1, 2, 3, 4)

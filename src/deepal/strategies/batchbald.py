@@ -12,10 +12,11 @@ from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.batchbald import batchbald
 from deepal.scores.uncertainty import bald
-from deepal.strategies.bald import BALDDropout
+from deepal.strategies.bald import BALDScore
+from deepal.strategies.posterior import PosteriorStrategy
 
 
-class BatchBALD(BALDDropout):
+class BatchBALD(BALDScore, PosteriorStrategy):
     """Greedily add the candidate that most raises ``I(y_batch ; w)``
     (see :mod:`deepal.scores.batchbald`).
 
@@ -32,7 +33,8 @@ class BatchBALD(BALDDropout):
     Parameters
     ----------
     dataset, net, random_state, max_candidates, n_members:
-        As for :class:`~deepal.strategies.bald.BALDDropout`.
+        As for :class:`~deepal.strategies.bald.BALDDropout` (BatchBALD scores the same
+        samples, jointly).
     posterior:
         ``"consistent_mc_dropout"`` by default; ``"mc_dropout"`` (fresh masks per example,
         the old behaviour) and ``"ensemble"`` (already one network per sample) are accepted.
@@ -52,7 +54,7 @@ class BatchBALD(BALDDropout):
     """
 
     default_posterior = "consistent_mc_dropout"
-    state_attrs = (*BALDDropout.state_attrs, "last_joint_mi")
+    state_attrs = (*PosteriorStrategy.state_attrs, "last_joint_mi")
 
     def __init__(
         self,

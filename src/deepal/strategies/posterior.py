@@ -10,7 +10,11 @@
   (``"power"``, ``"softmax"``, ``"softrank"``, Kirsch et al. 2023) with coldness ``beta``.
 
 So ``BALDDropout(data, net, posterior="ensemble", n_members=5, acquisition="power")`` is
-PowerBALD on a deep ensemble, with no new class.
+PowerBALD on a deep ensemble, with no new class. A concrete strategy subclasses
+:class:`PosteriorStrategy` directly and declares what differs: its score
+(:meth:`~PosteriorStrategy.sample_score`, or a mixin such as
+:class:`~deepal.strategies.uncertainty.UncertaintySampling` that provides it), the fewest
+samples it can use, its default ``n_drop``, posterior and acquisition.
 """
 
 from __future__ import annotations
@@ -24,10 +28,17 @@ from torch.utils.data import Dataset
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
-from deepal.nets.posterior import PosteriorEstimate, get_posterior
+from deepal.nets.posterior import DROPOUT_POSTERIORS, PosteriorEstimate, get_posterior
 from deepal.scores.stochastic import ACQUISITIONS, stochastic_top_n
 from deepal.state import Stateful
 from deepal.strategies.base import Strategy
+
+
+def check_n_drop(n_drop: int, minimum: int) -> int:
+    """``n_drop`` as an int, or a :class:`DeepALError` if it is not an integer >= ``minimum``."""
+    if isinstance(n_drop, bool) or not isinstance(n_drop, (int, np.integer)) or n_drop < minimum:
+        raise DeepALError(f"n_drop must be an integer >= {minimum}, got {n_drop!r}")
+    return int(n_drop)
 
 
 class PosteriorStrategy(Strategy):
@@ -39,6 +50,7 @@ class PosteriorStrategy(Strategy):
         As for :class:`~deepal.strategies.base.Strategy` (the last two by keyword).
     n_drop:
         Number of MC-dropout samples; with ``posterior=None``, 0 means the softmax.
+        ``None`` takes the class's :attr:`default_n_drop`.
     posterior:
         ``"softmax"``, ``"mc_dropout"``, ``"consistent_mc_dropout"`` or ``"ensemble"``;
         ``None`` takes the class's :attr:`default_posterior`, and where that is ``None`` too,
@@ -59,17 +71,22 @@ class PosteriorStrategy(Strategy):
         The fewest samples per example the score can use (2 for disagreement scores).
     default_posterior:
         The posterior used when none is given (``None``: follow ``n_drop``).
+    default_n_drop:
+        The ``n_drop`` used when none is given.
+    default_acquisition:
+        The acquisition used when none is given.
     """
 
     min_samples: ClassVar[int] = 1
     default_posterior: ClassVar[str | None] = None
     default_acquisition: ClassVar[str] = "top_n"
+    default_n_drop: ClassVar[int] = 10
 
     def __init__(
         self,
         dataset: Data,
         net: Net,
-        n_drop: int = 10,
+        n_drop: int | None = None,
         *,
         posterior: str | None = None,
         n_members: int = 5,
@@ -77,9 +94,14 @@ class PosteriorStrategy(Strategy):
         beta: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, net, **kwargs)
         if posterior is None:
             posterior = self.default_posterior
+        n_drop = self.default_n_drop if n_drop is None else n_drop
+        # A disagreement score needs two dropout samples; a softmax (n_drop=0) or an
+        # ensemble (n_members) is checked by get_posterior.
+        needs_samples = self.min_samples > 1 and posterior in (None, *DROPOUT_POSTERIORS)
+        n_drop = check_n_drop(n_drop, self.min_samples if needs_samples else 0)
+        super().__init__(dataset, net, **kwargs)
         self.posterior_estimate: PosteriorEstimate = get_posterior(
             posterior, net, n_drop=n_drop, n_members=n_members, min_samples=self.min_samples,
             rng=self.rng,

@@ -207,28 +207,48 @@ def batchbald(
         chunk = max(1, chunk_elements // (block * n_classes))
         if lazy:
             chunk = min(chunk, 256)  # small chunks let the bounds prune
-        remaining = available.nonzero().flatten()
-        order = remaining[torch.argsort(-bound[remaining], stable=True)]
-        best, best_gain = -1, -torch.inf
-        for start in range(0, len(order), chunk):
-            if lazy and best >= 0 and float(bound[order[start]]) < best_gain:
-                break  # nothing left can beat the best gain found
-            positions = order[start:start + chunk]
-            gain = (configs.joint_entropy(samples[:, positions].double())
-                    - conditional[positions] - picked_conditional - joint_mi[-1])
-            gain = torch.nan_to_num(gain, nan=-torch.inf)
-            bound[positions] = gain
-            top = float(gain.max())
-            # ties go to the lowest pool position, as top_n does
-            first = int(positions[gain == top].min()) if top > -torch.inf else int(positions.min())
-            if top > best_gain or (top == best_gain and first < best) or best < 0:
-                best, best_gain = first, top
+        best, best_gain = _best_candidate(samples, configs, conditional, bound, available,
+                                          (picked_conditional, joint_mi[-1]), chunk, lazy)
         picks.append(best)
         joint_mi.append(joint_mi[-1] + best_gain)
         picked_conditional += float(conditional[best])
         available[best] = False
         configs.add(samples[:, picks].double())
     return np.asarray(picks, dtype=np.int64), torch.tensor(joint_mi[1:], dtype=torch.float64)
+
+
+def _best_candidate(
+    samples: torch.Tensor,
+    configs: _Configurations,
+    conditional: torch.Tensor,
+    bound: torch.Tensor,
+    available: torch.Tensor,
+    picked: tuple[float, float],
+    chunk: int,
+    lazy: bool,
+) -> tuple[int, float]:
+    """One greedy step: the available position with the largest gain in joint mutual
+    information and that gain. ``picked`` holds the picks' summed conditional entropy and
+    their joint mutual information; ``bound`` (every candidate's last gain) is updated for
+    the candidates scored."""
+    picked_conditional, joint_mi = picked
+    remaining = available.nonzero().flatten()
+    order = remaining[torch.argsort(-bound[remaining], stable=True)]
+    best, best_gain = -1, -torch.inf
+    for start in range(0, len(order), chunk):
+        if lazy and best >= 0 and float(bound[order[start]]) < best_gain:
+            break  # nothing left can beat the best gain found
+        positions = order[start:start + chunk]
+        gain = (configs.joint_entropy(samples[:, positions].double())
+                - conditional[positions] - picked_conditional - joint_mi)
+        gain = torch.nan_to_num(gain, nan=-torch.inf)
+        bound[positions] = gain
+        top = float(gain.max())
+        # ties go to the lowest pool position, as top_n does
+        first = int(positions[gain == top].min()) if top > -torch.inf else int(positions.min())
+        if top > best_gain or (top == best_gain and first < best) or best < 0:
+            best, best_gain = first, top
+    return best, best_gain
 
 
 def joint_mutual_information(samples: torch.Tensor) -> float:

@@ -64,45 +64,55 @@ def summarise(rows: list[dict[str, Any]], target: float | None,
 
     Only complete runs (as many rounds as the longest run of that data set) count in the
     metrics, so a run still in progress does not skew the means."""
-    runs: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        runs[(row["dataset"], row["strategy"], row["seed"])].append(row)
-    by_dataset: dict[str, dict[str, list[list[dict[str, Any]]]]] = defaultdict(
-        lambda: defaultdict(list))
-    for (dataset, strategy, _), run_rows in sorted(runs.items()):
-        by_dataset[dataset][strategy].append(sorted(run_rows, key=lambda r: r["round"]))
-
     result = {}
-    for dataset, strategies in by_dataset.items():
-        longest = max(len(r) for runs_ in strategies.values() for r in runs_)
-        complete = {s: [r for r in runs_ if len(r) == longest] for s, runs_ in strategies.items()}
-        complete = {s: r for s, r in complete.items() if r}
+    for dataset, complete in _complete_runs(rows).items():
         finals = {s: mean_std([r[-1]["test_accuracy"] for r in runs_])[0]
                   for s, runs_ in complete.items()}
         # Without a target, 98% of the best strategy's final accuracy: a level every curve can
         # be compared at.
         goal = target if target is not None else (
             round(0.98 * max(finals.values()), 4) if finals else None)
-        summaries = []
-        for strategy in sorted(complete, key=lambda s: _rank(s, order)):
-            curves = [([r["n_labeled"] for r in run], [r["test_accuracy"] for r in run])
-                      for run in complete[strategy]]
-            querying = [r for run in complete[strategy] for r in run if r["round"] > 0]
-            summaries.append(StrategySummary(
-                strategy=strategy,
-                seeds=len(curves),
-                aubc=mean_std([aubc(x, y) for x, y in curves]),
-                final=mean_std([final_accuracy(y) for _, y in curves]),
-                reach=[labels_to_reach(x, y, goal) if goal is not None else None
-                       for x, y in curves],
-                train_seconds=float(np.mean([r["train_seconds"] for run in complete[strategy]
-                                             for r in run])),
-                query_seconds=float(np.mean([r["query_seconds"] for r in querying]))
-                if querying else 0.0,
-                curve=mean_curve(curves),
-            ))
+        summaries = [_summary(strategy, complete[strategy], goal)
+                     for strategy in sorted(complete, key=lambda s: _rank(s, order))]
         result[dataset] = (goal, summaries)
     return result
+
+
+Run = list[dict[str, Any]]
+
+
+def _complete_runs(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[Run]]]:
+    """Per data set and strategy, the runs (rows by round) as long as the data set's
+    longest; strategies without one are left out."""
+    runs: dict[tuple[str, str, int], Run] = defaultdict(list)
+    for row in rows:
+        runs[(row["dataset"], row["strategy"], row["seed"])].append(row)
+    by_dataset: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for (dataset, strategy, _), run_rows in sorted(runs.items()):
+        by_dataset[dataset][strategy].append(sorted(run_rows, key=lambda r: r["round"]))
+    complete = {}
+    for dataset, strategies in by_dataset.items():
+        longest = max(len(r) for runs_ in strategies.values() for r in runs_)
+        kept = {s: [r for r in runs_ if len(r) == longest] for s, runs_ in strategies.items()}
+        complete[dataset] = {s: r for s, r in kept.items() if r}
+    return complete
+
+
+def _summary(strategy: str, runs: list[Run], goal: float | None) -> StrategySummary:
+    curves = [([r["n_labeled"] for r in run], [r["test_accuracy"] for r in run])
+              for run in runs]
+    querying = [r for run in runs for r in run if r["round"] > 0]
+    return StrategySummary(
+        strategy=strategy,
+        seeds=len(curves),
+        aubc=mean_std([aubc(x, y) for x, y in curves]),
+        final=mean_std([final_accuracy(y) for _, y in curves]),
+        reach=[labels_to_reach(x, y, goal) if goal is not None else None for x, y in curves],
+        train_seconds=float(np.mean([r["train_seconds"] for run in runs for r in run])),
+        query_seconds=float(np.mean([r["query_seconds"] for r in querying]))
+        if querying else 0.0,
+        curve=mean_curve(curves),
+    )
 
 
 def _rank(strategy: str, order: list[str]) -> tuple[int, str]:
@@ -192,16 +202,28 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
     folder.mkdir(parents=True, exist_ok=True)
 
     lines = [f"# Experiment {config.get('name', output.name)}", ""]
+    lines += _session_lines(manifest)
+    for dataset, (goal, summaries) in summarise(rows, target, order).items():
+        lines += _dataset_lines(dataset, goal, summaries, order, folder if plots else None)
+    lines += _config_lines(manifest)
+    path = folder / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def _session_lines(manifest: dict[str, Any]) -> list[str]:
+    """Where and when the experiment ran, and how to read the tables' numbers."""
+    lines = []
     sessions = sessions_of(manifest) if manifest else []
-    if manifest:
-        if len(sessions) > 1:
-            lines += [f"Run in {len(sessions)} sessions:", ""]
-        for session in sessions:
-            device = f", {session['device']}" if session.get("device") else ""
-            lines += [f"{'- ' if len(sessions) > 1 else ''}deepal {session['deepal_version']}, "
-                      f"Python {session['python']}, torch {session['torch']}, on "
-                      f"{session['platform']}{device}; started {session['started']}, updated "
-                      f"{session['updated']}."]
+    if len(sessions) > 1:
+        lines += [f"Run in {len(sessions)} sessions:", ""]
+    for session in sessions:
+        device = f", {session['device']}" if session.get("device") else ""
+        lines += [f"{'- ' if len(sessions) > 1 else ''}deepal {session['deepal_version']}, "
+                  f"Python {session['python']}, torch {session['torch']}, on "
+                  f"{session['platform']}{device}; started {session['started']}, updated "
+                  f"{session['updated']}."]
+    if sessions:
         lines += [""]
     lines += ["AUBC: area under the accuracy-vs-labels curve (trapezoidal), divided by the "
               "label range. Values are mean ± standard deviation over seeds (complete runs "
@@ -211,26 +233,35 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
         # rows do not record their session, so a mean cannot be split by machine
         lines[-1] += (" The sessions above ran on different machines and these means mix "
                       "them: compare seconds only between runs of one session.")
-    lines += [""]
-    for dataset, (goal, summaries) in summarise(rows, target, order).items():
-        lines += [f"## {dataset}", ""]
-        if plots and summaries:
-            png, svg = plot_dataset(dataset, summaries, order, folder)
-            lines += [f"![{dataset} learning curves]({png.name})", "",
-                      f"([SVG]({svg.name}))", ""]
-        goal_text = "-" if goal is None else f"{goal:.4f}"
-        lines += [f"| strategy | seeds | AUBC | final accuracy | labels to reach {goal_text} "
-                  "| train s/round | query s/round |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for s in summaries:
-            lines.append(f"| {s.strategy} | {s.seeds} | {_pm(s.aubc)} | {_pm(s.final)} | "
-                         f"{_reach(s.reach)} | {s.train_seconds:.3f} | {s.query_seconds:.3f} |")
-        lines.append("")
+    return [*lines, ""]
+
+
+def _dataset_lines(dataset: str, goal: float | None, summaries: list[StrategySummary],
+                   order: list[str], figures: Path | None) -> list[str]:
+    """One data set's section: its figure (drawn into ``figures`` unless ``None``) and table."""
+    lines = [f"## {dataset}", ""]
+    if figures is not None and summaries:
+        png, svg = plot_dataset(dataset, summaries, order, figures)
+        lines += [f"![{dataset} learning curves]({png.name})", "", f"([SVG]({svg.name}))", ""]
+    goal_text = "-" if goal is None else f"{goal:.4f}"
+    lines += [f"| strategy | seeds | AUBC | final accuracy | labels to reach {goal_text} "
+              "| train s/round | query s/round |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for s in summaries:
+        lines.append(f"| {s.strategy} | {s.seeds} | {_pm(s.aubc)} | {_pm(s.final)} | "
+                     f"{_reach(s.reach)} | {s.train_seconds:.3f} | {s.query_seconds:.3f} |")
+    return [*lines, ""]
+
+
+def _config_lines(manifest: dict[str, Any]) -> list[str]:
+    """The config as given and as resolved, when the manifest has them."""
+    import json
+
+    lines: list[str] = []
     if manifest.get("config_text"):
         lines += ["## Config", "", "```toml", manifest["config_text"].rstrip(), "```", ""]
+    config = manifest.get("config", {})
     if config:
         lines += ["Resolved settings:", "", "```json",
                   json.dumps(config, indent=2, default=str), "```", ""]
-    path = folder / "report.md"
-    atomic_write_text(path, "\n".join(lines))
-    return path
+    return lines

@@ -151,17 +151,7 @@ def export_complete_seeds(output: Path, destination: Path) -> list[int]:
     manifest = read_manifest(output)
     runs = manifest["runs"]
     rows = collect_rows(output, [run["id"] for run in runs])
-    rounds_done: dict[tuple[str, str, int], int] = defaultdict(int)
-    for row in rows:
-        key = (row["dataset"], row["strategy"], int(row["seed"]))
-        rounds_done[key] = max(rounds_done[key], int(row["round"]))
-    incomplete = set()
-    for run in runs:
-        run["rounds_done"] = rounds_done[(run["dataset"], run["strategy"], int(run["seed"]))]
-        run["complete"] = run["rounds_done"] >= run["n_round"]
-        if not run["complete"]:
-            incomplete.add(int(run["seed"]))
-    seeds = sorted({int(run["seed"]) for run in runs} - incomplete)
+    seeds = _complete_seeds(runs, rows)
     if not seeds:
         raise DeepALError(f"{output} has no seed whose runs are all complete yet")
     published = [r for r in rows if int(r["seed"]) in seeds]
@@ -178,9 +168,7 @@ def export_complete_seeds(output: Path, destination: Path) -> list[int]:
         kept = [seed for seed in before.get("published_seeds", []) if seed not in seeds]
         published += [r for r in read_rows(destination / RESULTS) if int(r["seed"]) in kept]
         sessions = merge_sessions(sessions_of(before), sessions)
-        earlier_runs = {run["id"]: run for run in before["runs"]}
-        runs = [earlier_runs.get(run["id"], run) if int(run["seed"]) in kept else run
-                for run in runs]
+        runs = _keep_earlier_runs(runs, before["runs"], kept)
     published.sort(key=lambda r: (r["dataset"], r["strategy"], r["seed"], r["round"]))
     destination.mkdir(parents=True, exist_ok=True)
     atomic_write_text(destination / RESULTS, rows_to_csv(published))
@@ -189,6 +177,30 @@ def export_complete_seeds(output: Path, destination: Path) -> list[int]:
     write_manifest(destination, {**manifest, "runs": runs, "sessions": sessions,
                                  "published_seeds": sorted(seeds + kept)})
     return seeds
+
+
+def _keep_earlier_runs(runs: list[dict[str, Any]], earlier: list[dict[str, Any]],
+                       kept: list[int]) -> list[dict[str, Any]]:
+    """``runs``, with the earlier export's record of each run of a ``kept`` seed."""
+    earlier_runs = {run["id"]: run for run in earlier}
+    return [earlier_runs.get(run["id"], run) if int(run["seed"]) in kept else run
+            for run in runs]
+
+
+def _complete_seeds(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[int]:
+    """The seeds whose every run has all its rounds in ``rows``; each run's
+    ``rounds_done`` and ``complete`` are set from its rows on the way."""
+    rounds_done: dict[tuple[str, str, int], int] = defaultdict(int)
+    for row in rows:
+        key = (row["dataset"], row["strategy"], int(row["seed"]))
+        rounds_done[key] = max(rounds_done[key], int(row["round"]))
+    incomplete = set()
+    for run in runs:
+        run["rounds_done"] = rounds_done[(run["dataset"], run["strategy"], int(run["seed"]))]
+        run["complete"] = run["rounds_done"] >= run["n_round"]
+        if not run["complete"]:
+            incomplete.add(int(run["seed"]))
+    return sorted({int(run["seed"]) for run in runs} - incomplete)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,8 @@ from deepal.experiments.config import load_config, settings_hash, smoke_config
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Per config: the hash of all its settings, that of its smoke version, and each strategy's.
+#: The smoke versions of configs querying more than 200 examples per round used to score only
+#: 200 candidates, which a query of more cannot do; they now score ``n_query``.
 PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
     "examples/digits.toml": (
         "1995fbb0fed0",
@@ -25,7 +27,7 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "examples/mnist.toml": (
         "04ca64176be5",
-        "d2fb23c5f4e9",
+        "8e502165f4ce",  # smoke: max_candidates raised to n_query
         {
             "RandomSampling": "04ca64176be5",
             "MarginSampling": "04ca64176be5",
@@ -83,7 +85,7 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "experiments/modern_batchbald_mid_cpu.toml": (
         "9580a119a0dc",
-        "7fff6f4fa27a",
+        "3983e77fc426",  # smoke: max_candidates raised to n_query
         {
             "RandomSampling": "83f94f8c2311",
             "MarginSampling": "83f94f8c2311",
@@ -137,7 +139,7 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "experiments/modern_mid.toml": (
         "d03b4431321b",
-        "7a6d8a48c0f4",
+        "583d1da00e35",  # smoke: max_candidates raised to n_query
         {
             "RandomSampling": "83f94f8c2311",
             "MarginSampling": "83f94f8c2311",
@@ -163,7 +165,7 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "experiments/modern_mid_cpu.toml": (
         "83f94f8c2311",
-        "313ff4c53d8d",
+        "ca4a1a69e6af",  # smoke: max_candidates raised to n_query
         {
             "RandomSampling": "83f94f8c2311",
             "MarginSampling": "83f94f8c2311",
@@ -173,7 +175,7 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "experiments/modern_mid_ensemble.toml": (
         "bb73b9b1dca8",
-        "1f203cbcb3b3",
+        "eeb9ad73a5fe",  # smoke: max_candidates raised to n_query
         {
             "RandomSampling": "83f94f8c2311",
             "MarginSampling": "83f94f8c2311",
@@ -191,7 +193,7 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "experiments/modern_vaal_mid_cpu.toml": (
         "e3f594065737",
-        "7b5dcde2a298",
+        "1cb4df877f55",  # smoke: max_candidates raised to n_query
         {
             "RandomSampling": "83f94f8c2311",
             "MarginSampling": "83f94f8c2311",

@@ -55,7 +55,7 @@ def test_ray_keep_going_finishes_the_other_runs_then_names_the_failed_one(tmp_pa
     config = load_config(write_config(
         tmp_path, strategies='["_experiment_configs:BrokenSampling", "RandomSampling"]',
         seeds="[1]"))
-    tests = str(Path(__file__).parent)  # where Ray's workers import the broken strategy from
+    tests = str(Path(__file__).parents[1])  # where Ray's workers import the broken strategy from
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
              runtime_env={"env_vars": {"PYTHONPATH": tests}})
     try:

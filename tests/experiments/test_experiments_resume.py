@@ -20,7 +20,7 @@ from deepal.experiments.store import RunStore, read_rows
 
 from _experiment_configs import comparable, write_config
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]  # where _experiment_configs is
 
 
 def _experiment(config: Path, output: Path, gate: Path | None = None) -> subprocess.Popen:
@@ -212,44 +212,25 @@ def test_strategies_with_state_resume_to_identical_results(tmp_path: Path, strat
         read_rows(tmp_path / "reference" / "results.csv"))
 
 
-def test_a_checkpoint_made_on_a_gpu_loads_on_a_machine_without_one(monkeypatch):
-    """A strategy pickled where CUDA was (here: a CPU one, its net's device then set to cuda)
-    loads where it is not: tensor storages are read with map_location="cpu", and the net
-    moves to this machine's device. (Checked end to end on a real GPU checkpoint by hand.)"""
+def test_a_checkpoint_is_read_onto_the_cpu_and_as_data_only(tmp_path: Path, monkeypatch):
+    """A run checkpointed on a GPU resumes on a machine without one: every tensor of the file
+    is mapped to the CPU, and the file is loaded weights-only."""
     import torch
 
-    from deepal import Net, from_arrays, get_strategy
-    from deepal.experiments import runner
-    from deepal.nets import MLP
-
-    generator = torch.Generator().manual_seed(0)
-    data = from_arrays(torch.randn(100, 64, generator=generator),
-                       torch.randint(0, 10, (100,), generator=generator), n_classes=10)
-    data.initialize_labels(50, random_state=0)
-    net = Net(MLP, device="cpu")
-    strategy = get_strategy("RandomSampling")(data, net, random_state=0)
-    net.clf = MLP()
-    blob = runner.dump_strategy(strategy)
-
+    config = load_config(write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]",
+                                      budget_line="n_round = 1"))
+    run_experiment(config, tmp_path / "out")
     loads = []
     real_load = torch.load
 
     def recording_load(*args, **kwargs):
-        loads.append(kwargs.get("map_location"))
+        loads.append((kwargs.get("map_location"), kwargs.get("weights_only")))
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", recording_load)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    restored = runner.load_strategy(blob, data)
-    assert loads and all(location == "cpu" for location in loads)
-    for restored_weight, weight in zip(restored.net.clf.parameters(), net.clf.parameters(),
-                                       strict=True):
-        assert torch.equal(restored_weight, weight)
-
-    gpu_state = dict(net.__dict__, device=torch.device("cuda"))
-    moved = Net.__new__(Net)
-    moved.__setstate__(gpu_state)
-    assert moved.device == torch.device("cpu")
+    checkpoint = RunStore(tmp_path / "out", "digits-RandomSampling-seed1").load()
+    assert checkpoint is not None and checkpoint["format"] == 2
+    assert loads == [("cpu", True)]
 
 
 _PARENT = """

@@ -11,7 +11,7 @@ import pytest
 from deepal.experiments.config import load_config, smoke_config
 from deepal.experiments.runner import check_experiment, run_experiment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 CONFIGS = {"gal2017": ROOT / "experiments" / "gal2017.toml",
            "batchbald2019": ROOT / "experiments" / "batchbald2019.toml"}
@@ -19,8 +19,8 @@ CONFIGS = {"gal2017": ROOT / "experiments" / "gal2017.toml",
 
 def test_gal2017_states_the_protocol():
     config = load_config(CONFIGS["gal2017"])
-    assert config.initial == "balanced" and config.n_init_labeled == 20
-    assert (config.n_query, config.budget, config.max_candidates) == (10, 1000, 2000)
+    assert config.loop.initial == "balanced" and config.loop.n_init_labeled == 20
+    assert (config.loop.n_query, config.budget, config.loop.max_candidates) == (10, 1000, 2000)
     assert config.training.net == "GalCNN" and config.training.validation_size == 100
     assert len(config.seeds) >= 3 and config.training.device is None
     assert {o["n_drop"] for o in config.strategy_options.values()} == {100}
@@ -28,8 +28,8 @@ def test_gal2017_states_the_protocol():
 
 def test_batchbald2019_states_the_protocol():
     config = load_config(CONFIGS["batchbald2019"])
-    assert config.initial == "balanced" and config.n_init_labeled == 20
-    assert config.n_query == 10 and config.max_candidates is None
+    assert config.loop.initial == "balanced" and config.loop.n_init_labeled == 20
+    assert config.loop.n_query == 10 and config.loop.max_candidates is None
     assert config.training.net == "BatchBALDCNN" and config.training.patience == 3
     assert config.strategy_options["BatchBALD"] == {"n_drop": 100, "n_configurations": 40000}
 
@@ -38,9 +38,9 @@ def test_smoke_config_shrinks_only_the_cost():
     config = load_config(CONFIGS["batchbald2019"])
     smoke = smoke_config(config)
     assert smoke.seeds == (1,) and smoke.query_sizes() == [10, 10]
-    assert smoke.training.epochs == 1 and smoke.n_pool == 3000
+    assert smoke.training.epochs == 1 and smoke.data.n_pool == 3000
     assert smoke.strategy_options["BatchBALD"] == {"n_drop": 4, "n_configurations": 1000}
-    assert smoke.training.net == config.training.net and smoke.initial == "balanced"
+    assert smoke.training.net == config.training.net and smoke.loop.initial == "balanced"
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -49,9 +49,7 @@ def test_tiny_version_runs_on_mnist(name, tmp_path):
         pytest.skip(f"MNIST is not in {DATA} (the shared data folder of this checkout)")
     config = smoke_config(load_config(CONFIGS[name]), n_round=1, n_pool=1500,
                           max_candidates=100)
-    config = config.__class__(**{**config.__dict__, "data_dir": str(DATA),
-                                 "training": config.training.__class__(
-                                     **{**config.training.__dict__, "device": "cpu"})})
+    config = config.replaced(data={"data_dir": str(DATA)}, training={"device": "cpu"})
     run_experiment(config, tmp_path)
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert {r["strategy"] for r in rows} == set(config.strategies)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +121,8 @@ def test_weight_decay_params_naming_nothing_is_a_clear_error(tmp_path):
     with pytest.raises(DeepALError, match=r"\['fc9'\] name no parameter of Linear: its "
                        "parameters are weight, bias"):
         net.train(data)
-    with pytest.raises(ConfigError, match="weight_decay_params must be a non-empty list"):
+    with pytest.raises(ConfigError, match="weight_decay_params: must be a list, e.g. "
+                                          "\\['fc1'\\], not one string"):
         load_config(write_config(tmp_path, extra_training='weight_decay_params = "fc1"'))
 
 
@@ -273,8 +273,7 @@ def test_fixed_validation_run_resumes_to_the_same_results(tmp_path):
     whole = tmp_path / "whole"
     run_experiment(config, whole)
     part = tmp_path / "part"
-    shorter = config.__class__(**{**config.__dict__, "n_round": 1,
-                                  "budget": config.n_init_labeled + config.n_query})
+    shorter = config.replaced(loop={"n_round": 1, "budget": None})
     run_experiment(shorter, part)
     # continue the 1-round run to 3 rounds from its checkpoint (same settings but budget)
     checkpoint = RunStore(part, run_id("digits", "BALDDropout", 3)).load()
@@ -301,7 +300,8 @@ def test_config_checks_the_new_options(tmp_path):
     path = write_config(tmp_path)
     path.write_text(path.read_text().replace("n_init_labeled = 40", 'n_init_labeled = 40\n'
                                              'initial = "stratified"'))
-    with pytest.raises(ConfigError, match="initial must be one of random, balanced"):
+    with pytest.raises(ConfigError, match="initial: unknown initial: choose one of random, "
+                                          "balanced, got 'stratified'"):
         load_config(path)
     path.write_text(path.read_text().replace('"stratified"', '"balanced"')
                     .replace("n_init_labeled = 40", "n_init_labeled = 45"))
@@ -346,12 +346,13 @@ def test_epoch_samples_make_many_steps_from_few_labels(plain_dataset: bool):
 
 
 def test_epoch_samples_and_monitor_are_checked(tmp_path):
-    for params, message in (({"epoch_samples": 0}, "epoch_samples must be a positive integer"),
-                            ({"monitor": "f1"}, "monitor must be one of loss, accuracy")):
+    for params, message in (({"epoch_samples": 0}, "epoch_samples: must be an integer >= 1"),
+                            ({"monitor": "f1"}, "monitor: unknown monitor: choose one of loss, "
+                                                "accuracy, got 'f1'")):
         with pytest.raises(DeepALError, match=message):
             Net(lambda: TinyNet(n_features=2), params, device="cpu")
     for line, message in (("epoch_samples = 0", "epoch_samples"),
-                          ('monitor = "f1"', "monitor must be one of loss, accuracy")):
+                          ('monitor = "f1"', "monitor: unknown monitor: choose one of loss")):
         with pytest.raises(ConfigError, match=message):
             load_config(write_config(tmp_path, extra_training=line))
     config = load_config(write_config(tmp_path, extra_training='epoch_samples = 512\n'
@@ -407,16 +408,18 @@ def test_test_mc_samples_in_a_config(tmp_path):
     path = write_config(tmp_path, strategies='["RandomSampling"]', seeds="[1]",
                         budget_line="n_round = 1\ntest_mc_samples = 30", epochs=3)
     config = load_config(path)
-    assert config.test_mc_samples == 30
-    assert smoke_config(config).test_mc_samples == 4
-    assert "test_mc_samples" not in replace(config, test_mc_samples=None).run_settings()
+    assert config.loop.test_mc_samples == 30
+    assert smoke_config(config).loop.test_mc_samples == 4
+    plain_test = config.replaced(loop={"test_mc_samples": None})
+    assert "test_mc_samples" not in plain_test.run_settings()
     run_experiment(config, tmp_path / "mc")
-    run_experiment(replace(config, test_mc_samples=None), tmp_path / "plain")
+    run_experiment(plain_test, tmp_path / "plain")
     mc, plain = (read_rows(tmp_path / name / "results.csv") for name in ("mc", "plain"))
     # the same training, tested two ways
     assert [r["epochs_trained"] for r in mc] == [r["epochs_trained"] for r in plain]
     assert all(a["test_loss"] != b["test_loss"] for a, b in zip(mc, plain, strict=True))
-    with pytest.raises(ConfigError, match=r"test_mc_samples must be >= 1, got 0"):
+    with pytest.raises(ConfigError,
+                       match=r"\[loop\] test_mc_samples: must be an integer >= 1, got 0"):
         load_config(write_config(tmp_path, budget_line="n_round = 1\ntest_mc_samples = 0"))
     no_dropout = write_config(tmp_path, budget_line="n_round = 1\ntest_mc_samples = 5",
                               extra_training='net = "torch.nn:Identity"')

@@ -25,26 +25,45 @@ class Settings(BaseModel):
 S = TypeVar("S", bound=BaseModel)
 
 
-def validated(model: type[S], raw: Mapping[str, Any], where: str = "") -> S:
+def validated(model: type[S], raw: Any, where: str = "",
+              names: Mapping[str, str] | None = None) -> S:
     """``raw`` checked as a ``model``, or a :class:`ConfigError` naming the first bad key.
 
-    ``where`` prefixes the key's location (e.g. ``"[training]"``, ``"--"``)."""
+    ``where`` prefixes the key's location (e.g. ``"[training]"``, ``"--"``); ``names`` renames
+    locations for the reader (e.g. ``{"[loop] n_query": "--n-query"}`` when the settings came
+    from command-line options).
+
+    Examples
+    --------
+    >>> class Loop(Settings):
+    ...     n_query: int
+    >>> validated(Loop, {"n_query": "5"}, "[loop]")
+    Traceback (most recent call last):
+    ...
+    deepal.config.base.ConfigError: [loop] n_query: input should be a valid integer, got '5'
+    """
     try:
-        return model.model_validate(dict(raw))
+        return model.model_validate(dict(raw) if isinstance(raw, Mapping) else raw)
     except ValidationError as error:
-        raise ConfigError(describe(error, where)) from None
+        raise ConfigError(describe(error, where, names)) from None
 
 
-def describe(error: ValidationError, where: str = "") -> str:
+def describe(error: ValidationError, where: str = "",
+             names: Mapping[str, str] | None = None) -> str:
     """One line for the first error of ``error``: the key, what is wrong, what was given."""
     first = error.errors(include_url=False)[0]
     location = ".".join(str(part) for part in first["loc"])
     message = first["msg"]
-    if message.startswith("Value error, "):  # a validator's own message is already a sentence
+    if message.startswith("Value error, "):  # deepal's own message, worded to follow the key
         message = message[len("Value error, "):]
+    else:  # pydantic's, a sentence of its own
+        message = message[0].lower() + message[1:]
     given = first.get("input")
-    key = f"{where} {location}".strip() if location else where.strip()
+    key = f"{where} {location}".strip()
+    key = (names or {}).get(key, key)
     if first["type"] == "extra_forbidden":
         return f"unknown key {key!r}: check its spelling (see the documentation for the keys)"
+    if not location:  # a check of the whole table: its message names the keys
+        return f"{key} {message}".strip()
     shown = "" if isinstance(given, (dict, list)) else f", got {given!r}"
-    return f"{key}: {message[0].lower()}{message[1:]}{shown}" if key else f"{message}{shown}"
+    return f"{key}: {message}{shown}" if key else f"{message}{shown}"

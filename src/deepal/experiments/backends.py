@@ -1,6 +1,6 @@
 """Where runs execute: this process, local worker processes, or Ray tasks.
 
-Every backend calls :func:`~deepal.experiments.runner.execute_run` on each run, which writes
+Every backend calls :func:`~deepal.experiments.run.execute_run` on each run, which writes
 its checkpoints and results into the output folder itself (on a Ray cluster that folder must
 be shared by the machines), and forwards the runs' progress events to ``emit``.
 """
@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from deepal.errors import DeepALError, RunsFailedError
-from deepal.experiments.runner import Emit, RunSpec, execute_run
+from deepal.experiments.run import execute_run
+from deepal.experiments.spec import Emit, RunSpec
 
 BACKENDS = ("local", "ray")
 
@@ -171,7 +172,7 @@ def run_ray(specs: list[RunSpec], emit: Emit | None, address: str | None = None,
         task = ray.remote(_run_as_ray_task)
         refs = []
         for spec in specs:
-            cpus, gpus = spec.config.cpus_per_run, spec.config.gpus_per_run
+            cpus, gpus = spec.config.resources.cpus_per_run, spec.config.resources.gpus_per_run
             refs.append(task.options(num_cpus=cpus, num_gpus=gpus).remote(spec, events))
         pending = list(refs)
         while pending:

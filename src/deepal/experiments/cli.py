@@ -71,8 +71,9 @@ def register(commands: Any) -> None:
 def command_experiment(args: argparse.Namespace) -> int:
     from deepal.errors import DeepALError
     from deepal.experiments.config import load_config
+    from deepal.experiments.preflight import check_seeds
     from deepal.experiments.progress import Progress
-    from deepal.experiments.runner import check_seeds, run_experiment
+    from deepal.experiments.runner import run_experiment
     from deepal.experiments.store import RunStore, run_id
 
     config = load_config(args.config)
@@ -83,7 +84,7 @@ def command_experiment(args: argparse.Namespace) -> int:
     output = Path(args.output or config.output or Path("results") / config.name)
     seeds = config.seeds if args.seeds is None else check_seeds(config, args.seeds)
     n_runs = len(config.datasets) * len(config.strategies) * len(seeds)
-    per_run = max(1, round(config.cpus_per_run))
+    per_run = config.resources.threads
     cores = os.cpu_count() or 1
     workers = args.workers if args.workers is not None else max(1, min(cores // per_run, n_runs))
     if workers < 1:

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-from deepal.experiments.runner import Event
+from deepal.experiments.spec import Event
 
 
 class Progress:

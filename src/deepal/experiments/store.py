@@ -8,7 +8,8 @@ Layout::
       manifest.json          config, versions, and the state of every run
       config.toml            the config file as given
       results.csv            one row per run and round (all runs)
-      runs/RUN_ID/checkpoint.pt   labeled set, RNG states and model after the last round
+      runs/RUN_ID/checkpoint.pt   labeled set, RNG states and strategy state after the last
+                                  round (see :mod:`deepal.experiments.checkpoint`)
       runs/RUN_ID/rounds.csv      that run's rows
       runs/RUN_ID/.lock           held by the process running the run (its pid and host)
 """
@@ -27,9 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from deepal.errors import RunBusyError
+from deepal.experiments import checkpoint as checkpoints
 
 try:
     import fcntl
@@ -40,12 +40,11 @@ except ImportError:  # Windows: runs are not locked there
 COLUMNS = (
     "dataset", "strategy", "seed", "round", "n_labeled", "n_queried", "test_accuracy",
     "test_loss", "train_seconds", "query_seconds", "epochs_trained", "queried",
-    "config_hash", "deepal_version",
+    "config_hash", "deepal_version", "threads",
 )
 
 RESULTS = "results.csv"
 MANIFEST = "manifest.json"
-CHECKPOINT_FORMAT = 1
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -91,7 +90,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-_INT = ("seed", "round", "n_labeled", "n_queried", "epochs_trained")
+_INT = ("seed", "round", "n_labeled", "n_queried", "epochs_trained", "threads")
 _FLOAT = ("test_accuracy", "test_loss", "train_seconds", "query_seconds")
 
 
@@ -121,9 +120,7 @@ class RunStore:
         """The last checkpoint, or ``None`` when the run has not completed a round."""
         if not self.checkpoint_path.exists():
             return None
-        # Our own file (pickled numpy arrays and RNG states), hence weights_only=False.
-        return torch.load(self.checkpoint_path, map_location="cpu",  # type: ignore[no-any-return]
-                          weights_only=False)
+        return checkpoints.read(self.checkpoint_path)
 
     @contextmanager
     def claim(self) -> Iterator[None]:
@@ -166,9 +163,7 @@ class RunStore:
 
     def save(self, checkpoint: dict[str, Any]) -> None:
         """Write the checkpoint, then the run's rows; the checkpoint is the truth on resume."""
-        buffer = io.BytesIO()
-        torch.save({**checkpoint, "format": CHECKPOINT_FORMAT}, buffer)
-        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
+        atomic_write_bytes(self.checkpoint_path, checkpoints.encode(checkpoint))
         atomic_write_text(self.rounds_path, rows_to_csv(checkpoint["rounds"]))
 
     def catch_up_rows(self) -> None:

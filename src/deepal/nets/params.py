@@ -1,13 +1,14 @@
-"""A :class:`~deepal.Net`'s training parameters in DeepAL's dict form: the defaults, the
-optimisers and the checks."""
+"""A :class:`~deepal.Net`'s training parameters in DeepAL's dict form: the defaults, merging
+overrides into them, and the check, through :class:`deepal.config.training.NetParams`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
+from deepal.config.base import validated
+from deepal.config.training import MONITORS, OPTIMIZERS, NetParams
 
-from deepal.errors import DeepALError
+__all__ = ["DEFAULT_PARAMS", "MONITORS", "OPTIMIZERS", "checked_params", "merge_params"]
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_epoch": 10,
@@ -17,20 +18,18 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "optimizer_args": {"lr": 0.01, "momentum": 0.5},
 }
 
-#: What early stopping can watch on the validation set.
-MONITORS = ("loss", "accuracy")
-
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "SGD": torch.optim.SGD,
-    "Adam": torch.optim.Adam,
-    "AdamW": torch.optim.AdamW,
-}
-
 
 def merge_params(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """``base`` updated with ``overrides``; nested dicts are merged key by key, except
     ``optimizer_args``, which belong to one optimiser and are replaced whole (so SGD's
-    momentum never leaks into Adam)."""
+    momentum never leaks into Adam).
+
+    Examples
+    --------
+    >>> merge_params(DEFAULT_PARAMS, {"optimizer": "Adam", "optimizer_args": {"lr": 1e-3},
+    ...                               "train_args": {"batch_size": 8}})["optimizer_args"]
+    {'lr': 0.001}
+    """
     merged = {key: (dict(value) if isinstance(value, dict) else value)
               for key, value in base.items()}
     for key, value in overrides.items():
@@ -43,23 +42,23 @@ def merge_params(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
 
 
 def checked_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` over :data:`DEFAULT_PARAMS`, checked."""
+    """``params`` over :data:`DEFAULT_PARAMS`, checked as :class:`NetParams` (unknown keys,
+    types, bounds, and the optimiser's keywords against its signature).
+
+    Raises
+    ------
+    deepal.config.ConfigError
+        Naming the first bad key and what it must be.
+
+    Examples
+    --------
+    >>> checked_params({"n_epoch": 0})["n_epoch"]
+    0
+    >>> checked_params({"optimizer": "Adam", "optimizer_args": {"momentum": 0.9}})
+    Traceback (most recent call last):
+    ...
+    deepal.config.base.ConfigError: optimizer_args: Adam takes no keyword 'momentum': ...
+    """
     merged = merge_params(DEFAULT_PARAMS, params)
-    if merged["optimizer"] not in OPTIMIZERS:
-        raise DeepALError(
-            f"unknown optimizer {merged['optimizer']!r}: choose one of {sorted(OPTIMIZERS)}"
-        )
-    if int(merged["n_epoch"]) < 0:
-        raise DeepALError(f"n_epoch must be >= 0, got {merged['n_epoch']}")
-    if int(merged["train_args"]["batch_size"]) < 1 or int(merged["test_args"]["batch_size"]) < 1:
-        raise DeepALError("train_args and test_args batch_size must be at least 1")
-    if merged.get("monitor", "loss") not in MONITORS:
-        raise DeepALError(f"monitor must be one of {', '.join(MONITORS)}, got "
-                          f"{merged['monitor']!r}")
-    epoch_samples = merged.get("epoch_samples")
-    if epoch_samples is not None and (not isinstance(epoch_samples, int)
-                                      or isinstance(epoch_samples, bool) or epoch_samples < 1):
-        raise DeepALError(f"epoch_samples must be a positive integer or None, got "
-                          f"{epoch_samples!r}")
-    # DeepAL's params carry num_workers; tensors are sliced in-process, so it is ignored.
+    validated(NetParams, merged)
     return merged

@@ -1,0 +1,195 @@
+"""How a network is trained: a :class:`~deepal.Net`'s parameters in DeepAL's dict form
+(:class:`NetParams`) and an experiment's ``[training]`` table (:class:`TrainingSettings`),
+with the optimisers they may name and the check of an optimiser's keyword arguments."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import torch
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
+
+from deepal.config.base import Settings
+from deepal.config.fields import (
+    Device,
+    Fraction,
+    Name,
+    NameList,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    one_of,
+)
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "SGD": torch.optim.SGD,
+    "Adam": torch.optim.Adam,
+    "AdamW": torch.optim.AdamW,
+}
+
+#: What early stopping can watch on the validation set.
+MONITORS = ("loss", "accuracy")
+
+Optimizer = Annotated[str, one_of(tuple(OPTIMIZERS), "optimizer")]
+Monitor = Annotated[str, one_of(MONITORS, "monitor")]
+
+_KEYWORDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+#: Optimiser keywords that must not be negative (all numbers must be finite).
+_NON_NEGATIVE = ("weight_decay", "momentum", "dampening", "eps")
+
+
+def check_optimizer_args(optimizer: str, args: Mapping[str, Any]) -> None:
+    """Refuse keywords that ``optimizer`` does not take, non-finite numbers, a learning rate
+    that is not > 0 and negative decays, each with a :class:`ValueError` naming the keyword.
+
+    Examples
+    --------
+    >>> check_optimizer_args("Adam", {"lr": 1e-3, "betas": [0.9, 0.99]})
+    >>> check_optimizer_args("Adam", {"momentum": 0.9})
+    Traceback (most recent call last):
+    ...
+    ValueError: Adam takes no keyword 'momentum': its keywords are lr, betas, eps, ...
+    """
+    parameters = inspect.signature(OPTIMIZERS[optimizer]).parameters.values()
+    known = [p.name for p in parameters if p.name != "params" and p.kind in _KEYWORDS]
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    for key, value in args.items():
+        if key not in known and not open_ended:
+            raise ValueError(f"{optimizer} takes no keyword {key!r}: its keywords are "
+                             f"{', '.join(known)}")
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        if not all(_finite(number) for number in numbers):
+            raise ValueError(f"{key} must be finite, got {value!r}")
+        if key == "lr" and not value > 0:
+            raise ValueError(f"lr must be a finite number > 0, got {value!r}")
+        if key in _NON_NEGATIVE and value < 0:
+            raise ValueError(f"{key} must be >= 0, got {value!r}")
+
+
+def _checked_optimizer_args(cls: type, args: dict[str, Any],
+                            info: ValidationInfo) -> dict[str, Any]:
+    # The optimiser is validated first (it is declared first); without one (an experiment
+    # keeping the data set's optimiser) the args are checked when the net is built.
+    optimizer = info.data.get("optimizer")
+    if optimizer is not None:
+        check_optimizer_args(optimizer, args)
+    return args
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+class LoaderArgs(Settings):
+    """``train_args`` / ``test_args``: examples per batch. DeepAL's DataLoader options (such
+    as ``num_workers``) are accepted and ignored: tensors are sliced in this process."""
+
+    model_config = ConfigDict(extra="allow")
+
+    batch_size: PositiveInt
+
+
+class NetParams(Settings):
+    """A :class:`~deepal.Net`'s parameters (see its documentation for each key), after
+    merging with the defaults.
+
+    Examples
+    --------
+    >>> from deepal.config import validated
+    >>> validated(NetParams, {"n_epoch": 2, "train_args": {"batch_size": 8},
+    ...                       "test_args": {"batch_size": 100}, "optimizer": "Adam",
+    ...                       "optimizer_args": {"lr": 1e-3}}).optimizer
+    'Adam'
+    """
+
+    n_epoch: NonNegativeInt
+    train_args: LoaderArgs
+    test_args: LoaderArgs
+    optimizer: Optimizer
+    optimizer_args: dict[str, Any]
+    warm_start: bool = False
+    patience: PositiveInt = 3
+    monitor: Monitor = "loss"
+    epoch_samples: PositiveInt | None = None
+    weight_decay_per_example: NonNegativeFloat | None = None
+    weight_decay_params: NameList | None = None
+
+    _optimizer_args = field_validator("optimizer_args")(_checked_optimizer_args)
+
+
+class TrainingSettings(Settings):
+    """How the network is trained at every round (``None``: the data set's default).
+
+    Attributes
+    ----------
+    net:
+        Architecture name or ``package.module:ClassName``.
+    epochs, optimizer, lr, batch_size:
+        Training parameters; ``optimizer_args`` adds optimiser keywords (e.g. ``momentum``).
+    test_batch_size:
+        Examples per inference and scoring batch: larger is faster and takes more memory.
+    warm_start:
+        Continue from the previous round's weights instead of retraining from scratch.
+    validation_fraction:
+        Hold out this fraction of the labeled set for early stopping (0: no validation, train
+        all ``epochs``).
+    validation_size:
+        Instead, a fixed validation set of this many pool examples, drawn once per run from
+        the run's seed before the initial labels: it never enters the labeled set, is never
+        queried, does not count as labels, and early-stops every round's training (as in Gal
+        et al., 2017 and Kirsch et al., 2019). 0: none.
+    weight_decay_per_example:
+        ``c``: train with weight decay ``c / N`` for ``N`` labeled examples (Gal et al., 2017
+        scale the prior's weight decay with the training set); ``None``: fixed.
+    weight_decay_params:
+        Names or name prefixes of the network's parameters that weight decay applies to (e.g.
+        ``["fc1.weight"]``, a Keras regulariser on one layer); ``None``: all of them.
+    patience:
+        Stop after this many epochs without a better validation score, keeping the best
+        weights.
+    monitor:
+        The validation score early stopping watches: ``"loss"`` (lower is better) or
+        ``"accuracy"`` (higher is better, as Kirsch et al., 2019).
+    epoch_samples:
+        An epoch trains on this many examples drawn from the labeled set (each about
+        ``epoch_samples / N`` times) while they outnumber its ``N`` labels, so a few labels
+        still make many optimiser steps (Kirsch et al., 2019 use 5,056); ``None``: one pass.
+    device:
+        ``cpu``, ``cuda``...; default CUDA when available.
+
+    Examples
+    --------
+    >>> TrainingSettings(epochs=5, lr=0.01).optimizer is None
+    True
+    """
+
+    net: Name | None = None
+    epochs: PositiveInt | None = None
+    optimizer: Optimizer | None = None
+    lr: PositiveFloat | None = None
+    optimizer_args: dict[str, Any] = {}
+    batch_size: PositiveInt | None = None
+    test_batch_size: PositiveInt | None = None
+    warm_start: bool = False
+    validation_fraction: Fraction = 0.0
+    validation_size: NonNegativeInt = 0
+    weight_decay_per_example: NonNegativeFloat | None = None
+    weight_decay_params: NameList | None = None
+    patience: PositiveInt = 3
+    monitor: Monitor = "loss"
+    epoch_samples: PositiveInt | None = None
+    device: Device | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingSettings:
+        if self.validation_fraction and self.validation_size:
+            raise ValueError("has both validation_fraction and validation_size: keep one (a "
+                             "fraction of the labels, or a fixed set drawn from the pool)")
+        return self
+
+    _optimizer_args = field_validator("optimizer_args")(_checked_optimizer_args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepal import Strategy
 from deepal.cli import main
 from deepal.strategies.registry import STRATEGIES
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FAST = ["--n-epoch", "2", "--quiet"]
+
+
+class FirstUnlabeled(Strategy):
+    """A user's strategy, named on the command line as test_cli:FirstUnlabeled."""
+
+    needs_model = False
+
+    def query(self, n):
+        return self.candidates()[0][:n]
 
 
 def run(args: list[str], capsys) -> tuple[int, str, str]:
@@ -66,7 +77,7 @@ def test_max_candidates_reaches_the_strategy(capsys):
                         "--n-query", "10", "--n-round", "1", *FAST], capsys)
     assert code == 0 and "Round 1: 110 labeled" in out
     code, _, err = run(["--max-candidates", "5", "--n-query", "10", *FAST], capsys)
-    assert code == 2 and "exceeds max_candidates=5" in err
+    assert code == 2 and "max_candidates = 5 is below n_query = 10" in err
 
 
 def test_test_batch_size_does_not_change_the_queries(tmp_path: Path, capsys):
@@ -88,9 +99,9 @@ def test_random_sampling_may_start_from_no_labels(capsys):
 
 
 def test_a_users_strategy_by_import_path(capsys):
-    code, out, _ = run(["--strategy-name", "test_strategy_base:SmallestMaxProb",
+    code, out, _ = run(["--strategy-name", "test_cli:FirstUnlabeled",
                         "--n-round", "1", "--n-query", "5", *FAST], capsys)
-    assert code == 0 and "SmallestMaxProb" in out
+    assert code == 0 and "FirstUnlabeled on digits" in out
 
 
 @pytest.mark.parametrize(
@@ -101,11 +112,14 @@ def test_a_users_strategy_by_import_path(capsys):
         (["--n-query", "500", "--n-round", "10"], "exceeds the pool of 1347"),
         (["--strategy-name", "MarginSampling", "--n-init-labeled", "0"], "needs a trained model"),
         (["--data-dir", "/no/such/folder", "--dataset-name", "MNIST"], "does not exist"),
-        (["--n-query", "-3"], "--n-query must be >= 0"),
-        (["--n-epoch", "0"], "--n-epoch must be >= 1"),
-        (["--test-batch-size", "0"], "--test-batch-size must be >= 1"),
+        (["--n-query", "-3"], "--n-query: must be an integer >= 1, got -3"),
+        (["--n-init-labeled", "-1"], "--n-init-labeled: must be an integer >= 0, got -1"),
+        (["--n-epoch", "0"], "--n-epoch: must be an integer >= 1, got 0"),
+        (["--test-batch-size", "0"], "--test-batch-size: must be an integer >= 1, got 0"),
+        (["--n-pool", "0"], "--n-pool: must be an integer >= 1, got 0"),
+        (["--net", "MNIST_Net"], "net MNIST_Net does not take digits's examples of shape"),
         (["--strategy-name", "no_such_pkg:Strategy"], "cannot import module"),
-        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--device", "gpu"], "--device: unknown device: use cpu, cuda, cuda:N or mps, got 'gpu'"),
     ],
 )
 def test_bad_arguments_end_with_one_line_and_status_2(args, message, capsys):
@@ -165,3 +179,29 @@ def test_missing_files_that_cannot_be_downloaded_are_a_one_line_error(
 def test_asking_for_cuda_without_it_is_a_clear_error(capsys):
     code, _, err = run(["--device", "cuda", *FAST], capsys)
     assert code == 2 and "CUDA is not available here" in err
+
+
+def test_threads_are_used_and_recorded(tmp_path: Path, capsys, monkeypatch):
+    used = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (used.append(n), real(n)))
+    output = tmp_path / "run.json"
+    code, out, _ = run(["--n-round", "1", "--threads", "2", "--output", str(output), *FAST],
+                       capsys)
+    assert code == 0 and "seed 1, 2 threads" in out
+    assert 2 in used and torch.get_num_threads() == 1  # the caller's count is restored
+    result = json.loads(output.read_text())
+    assert result["threads"] == 2 and result["arguments"]["threads"] == 2
+    assert [r["threads"] for r in result["rounds"]] == [2, 2]
+
+
+def test_threads_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--threads", "0"])
+    assert stop.value.code == 2 and "--threads: must be at least 1" in capsys.readouterr().err
+
+
+def test_the_command_lets_idle_openmp_threads_sleep(monkeypatch, capsys):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert main(["list"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"

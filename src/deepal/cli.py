@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from deepal import __version__
-from deepal.errors import DeepALError, PoolExhaustedError
+from deepal.errors import DeepALError
+from deepal.resources import DEFAULT_THREADS, passive_openmp_wait
 
 #: Budgets when none is given: DeepAL's demo for the image sets, a small one for digits.
 RUN_DEFAULTS: dict[str, tuple[int, int, int]] = {
@@ -83,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(run, "test-batch-size", type=int, metavar="N",
                 help="examples per inference and scoring batch: larger is faster and takes "
                 "more memory (default: 1000)")
-    add_option(run, "output", metavar="FILE", help="write the arguments and rounds as JSON")
+    add_option(run, "threads", type=_positive_int, default=DEFAULT_THREADS, metavar="N",
+               help=f"torch threads of the run (default: {DEFAULT_THREADS}; more help only on an "
+               "idle machine), recorded with the results")
+    add_option(run, "output", metavar="FILE",
+               help="write the arguments, thread count and rounds as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(handler=command_run)
 
@@ -105,73 +110,88 @@ def command_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from deepal.data.registry import get_dataset
-    from deepal.experiments.loop import RoundResult, run_loop
-    from deepal.nets.registry import NET_DEFAULTS, get_net
+#: Options of ``deepal run`` by the setting they give, to name them in error messages.
+RUN_OPTIONS = {
+    "[loop] n_init_labeled": "--n-init-labeled", "[loop] n_query": "--n-query",
+    "[loop] n_round": "--n-round", "[loop] max_candidates": "--max-candidates",
+    "[training] epochs": "--n-epoch", "[training] test_batch_size": "--test-batch-size",
+    "[training] device": "--device", "[training] net": "--net", "[data] n_pool": "--n-pool",
+    "[data] data_dir": "--data-dir", "seeds.0": "--seed", "[resources] cpus_per_run": "--threads",
+}
+
+
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The experiment config (as its TOML tables) of ``deepal run``'s arguments: one data
+    set, one strategy, one seed; unset options keep the data set's defaults."""
+    from deepal.nets.registry import NET_DEFAULTS
     from deepal.plugins import canonical_name
-    from deepal.seeding import seed_everything
-    from deepal.strategies.registry import get_strategy
 
-    dataset_name = canonical_name(args.dataset_name, list(NET_DEFAULTS), "data set")
-    strategy_cls = get_strategy(args.strategy_name)
-    n_init, n_query, n_round = RUN_DEFAULTS[dataset_name]
-    n_init = n_init if args.n_init_labeled is None else args.n_init_labeled
-    n_query = n_query if args.n_query is None else args.n_query
-    n_round = n_round if args.n_round is None else args.n_round
-    for option, value in (("n-init-labeled", n_init), ("n-query", n_query), ("n-round", n_round)):
-        if value < 0:
-            raise DeepALError(f"--{option} must be >= 0, got {value}")
-    if args.n_epoch is not None and args.n_epoch < 1:
-        raise DeepALError(f"--n-epoch must be >= 1, got {args.n_epoch}")
-    if n_init == 0 and strategy_cls.needs_model:
-        raise DeepALError(
-            f"{strategy_cls.__name__} needs a trained model before its first query: "
-            "use --n-init-labeled > 0 (or RandomSampling)"
-        )
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise DeepALError(
-            f"data folder {args.data_dir!r} does not exist: create it or fix --data-dir"
-        )
+    dataset = canonical_name(args.dataset_name, list(NET_DEFAULTS), "data set")
+    defaults = dict(zip(("n_init_labeled", "n_query", "n_round"), RUN_DEFAULTS[dataset],
+                        strict=True))
+    given = {"n_init_labeled": args.n_init_labeled, "n_query": args.n_query,
+             "n_round": args.n_round, "max_candidates": args.max_candidates}
+    training = {"epochs": args.n_epoch, "test_batch_size": args.test_batch_size,
+                "device": args.device, "net": args.net}
+    return {
+        "name": "run", "datasets": [dataset], "strategies": [args.strategy_name],
+        "seeds": [args.seed],
+        "loop": {**defaults, **_set(given)},
+        "data": _set({"data_dir": args.data_dir, "n_pool": args.n_pool}),
+        "training": _set(training),
+        "resources": {"cpus_per_run": float(args.threads)},
+    }
 
-    seed_everything(args.seed)
-    dataset = get_dataset(dataset_name, data_dir=args.data_dir, n_pool=args.n_pool)
-    budget = n_init + n_query * n_round
-    if budget > dataset.n_pool:
-        raise PoolExhaustedError(
-            f"the budget n_init_labeled + n_query * n_round = {budget} exceeds the pool of "
-            f"{dataset.n_pool} {dataset_name} examples"
-        )
-    if args.test_batch_size is not None and args.test_batch_size < 1:
-        raise DeepALError(f"--test-batch-size must be >= 1, got {args.test_batch_size}")
-    params: dict[str, Any] = {} if args.n_epoch is None else {"n_epoch": args.n_epoch}
-    if args.test_batch_size is not None:
-        params["test_args"] = {"batch_size": args.test_batch_size}
-    net = get_net(dataset_name, device=args.device, net=args.net, params=params,
-                  progress=not args.quiet)
-    dataset.initialize_labels(n_init, random_state=args.seed)
-    options = {} if args.max_candidates is None else {"max_candidates": args.max_candidates}
-    strategy = strategy_cls(dataset, net, **options)
 
-    print(f"deepal {__version__}: {strategy_cls.__name__} on {dataset_name} "
-          f"({dataset.n_pool} pool, {dataset.n_test} test), device {net.device}, seed {args.seed}")
+def _set(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if value is not None}
 
-    def report(result: RoundResult) -> None:
-        accuracy = "-" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
-        print(f"Round {result.round}: {result.n_labeled} labeled, test accuracy {accuracy} "
-              f"(train {result.train_seconds:.1f} s, query {result.query_seconds:.1f} s)",
-              flush=True)
 
-    results = run_loop(strategy, n_query=n_query, n_round=n_round, on_round=report)
+class _RunPrinter:
+    """Prints ``deepal run``'s lines from its run's progress events."""
+
+    def __init__(self, args: argparse.Namespace, config: Any) -> None:
+        self.args, self.config = args, config
+        self.device = "?"
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "start":
+            self.device = event["device"]
+            print(f"deepal {__version__}: {event['strategy_class']} on {self.config.datasets[0]} "
+                  f"({event['n_pool']} pool, {event['n_test']} test), device {event['device']}, "
+                  f"seed {self.args.seed}, {event['threads']} thread"
+                  + ("s" if event["threads"] > 1 else ""), flush=True)
+        elif event["event"] == "round":
+            accuracy = event["test_accuracy"]
+            shown = "-" if accuracy is None else f"{accuracy:.4f}"
+            print(f"Round {event['round']}: {event['n_labeled']} labeled, test accuracy {shown} "
+                  f"(train {event['train_seconds']:.1f} s, query {event['query_seconds']:.1f} s)",
+                  flush=True)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """``deepal run``: a one-run experiment, checked and run by the same code as
+    ``deepal experiment``, into a temporary folder; ``--output`` keeps its rows as JSON."""
+    import tempfile
+
+    from deepal.experiments.config import parse_config, settings_hash
+    from deepal.experiments.runner import run_experiment
+    from deepal.experiments.store import RESULTS, read_rows
+
+    config = parse_config(run_settings(args), names=RUN_OPTIONS)
+    printer = _RunPrinter(args, config)
+    with tempfile.TemporaryDirectory(prefix="deepal-run-") as folder:
+        run_experiment(config, folder, emit=printer, progress=not args.quiet)
+        rows = read_rows(Path(folder) / RESULTS)
     if args.output:
         arguments = {**{k: v for k, v in vars(args).items() if k != "handler"},
-                     "dataset_name": dataset_name, "strategy_name": args.strategy_name,
-                     "n_init_labeled": n_init, "n_query": n_query, "n_round": n_round,
-                     "device": str(net.device)}
+                     "dataset_name": config.datasets[0], "n_init_labeled":
+                     config.loop.n_init_labeled, "n_query": config.loop.n_query,
+                     "n_round": config.n_round, "device": printer.device}
         _write_json(Path(args.output), {
-            "deepal_version": __version__,
-            "arguments": arguments,
-            "rounds": [r.to_dict() for r in results],
+            "deepal_version": __version__, "threads": config.resources.threads,
+            "config_hash": settings_hash(config.run_settings()), "arguments": arguments,
+            "rounds": rows,
         })
     return 0
 
@@ -184,7 +204,17 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``deepal`` command: parse ``argv`` and run its sub-command; a
+    :class:`~deepal.errors.DeepALError` becomes one ``deepal: error:`` line and status 2."""
+    passive_openmp_wait()  # before torch starts its thread pool
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -185,6 +185,7 @@ def test_experiment_writes_rows_manifest_and_report(tmp_path: Path, capsys):
         assert len({i for r in mine for i in r["queried"]}) == 50
         assert all(0 <= r["test_accuracy"] <= 1 and r["test_loss"] > 0 for r in mine)
         assert {r["deepal_version"] for r in mine} == {"0.1.0"}
+        assert {r["threads"] for r in mine} == {1}
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["config"]["strategies"] == ["RandomSampling", "MarginSampling"]
     assert [r["complete"] for r in manifest["runs"]] == [True] * 4
@@ -192,6 +193,7 @@ def test_experiment_writes_rows_manifest_and_report(tmp_path: Path, capsys):
     assert (output / "config.toml").read_text() == config.read_text()
 
     assert [s["device"] for s in manifest["sessions"]] == ["cpu"]  # the config's device
+    assert [s["threads"] for s in manifest["sessions"]] == [1]  # [resources] cpus_per_run
     assert manifest["started"] == manifest["sessions"][0]["started"]
 
     # Running it again does nothing more and changes nothing but the manifest's record of

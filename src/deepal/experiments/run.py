@@ -207,7 +207,7 @@ def _execute_run(spec: RunSpec, store: RunStore, emit: Emit) -> dict[str, Any]:
     data, net = live.strategy.dataset, live.strategy.net
     emit({"event": "start", "run": spec.id, "round": start or 0, "n_round": len(sizes),
           "n_pool": data.n_pool, "n_test": data.n_test, "device": str(net.device),
-          "threads": spec.threads})
+          "threads": spec.threads, "strategy_class": type(live.strategy).__name__})
     run_loop(live.strategy, sizes, len(sizes), on_round=_Recorder(spec, store, live, emit),
              resume_after=start,
              train=make_trainer(live.strategy, spec.config.training, spec.seed,

@@ -11,9 +11,9 @@ from deepal.experiments.store import run_id
 
 #: A progress event: ``{"event": "start" | "round" | "done", "run": RUN_ID, ...}``. A
 #: ``"start"`` has ``round`` (where the run starts), ``n_round``, ``n_pool``, ``n_test``,
-#: ``device`` and ``threads``; a ``"round"`` has ``round``, ``n_round``, ``n_labeled``,
-#: ``test_accuracy``, ``train_seconds`` and ``query_seconds``; a ``"done"`` has ``rounds``
-#: and ``skipped`` when the run was already complete.
+#: ``device``, ``threads`` and ``strategy_class``; a ``"round"`` has ``round``, ``n_round``,
+#: ``n_labeled``, ``test_accuracy``, ``train_seconds`` and ``query_seconds``; a ``"done"``
+#: has ``rounds``, and ``skipped`` when the run was already complete.
 Event = dict[str, Any]
 Emit = Callable[[Event], None]
 

@@ -62,13 +62,17 @@ def check_optimizer_args(optimizer: str, args: Mapping[str, Any]) -> None:
         if key not in known and not open_ended:
             raise ValueError(f"{optimizer} takes no keyword {key!r}: its keywords are "
                              f"{', '.join(known)}")
-        numbers = value if isinstance(value, (list, tuple)) else [value]
-        if not all(_finite(number) for number in numbers):
-            raise ValueError(f"{key} must be finite, got {value!r}")
-        if key == "lr" and not value > 0:
-            raise ValueError(f"lr must be a finite number > 0, got {value!r}")
-        if key in _NON_NEGATIVE and value < 0:
-            raise ValueError(f"{key} must be >= 0, got {value!r}")
+        _check_value(key, value)
+
+
+def _check_value(key: str, value: Any) -> None:
+    numbers = value if isinstance(value, (list, tuple)) else [value]
+    if not all(_finite(number) for number in numbers):
+        raise ValueError(f"{key} must be finite, got {value!r}")
+    if key == "lr" and not value > 0:
+        raise ValueError(f"lr must be a finite number > 0, got {value!r}")
+    if key in _NON_NEGATIVE and value < 0:
+        raise ValueError(f"{key} must be >= 0, got {value!r}")
 
 
 def _checked_optimizer_args(cls: type, args: dict[str, Any],

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,32 +69,21 @@ def register(commands: Any) -> None:
 
 
 def command_experiment(args: argparse.Namespace) -> int:
-    from deepal.errors import DeepALError
-    from deepal.experiments.config import load_config
+    """``deepal experiment``: check the config, say what will run, run it with progress."""
+    from deepal.experiments.config import load_config, smoke_config
     from deepal.experiments.preflight import check_seeds
     from deepal.experiments.progress import Progress
     from deepal.experiments.runner import run_experiment
-    from deepal.experiments.store import RunStore, run_id
 
     config = load_config(args.config)
     if args.smoke:
-        from deepal.experiments.config import smoke_config
-
         config = smoke_config(config)
     output = Path(args.output or config.output or Path("results") / config.name)
     seeds = config.seeds if args.seeds is None else check_seeds(config, args.seeds)
     n_runs = len(config.datasets) * len(config.strategies) * len(seeds)
-    per_run = config.resources.threads
-    cores = os.cpu_count() or 1
-    workers = args.workers if args.workers is not None else max(1, min(cores // per_run, n_runs))
-    if workers < 1:
-        raise DeepALError(f"--workers must be >= 1, got {workers}")
-    done = 0
-    for dataset in config.datasets:
-        for strategy in config.strategies:
-            for seed in seeds:
-                checkpoint = RunStore(output, run_id(dataset, strategy, seed)).load()
-                done += 0 if checkpoint is None else len(checkpoint["rounds"])
+    cores_per_run = (os.cpu_count() or 1) // config.resources.threads
+    workers = args.workers if args.workers is not None else max(1, min(cores_per_run, n_runs))
+    done = _rounds_done(config, seeds, output)
     if not args.quiet:
         print(f"{config.name}: {n_runs} runs ({len(config.datasets)} data sets x "
               f"{len(config.strategies)} strategies x {len(seeds)} seeds), "
@@ -120,6 +109,19 @@ def command_experiment(args: argparse.Namespace) -> int:
     print(f"{len(summaries)} runs complete ({resumed} resumed or already done): "
           f"{output / 'results.csv'}; `deepal report {output}` writes the plots and report")
     return 0
+
+
+def _rounds_done(config: Any, seeds: Sequence[int], output: Path) -> int:
+    """Rounds the runs of ``seeds`` already completed in ``output``."""
+    from deepal.experiments.store import RunStore, run_id
+
+    done = 0
+    for dataset in config.datasets:
+        for strategy in config.strategies:
+            for seed in seeds:
+                checkpoint = RunStore(output, run_id(dataset, strategy, seed)).load()
+                done += 0 if checkpoint is None else len(checkpoint["rounds"])
+    return done
 
 
 @contextmanager

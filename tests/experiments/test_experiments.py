@@ -119,7 +119,7 @@ def test_bad_config_is_a_clear_error_before_any_run(tmp_path: Path, capsys, chan
     output = tmp_path / "out"
     assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("deepal: error: ") and message in err
+    assert err.count("\n") == 1 and err.startswith("deepal: error: ") and message in err
     assert not output.exists(), "nothing may run or be written before the config is checked"
 
 

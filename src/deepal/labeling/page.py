@@ -1,6 +1,7 @@
-"""The labelling page: ``static/page.html`` with ``static/page.css`` and ``static/page.js``
-inlined, so the browser loads one document and nothing else (no CDN, no file outside the
-project); the files ship inside the package as package data."""
+"""The labelling page: ``static/page.html``, its style ``static/page.css`` and its script
+``static/page.js``, package data files that the server sends as they are. The page loads
+nothing else (no CDN, no file outside the package), so its content security policy allows
+scripts and styles from the server alone, none inline."""
 
 from __future__ import annotations
 
@@ -9,25 +10,25 @@ from importlib.resources import files
 
 #: Where the page's files live inside the package.
 STATIC = "static"
-#: The markers of ``page.html`` that the style and the script replace.
-STYLE_MARK, SCRIPT_MARK = "{{style}}", "{{script}}"
-
-
-def page_file(name: str) -> str:
-    """The text of one of the page's files (``page.html``, ``page.css``, ``page.js``)."""
-    return (files("deepal.labeling") / STATIC / name).read_text(encoding="utf-8")
+#: The page's style and script by URL path, with their content types: the files the server
+#: sends without the access token, since they hold no data of the project.
+ASSETS = {"/static/page.css": ("page.css", "text/css; charset=utf-8"),
+          "/static/page.js": ("page.js", "text/javascript; charset=utf-8")}
 
 
 @cache
-def render_page() -> str:
-    """The labelling page, its style and script inline (the token is read by the script from
-    the page's own URL).
+def page_file(name: str) -> str:
+    """The text of one of the page's files (``page.html``, ``page.css``, ``page.js``).
 
     Examples
     --------
-    >>> render_page().startswith("<!doctype html>")
+    >>> page_file("page.html").startswith("<!doctype html>")
     True
     """
-    html = page_file("page.html")
-    return html.replace(STYLE_MARK, page_file("page.css"), 1).replace(
-        SCRIPT_MARK, page_file("page.js"), 1)
+    return (files("deepal.labeling") / STATIC / name).read_text(encoding="utf-8")
+
+
+def render_page() -> str:
+    """The labelling page's HTML (the script reads the access token from the page's own
+    URL)."""
+    return page_file("page.html")

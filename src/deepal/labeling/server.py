@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from deepal.errors import DeepALError
-from deepal.labeling.page import render_page
+from deepal.labeling.page import ASSETS, page_file, render_page
 from deepal.labeling.project import Project
 
 #: Largest request body accepted (a label is a few dozen bytes).
@@ -115,9 +115,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
-        # The page loads nothing from elsewhere: no CDN, no external image, no other host.
+        # The page loads nothing from elsewhere (no CDN, no external image, no other host)
+        # and runs no inline script or style.
         self.send_header("Content-Security-Policy", "default-src 'none'; img-src 'self'; "
-                         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                         "style-src 'self'; script-src 'self'; "
                          "connect-src 'self'; base-uri 'none'; form-action 'none'")
         self.end_headers()
         self.wfile.write(body)
@@ -158,8 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         parts = urlsplit(self.path)
-        query = parse_qs(parts.query)
-        if not self._authorised(query):
+        if parts.path in ASSETS:  # the package's own style and script: no project data
+            name, content_type = ASSETS[parts.path]
+            self._send(HTTPStatus.OK, page_file(name).encode(), content_type)
+            return
+        if not self._authorised(parse_qs(parts.query)):
             return
         if parts.path == "/":
             self._send(HTTPStatus.OK, render_page().encode(), "text/html; charset=utf-8")

@@ -365,18 +365,26 @@ def test_epoch_samples_and_monitor_are_checked(tmp_path):
     assert config.run_settings()["training"]["epoch_samples"] == 512
 
 
-def test_test_mc_samples_test_the_mean_of_mc_dropout_samples():
+def test_test_mc_samples_test_the_mean_of_mc_dropout_samples(monkeypatch):
+    from deepal.experiments import loop
+
     calls: list[tuple[int, int]] = []
 
-    class Spy(RandomSampling):
-        def predict_prob_dropout(self, data, n_drop=10, seed=None):
-            calls.append((n_drop, seed))  # the answer: every test label right
-            return torch.nn.functional.one_hot(torch.as_tensor(self.dataset.Y_test), 3).float()
+    class Spy:
+        """The consistent MC-dropout estimate the loop tests with, recording its calls."""
 
+        def __init__(self, net, n_samples, seed=None):
+            calls.append((n_samples, seed))
+
+        def mean(self, data):  # the answer: every test label right
+            return torch.nn.functional.one_hot(torch.as_tensor(data_set.Y_test), 3).float()
+
+    monkeypatch.setattr(loop, "ConsistentMCDropoutPosterior", Spy)
     x, y = blobs(120, seed=1)
-    data = Data(x, y, *blobs(60, seed=2))
-    data.initialize_labels(12, random_state=0)
-    strategy = Spy(data, Net(TinyNet, {"n_epoch": 1}, device="cpu"), random_state=0)
+    data_set = Data(x, y, *blobs(60, seed=2))
+    data_set.initialize_labels(12, random_state=0)
+    strategy = RandomSampling(data_set, Net(TinyNet, {"n_epoch": 1}, device="cpu"),
+                              random_state=0)
     rounds = run_loop(strategy, 10, 1, test_mc_samples=7)
     assert [r.test_accuracy for r in rounds] == [1.0, 1.0]
     # 7 consistent masks, with a new seed each round (training moved the global generator)

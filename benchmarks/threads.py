@@ -40,10 +40,11 @@ def busy_cores(n: int) -> Any:
 
 
 def seconds(threads: int, policy: str) -> float:
-    """Wall time of one ``deepal run`` process with ``threads`` OpenMP threads."""
+    """Wall time of one ``deepal run --threads THREADS`` process, OpenMP's wait policy set."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": policy}
     start = time.perf_counter()
-    subprocess.run(COMMAND, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*COMMAND, "--threads", str(threads)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 

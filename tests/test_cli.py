@@ -120,12 +120,27 @@ def test_a_users_strategy_by_import_path(capsys):
         (["--net", "MNIST_Net"], "net MNIST_Net does not take digits's examples of shape"),
         (["--strategy-name", "no_such_pkg:Strategy"], "cannot import module"),
         (["--device", "gpu"], "--device: unknown device: use cpu, cuda, cuda:N or mps, got 'gpu'"),
+        (["--seed", "-1"], "--seed: must be an integer from 0 to 4294967295"),
+        (["--seed", str(2**32)], "--seed: must be an integer from 0 to 4294967295"),
     ],
 )
 def test_bad_arguments_end_with_one_line_and_status_2(args, message, capsys):
     code, out, err = run(args, capsys)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("deepal: error: ") and message in err
+
+
+def test_an_output_path_that_cannot_be_a_file_is_refused_before_the_run(tmp_path: Path,
+                                                                         capsys):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    for output, message in ((tmp_path / "folder", "is a folder: give a file name"),
+                            (tmp_path / "file" / "run.json", "is a file, not a folder")):
+        code, out, err = run(["--output", str(output)], capsys)
+        assert code == 2 and message in err and err.count("\n") == 1
+        assert "Round 0" not in out  # refused before training
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+    assert not any((tmp_path / "folder").iterdir())
 
 
 def test_the_console_script_exits_2_without_a_traceback():

@@ -179,6 +179,8 @@ def command_run(args: argparse.Namespace) -> int:
     from deepal.experiments.store import RESULTS, read_rows
 
     config = parse_config(run_settings(args), names=RUN_OPTIONS)
+    if args.output:
+        check_file_path(Path(args.output), "--output")
     printer = _RunPrinter(args, config)
     with tempfile.TemporaryDirectory(prefix="deepal-run-") as folder:
         run_experiment(config, folder, emit=printer, progress=not args.quiet)
@@ -194,6 +196,23 @@ def command_run(args: argparse.Namespace) -> int:
             "rounds": rows,
         })
     return 0
+
+
+def check_file_path(path: Path, option: str) -> None:
+    """Refuse, before anything runs, a file path that names a folder or lies under a file.
+
+    Raises
+    ------
+    DeepALError
+        Naming the option and the fix.
+    """
+    if path.is_dir():
+        raise DeepALError(f"{option} {path} is a folder: give a file name, e.g. "
+                          f"{path / 'run.json'}")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DeepALError(f"{option} {path}: {parent} is a file, not a folder: choose "
+                              "another path")
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -1,10 +1,12 @@
 """How many CPU threads a run's torch operations use.
 
-torch's default (one thread per core) collapses when the cores are shared: measured on a busy
-2-core machine, ``deepal run`` on digits took 114 s with two threads against 14 s with one.
-One thread per run is deepal's default; ``--threads`` (``[resources] cpus_per_run`` in an
-experiment) asks for more on an idle machine. The count is recorded with every result, since
-float sums differ slightly with it.
+torch's default (one thread per core, idle threads spinning) collapses when the cores are
+shared: on a busy 2-core machine ``deepal run`` on digits took 114 s with two threads against
+14 s with one. ``python -m benchmarks --only threads`` measures it (see
+``docs/performance.md``): a second thread bought nothing on an idle machine and cost 1.19x
+(passive wait) to 1.51x (active wait) on a busy one. So one thread per run is deepal's
+default; ``--threads`` (``[resources] cpus_per_run`` in an experiment) asks for more. The
+count is recorded with every result, since float sums differ slightly with it.
 """
 
 from __future__ import annotations

@@ -446,3 +446,18 @@ def test_report_tables_and_consistent_colours(tmp_path: Path):
         for figure in ("A.svg", "B.svg"):
             assert colour.lower() in (tmp_path / "report" / figure).read_text().lower()
     assert colour_of("Random", ["Random", "Margin"]) != colour_of("Margin", ["Random", "Margin"])
+
+
+@pytest.mark.parametrize("options, message", [
+    (_options(1), "[strategy_options.BALDDropout] n_drop must be an integer >= 2, got 1"),
+    ("\n[strategy_options.BALDDropout]\nbeta = nan",
+     "[strategy_options.BALDDropout] beta must be a number > 0 (inf for top-n), got nan"),
+])
+def test_a_bad_strategy_option_is_named_before_anything_is_written(
+        tmp_path: Path, capsys, options: str, message: str):
+    output = tmp_path / "out"
+    config = write_config(tmp_path, strategies='["BALDDropout"]', seeds="[1]",
+                          extra_training=options)
+    assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == f"deepal: error: {message}"
+    assert not output.exists()

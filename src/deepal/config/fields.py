@@ -9,6 +9,9 @@ from typing import Annotated, Any
 import torch
 from pydantic import AfterValidator, BeforeValidator, Field
 
+#: The largest seed: numpy's legacy generator takes seeds below 2**32.
+MAX_SEED = 2**32 - 1
+
 
 def _at_least(minimum: int) -> AfterValidator:
     def check(value: int) -> int:
@@ -17,6 +20,12 @@ def _at_least(minimum: int) -> AfterValidator:
         return value
 
     return AfterValidator(check)
+
+
+def _seed(value: int) -> int:
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"must be an integer from 0 to {MAX_SEED} (a seed numpy accepts)")
+    return value
 
 
 def _finite_above(minimum: float, inclusive: bool) -> AfterValidator:
@@ -86,8 +95,11 @@ Name = Annotated[str, AfterValidator(_not_blank)]
 NameList = Annotated[tuple[Name, ...], BeforeValidator(_list_to_tuple), AfterValidator(_unique)]
 #: The same, where one name alone is accepted for a list of one.
 Names = Annotated[NameList, BeforeValidator(_one_to_list)]
-#: A non-empty list of distinct integers.
-Seeds = Annotated[tuple[int, ...], BeforeValidator(_list_to_tuple), AfterValidator(_unique)]
+#: One random seed, from 0 to :data:`MAX_SEED`.
+Seed = Annotated[int, AfterValidator(_seed)]
+#: A non-empty list of distinct seeds.
+Seeds = Annotated[tuple[Seed, ...], BeforeValidator(_list_to_tuple),
+                  AfterValidator(_unique)]
 #: A torch device name: ``cpu``, ``cuda``, ``cuda:1``, ``mps``...
 Device = Annotated[str, AfterValidator(_device)]
 

@@ -16,7 +16,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator
 
 from deepal.config.base import Settings
-from deepal.config.fields import Name, Names, NonNegativeInt, PositiveInt
+from deepal.config.fields import Name, Names, PositiveInt, Seed
 
 Kind = Literal["images", "table", "numpy", "texts"]
 NetName = Literal["auto", "SmallCNN", "MLP"]
@@ -95,7 +95,7 @@ class ProjectSettings(Settings):
     test: str | None = None
     net: NetName = "auto"
     strategy: StrategyName = "EntropySampling"
-    seed: NonNegativeInt = 1
+    seed: Seed = 1
     n_epoch: PositiveInt | None = None
     image_size: Annotated[int, AfterValidator(_image_size)] = 32
     channels: Literal[1, 3] = 3

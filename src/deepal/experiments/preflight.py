@@ -88,6 +88,8 @@ def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, An
         except TypeError as error:
             raise ConfigError(f"[strategy_options.{name}] does not fit {name}: {error}"
                               ) from error
+        except DeepALError as error:  # an option's value, checked by the strategy
+            raise ConfigError(f"[strategy_options.{name}] {error}") from None
         validated = config.training.validation_fraction or config.training.validation_size
         if validated and validated_training(strategy) is None:
             raise ConfigError(f"{name} trains its own way, without a validation split: "

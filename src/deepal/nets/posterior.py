@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from deepal.config.arguments import integer
 from deepal.data.batches import iter_batches
 from deepal.errors import DeepALError, UnknownNameError
 from deepal.nets.dropout_sampling import dropout_sample_batches, inference_batches
@@ -343,8 +344,8 @@ def get_posterior(
     -------
     PosteriorEstimate
     """
-    n_drop = _count("n_drop", n_drop)
-    n_members = _count("n_members", n_members)
+    n_drop = integer("n_drop", n_drop, minimum=0)
+    n_members = integer("n_members", n_members, minimum=0)
     if name is None:
         name = "softmax" if n_drop == 0 else "mc_dropout"
     if name not in POSTERIORS:
@@ -372,8 +373,3 @@ def get_posterior(
         estimate = EnsemblePosterior(net, n_members)
     return estimate
 
-
-def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise DeepALError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)

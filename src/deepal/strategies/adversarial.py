@@ -12,19 +12,12 @@ from typing import Any, cast
 import numpy as np
 from torch import nn
 
+from deepal.config.arguments import integer
 from deepal.data.pool import Data
-from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.adversarial import Attack, dataset_perturbation_norms
 from deepal.scores.selection import bottom_n
 from deepal.strategies.base import Strategy
-
-
-def check_max_iter(max_iter: int) -> int:
-    """``max_iter`` as an int, or a :class:`DeepALError` if it is not an integer >= 1."""
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise DeepALError(f"max_iter must be an integer >= 1, got {max_iter!r}")
-    return int(max_iter)
 
 
 class AdversarialMargin(Strategy):
@@ -47,7 +40,7 @@ class AdversarialMargin(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
-        self.max_iter = check_max_iter(max_iter)
+        self.max_iter = integer("max_iter", max_iter, minimum=1)
         self.progress = progress
 
     def attack(self) -> Attack:

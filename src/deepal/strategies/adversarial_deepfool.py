@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from deepal.config.arguments import optional_integer
 from deepal.data.pool import Data
-from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.adversarial import Attack, deepfool_perturbation_norms
 from deepal.strategies.adversarial import AdversarialMargin
@@ -40,11 +40,7 @@ class AdversarialDeepFool(AdversarialMargin):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, max_iter, progress, **kwargs)
-        if max_classes is not None and (
-            isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < 2
-        ):
-            raise DeepALError(f"max_classes must be an integer >= 2 or None, got {max_classes!r}")
-        self.max_classes = max_classes
+        self.max_classes = optional_integer("max_classes", max_classes, minimum=2)
 
     def attack(self) -> Attack:
         return partial(deepfool_perturbation_norms, max_iter=self.max_iter,

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepal.config.arguments import integer, number
 from deepal.data.pool import Data
-from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.bait import bait_select, fisher_sum
 from deepal.strategies.badge import warn_unless_last_layer_input
@@ -61,12 +61,9 @@ class BAIT(Strategy):
     ) -> None:
         kwargs.setdefault("max_candidates", 2000)
         super().__init__(dataset, net, **kwargs)
-        if not lamb > 0:
-            raise DeepALError(f"lamb must be > 0, got {lamb!r}")
-        for name, value in (("oversample", oversample), ("max_fisher_dim", max_fisher_dim)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise DeepALError(f"{name} must be an integer >= 1, got {value!r}")
-        self.lamb, self.oversample, self.max_fisher_dim = lamb, int(oversample), max_fisher_dim
+        self.lamb = number("lamb", lamb, above=0)
+        self.oversample = integer("oversample", oversample, minimum=1)
+        self.max_fisher_dim = integer("max_fisher_dim", max_fisher_dim, minimum=1)
 
     def query(self, n: int) -> np.ndarray:
         candidates = self.candidate_idxs()

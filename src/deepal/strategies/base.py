@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from deepal.config.arguments import optional_integer
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.nets.net import Net
@@ -87,12 +88,7 @@ class Strategy:
         if random_state is None:
             random_state = int(np.random.randint(0, 2**31 - 1))
         self.rng = np.random.default_rng(random_state)
-        if max_candidates is not None and (
-            isinstance(max_candidates, bool) or not isinstance(max_candidates, (int, np.integer))
-            or max_candidates < 1
-        ):
-            raise DeepALError(f"max_candidates must be an integer >= 1, got {max_candidates!r}")
-        self.max_candidates = max_candidates
+        self.max_candidates = optional_integer("max_candidates", max_candidates, minimum=1)
         self.embeddings_file = embeddings_file
         self.last_scores: np.ndarray | None = None
 

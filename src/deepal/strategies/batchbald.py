@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepal.config.arguments import integer
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
@@ -68,10 +69,7 @@ class BatchBALD(BALDScore, PosteriorStrategy):
         if kwargs.get("acquisition") not in (None, "top_n"):
             raise DeepALError("BatchBALD builds its batch greedily: it takes no acquisition")
         super().__init__(dataset, net, n_drop=n_drop, **kwargs)
-        if (isinstance(n_configurations, bool)
-                or not isinstance(n_configurations, (int, np.integer)) or n_configurations < 1):
-            raise DeepALError(f"n_configurations must be an integer >= 1, got {n_configurations!r}")
-        self.n_configurations = int(n_configurations)
+        self.n_configurations = integer("n_configurations", n_configurations, minimum=1)
         self.last_joint_mi: np.ndarray | None = None
 
     def query(self, n: int) -> np.ndarray:

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from deepal.config.arguments import integer, number, optional_integer
 from deepal.data.pool import Data
-from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.hierarchical import average_linkage_clusters, round_robin
 from deepal.scores.selection import top_n
@@ -62,18 +62,11 @@ class ClusterMargin(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
-        if not margin_multiple >= 1:
-            raise DeepALError(f"margin_multiple must be >= 1, got {margin_multiple!r}")
-        if distance_threshold is not None and not distance_threshold >= 0:
-            raise DeepALError(f"distance_threshold must be >= 0, got {distance_threshold!r}")
-        for name, value in (("n_clusters", n_clusters), ("max_cluster_points",
-                                                          max_cluster_points)):
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, np.integer)) or value < 1):
-                raise DeepALError(f"{name} must be an integer >= 1, got {value!r}")
-        self.margin_multiple = margin_multiple
-        self.distance_threshold, self.n_clusters = distance_threshold, n_clusters
-        self.max_cluster_points = max_cluster_points
+        self.margin_multiple = number("margin_multiple", margin_multiple, at_least=1)
+        self.distance_threshold = None if distance_threshold is None else number(
+            "distance_threshold", distance_threshold, at_least=0)
+        self.n_clusters = optional_integer("n_clusters", n_clusters, minimum=1)
+        self.max_cluster_points = integer("max_cluster_points", max_cluster_points, minimum=1)
         self.cluster_ids: np.ndarray | None = None
 
     def query(self, n: int) -> np.ndarray:

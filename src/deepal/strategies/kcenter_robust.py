@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from deepal.config.arguments import integer, optional_integer
 from deepal.data.pool import Data
-from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.coverage import MAX_EDGES
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE
@@ -57,14 +57,8 @@ class KCenterGreedyRobust(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
-        if n_outliers is not None and (
-            isinstance(n_outliers, bool) or not isinstance(n_outliers, (int, np.integer))
-            or n_outliers < 0
-        ):
-            raise DeepALError(f"n_outliers must be an integer >= 0 or None, got {n_outliers!r}")
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise DeepALError(f"n_steps must be an integer >= 0, got {n_steps!r}")
-        self.n_outliers, self.n_steps = n_outliers, int(n_steps)
+        self.n_outliers = optional_integer("n_outliers", n_outliers, minimum=0)
+        self.n_steps = integer("n_steps", n_steps, minimum=0)
         self.chunk_size, self.max_edges = chunk_size, max_edges
         self.last_radius: float | None = None
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from deepal.config.arguments import integer, number
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
@@ -36,9 +37,7 @@ from deepal.strategies.base import Strategy
 
 def check_n_drop(n_drop: int, minimum: int) -> int:
     """``n_drop`` as an int, or a :class:`DeepALError` if it is not an integer >= ``minimum``."""
-    if isinstance(n_drop, bool) or not isinstance(n_drop, (int, np.integer)) or n_drop < minimum:
-        raise DeepALError(f"n_drop must be an integer >= {minimum}, got {n_drop!r}")
-    return int(n_drop)
+    return integer("n_drop", n_drop, minimum)
 
 
 class PosteriorStrategy(Strategy):
@@ -112,10 +111,8 @@ class PosteriorStrategy(Strategy):
             raise DeepALError(
                 f"unknown acquisition {acquisition!r}: choose one of {', '.join(ACQUISITIONS)}"
             )
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
-            raise DeepALError(f"beta must be a number > 0 (inf for top-n), got {beta!r}")
         self.acquisition = acquisition
-        self.beta = float(beta)
+        self.beta = number("beta", beta, above=0, infinite=True, hint="inf for top-n")
 
     def state_parts(self) -> dict[str, Stateful]:
         return {"posterior": self.posterior_estimate}

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from deepal.config.arguments import number
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
@@ -80,11 +81,11 @@ class ProbCover(Strategy):
         super().__init__(dataset, net, **kwargs)
         self.features = check_features(features, dataset)
         self.needs_model = self.features is None  # type: ignore[misc]  # per instance
-        if delta is not None and not delta >= 0:
-            raise DeepALError(f"delta must be >= 0 or None, got {delta!r}")
-        if not 0 < alpha <= 1:
+        self.delta = None if delta is None else number("delta", delta, at_least=0)
+        self.alpha = number("alpha", alpha, above=0)
+        if self.alpha > 1:
             raise DeepALError(f"alpha must be in (0, 1], got {alpha!r}")
-        self.delta, self.alpha, self.max_edges = delta, alpha, max_edges
+        self.max_edges = max_edges
         self.last_delta: float | None = None
 
     def query(self, n: int) -> np.ndarray:

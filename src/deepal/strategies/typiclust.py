@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from deepal.config.arguments import integer, optional_integer
 from deepal.data.pool import Data
-from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.typicality import typiclust_select
 from deepal.strategies.base import Strategy
@@ -51,12 +51,8 @@ class TypiClust(Strategy):
         super().__init__(dataset, net, **kwargs)
         self.features = check_features(features, dataset)
         self.needs_model = self.features is None  # type: ignore[misc]  # per instance
-        for name, value in (("k_neighbours", k_neighbours), ("max_clusters", max_clusters)):
-            if value is None and name == "max_clusters":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise DeepALError(f"{name} must be an integer >= 1, got {value!r}")
-        self.k_neighbours, self.max_clusters = int(k_neighbours), max_clusters
+        self.k_neighbours = integer("k_neighbours", k_neighbours, minimum=1)
+        self.max_clusters = optional_integer("max_clusters", max_clusters, minimum=1)
 
     def query(self, n: int) -> np.ndarray:
         idxs = np.union1d(np.flatnonzero(self.dataset.labeled_idxs), self.candidate_idxs())

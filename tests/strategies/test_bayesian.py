@@ -18,9 +18,9 @@ from torch.utils.data import Dataset
 import deepal
 from deepal import Data, Net, seed_everything
 from deepal.errors import DeepALError, UnknownNameError
+from deepal.nets.ensemble import EnsemblePosterior
 from deepal.nets.posterior import (
     ConsistentMCDropoutPosterior,
-    EnsemblePosterior,
     MCDropoutPosterior,
     PosteriorEstimate,
 )

@@ -24,36 +24,27 @@ In ``mc_dropout`` "sample ``k``" of two examples comes from two different networ
 of several examples at once (BatchBALD's joint entropy) need. Per-example scores are the same
 in expectation either way.
 
-The ensemble (Lakshminarayanan et al., 2017; Beluch et al., 2018) trains ``n_members`` copies
-of the network from different random seeds: its :meth:`~EnsemblePosterior.train` replaces
-:meth:`deepal.Net.train`, and its predictions (:meth:`~PosteriorEstimate.predict_prob`) are
-the members' mean.
+The softmax and the two dropout estimates are here; the ensemble is in
+:mod:`deepal.nets.ensemble`, and :func:`deepal.nets.estimates.get_posterior` builds any of
+them by name.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
 from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from deepal.config.arguments import integer
-from deepal.data.batches import iter_batches
-from deepal.errors import DeepALError, UnknownNameError
 from deepal.nets.dropout_sampling import dropout_sample_batches, inference_batches
-from deepal.nets.modes import eval_mode, require_trained
+from deepal.nets.modes import require_trained
 from deepal.state import (
     check_keys,
     check_kind,
     generator_state,
-    load_module,
-    module_state,
     set_generator_state,
 )
 
@@ -223,153 +214,9 @@ class ConsistentMCDropoutPosterior(MCDropoutPosterior):
             set_generator_state(self.rng, state["rng"])
 
 
-class EnsemblePosterior(PosteriorEstimate):
-    """A deep ensemble: ``n_members`` networks trained on the same data from different seeds.
-
-    Each sample is one member's softmax. Member ``m`` is trained by the wrapped
-    :class:`~deepal.Net` under ``torch.manual_seed(member_seeds[m])``; the seeds are drawn from
-    torch's global generator, so :func:`deepal.seed_everything` fixes the whole ensemble, and
-    torch's global state afterwards is as if only the seeds had been drawn.
-
-    Attributes
-    ----------
-    members:
-        The trained modules (empty before :meth:`train`).
-    member_seeds:
-        The seed each member was trained with.
-    """
-
-    name = "ensemble"
-
-    def __init__(self, net: Net, n_members: int = 5) -> None:
-        super().__init__(net)
-        self.n_samples = n_members
-        self.members: list[nn.Module] = []
-        self.member_seeds: list[int] = []
-
-    def train(self, data: Dataset, val_data: Dataset | None = None) -> None:
-        seeds = [int(torch.randint(2**62, ()).item()) for _ in range(self.n_samples)]
-        device = torch.device(self.net.device)
-        members = []
-        for m, seed in enumerate(seeds):
-            # With params["warm_start"], member m continues from its own last version, never
-            # from another member (with none yet, from a fresh module).
-            self.net.clf = self.members[m] if m < len(self.members) else None
-            # fork_rng restores the global generators, so members differ only by their seed.
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(seed)
-                super().train(data, val_data)
-            members.append(self.net.clf)
-        self.members = [member for member in members if member is not None]
-        self.member_seeds = seeds
-
-    def _trained_members(self) -> list[nn.Module]:
-        if not self.members:
-            raise DeepALError("the ensemble is not trained yet: call the strategy's train() first")
-        if self.net.clf is not self.members[-1]:
-            warnings.warn(
-                "the net was retrained outside its ensemble, whose members are now stale: "
-                "train through the strategy (strategy.train()) or the ensemble's train()",
-                RuntimeWarning, stacklevel=3,
-            )
-        return self.members
-
-    @torch.inference_mode()
-    def sample_batches(self, data: Dataset) -> Iterator[torch.Tensor]:
-        members = self._trained_members()
-        device = torch.device(self.net.device)
-        batch_size = self.net.params["test_args"]["batch_size"]
-        with ExitStack() as stack:
-            for member in members:
-                stack.enter_context(eval_mode(member))
-            for batch in iter_batches(data, batch_size):
-                x = batch[0].to(device, non_blocking=True)
-                yield torch.stack([F.softmax(member(x)[0], dim=1) for member in members]).cpu()
-
-    def predict_prob(self, data: Dataset) -> torch.Tensor:
-        """The members' mean probabilities: the ensemble's prediction."""
-        return self.mean(data)
-
-    def _state(self) -> dict[str, Any]:
-        return {"members": [module_state(member) for member in self.members],
-                "member_seeds": list(self.member_seeds)}
-
-    def _load_state(self, state: Mapping[str, Any]) -> None:
-        members = [load_module(self.net.net, weights, self.net.device, "ensemble member")
-                   for weights in state["members"]]
-        self.members = [member for member in members if member is not None]
-        self.member_seeds = [int(seed) for seed in state["member_seeds"]]
-        if self.members:  # the net serves the last member, as after train()
-            self.net.clf = self.members[-1]
-
-
 def dropout_posterior(net: Net, n_drop: int, seed: int | None = None) -> MCDropoutPosterior:
     """MC dropout with fresh masks (``seed=None``) or with the consistent masks of ``seed``:
     what :meth:`deepal.Net.predict_prob_dropout_batches` samples."""
     if seed is None:
         return MCDropoutPosterior(net, n_drop)
     return ConsistentMCDropoutPosterior(net, n_drop, seed=seed)
-
-
-def get_posterior(
-    name: str | None,
-    net: Net,
-    n_drop: int = 10,
-    n_members: int = 5,
-    min_samples: int = 1,
-    rng: np.random.Generator | None = None,
-) -> PosteriorEstimate:
-    """Build a posterior estimate by name, with its arguments checked.
-
-    Parameters
-    ----------
-    name:
-        ``"softmax"``, ``"mc_dropout"``, ``"consistent_mc_dropout"`` or ``"ensemble"``;
-        ``None`` picks ``"softmax"`` when ``n_drop`` is 0 and ``"mc_dropout"`` otherwise
-        (DeepAL's convention).
-    net:
-        The network wrapper.
-    n_drop:
-        MC-dropout samples (the two dropout estimates only).
-    n_members:
-        Ensemble members (``ensemble`` only).
-    min_samples:
-        The fewest samples per example the caller can use (2 for disagreement scores such
-        as BALD, which are 0 on a single sample).
-    rng:
-        Where ``consistent_mc_dropout`` draws each call's mask seed (see
-        :class:`ConsistentMCDropoutPosterior`).
-
-    Returns
-    -------
-    PosteriorEstimate
-    """
-    n_drop = integer("n_drop", n_drop, minimum=0)
-    n_members = integer("n_members", n_members, minimum=0)
-    if name is None:
-        name = "softmax" if n_drop == 0 else "mc_dropout"
-    if name not in POSTERIORS:
-        raise UnknownNameError(f"unknown posterior {name!r}: choose one of {', '.join(POSTERIORS)}")
-    estimate: PosteriorEstimate
-    if name == "softmax":
-        if min_samples > 1:
-            raise DeepALError(
-                f"this strategy needs at least {min_samples} posterior samples per example and "
-                "the softmax gives 1: use posterior='mc_dropout' (n_drop >= 2) or 'ensemble'"
-            )
-        estimate = PosteriorEstimate(net)
-    elif name in DROPOUT_POSTERIORS:
-        if n_drop < max(1, min_samples):
-            raise DeepALError(f"n_drop must be an integer >= {max(1, min_samples)}, got {n_drop}")
-        if name == "consistent_mc_dropout":
-            estimate = ConsistentMCDropoutPosterior(net, n_drop, rng)
-        else:
-            estimate = MCDropoutPosterior(net, n_drop)
-    else:
-        if n_members < max(1, min_samples):
-            raise DeepALError(
-                f"n_members must be an integer >= {max(1, min_samples)}, got {n_members}"
-            )
-        estimate = EnsemblePosterior(net, n_members)
-    return estimate
-

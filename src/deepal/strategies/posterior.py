@@ -28,8 +28,9 @@ from torch.utils.data import Dataset
 from deepal.config.arguments import integer, number
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
+from deepal.nets.estimates import get_posterior
 from deepal.nets.net import Net
-from deepal.nets.posterior import DROPOUT_POSTERIORS, PosteriorEstimate, get_posterior
+from deepal.nets.posterior import DROPOUT_POSTERIORS, PosteriorEstimate
 from deepal.scores.stochastic import ACQUISITIONS, stochastic_top_n
 from deepal.state import Stateful
 from deepal.strategies.base import Strategy

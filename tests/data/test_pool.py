@@ -121,7 +121,7 @@ def test_cal_test_acc_and_its_errors():
         ({"Y_train": [0, 1, 2]}, "3 labels for 4 examples"),
         ({"Y_train": [0, 1, -5, 1]}, "negative label"),
         ({"Y_train": [0.5, 1, 0, 1]}, "integer class indices"),
-        ({"Y_train": [0, 1, 0, 1], "n_classes": 1}, "at least 2"),
+        ({"Y_train": [0, 1, 0, 1], "n_classes": 1}, "n_classes must be an integer >= 2"),
         ({"Y_train": [0, 1, 0, 3], "n_classes": 2}, "does not fit"),
         ({"Y_train": [0, 1, 0, 1], "class_names": ["a", "b", "c"], "n_classes": 2}, "class_names"),
     ],

@@ -9,11 +9,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from deepal.config.arguments import integer
 from deepal.data.handlers import TensorHandler, as_tensor
 from deepal.errors import DeepALError, EmptyPoolError, LabelsUnavailableError, PoolExhaustedError
+from deepal.seeding import generator
 
 #: Label value of an example whose label is not known (a real, unlabeled pool).
 UNKNOWN = -1
+
+#: About how many input values one step of the NaN check reads (16 MiB of float32 values).
+_FINITE_CHUNK = 2**22
 
 Handler = Callable[[Any, Any], Dataset]
 
@@ -25,7 +30,8 @@ class Data:
     ----------
     X_train, Y_train:
         The pool's inputs and labels. ``Y_train`` may be ``None`` (or hold ``-1``) for examples
-        whose labels are unknown: they are supplied later through :meth:`label`.
+        whose labels are unknown: they are supplied later through :meth:`label`. Floating
+        point inputs (arrays, tensors) must be finite; labels must be whole numbers.
     X_test, Y_test:
         The test set, or ``None`` when there is none.
     handler:
@@ -68,6 +74,8 @@ class Data:
         self.n_pool = len(X_train)
         if self.n_pool == 0:
             raise EmptyPoolError("X_train is empty: the pool needs at least one example")
+        _check_finite(X_train, "X_train")
+        _check_finite(X_test, "X_test")
         self.Y_train = _labels(Y_train, self.n_pool, "Y_train")
         self.X_test = X_test
         self.n_test = 0 if X_test is None else len(X_test)
@@ -93,12 +101,34 @@ class Data:
 
         Their labels must be known (a simulated pool); for a real pool, choose the first batch
         with a strategy (``RandomSampling`` works without a model) and call :meth:`label`.
+
+        Parameters
+        ----------
+        num:
+            How many examples to label, an integer from 0 to :attr:`n_pool`.
+        random_state:
+            A seed or a generator; ``None`` draws from numpy's global generator, so
+            ``np.random.seed`` or :func:`deepal.seed_everything` fixes the choice.
+        balanced:
+            Draw the same number of examples of each class.
+
+        Returns
+        -------
+        numpy.ndarray
+            The sorted indices of the newly labeled examples.
+
+        Raises
+        ------
+        ConfigError
+            If ``num`` is not an integer >= 0.
+        PoolExhaustedError
+            If fewer than ``num`` examples are unlabeled.
         """
-        if not 0 <= num <= self.n_pool:
+        num = integer("num", num)
+        if num > self.n_pool:
             raise PoolExhaustedError(
                 f"cannot label {num} initial examples: the pool holds {self.n_pool}"
             )
-        rng = np.random.default_rng(random_state)
         candidates = np.flatnonzero(~self.labeled_idxs)
         if num > len(candidates):
             raise PoolExhaustedError(
@@ -111,6 +141,7 @@ class Data:
                 "none: pick a first batch with RandomSampling(data, net).query(n) and give its "
                 "labels with data.label(idxs, labels)"
             )
+        rng = generator(random_state)  # drawn once the request is known to be possible
         if balanced:
             chosen = self._balanced_choice(candidates, num, rng)
         else:
@@ -147,7 +178,7 @@ class Data:
         """
         idxs = self._check_new_idxs(idxs)
         if labels is not None:
-            values = np.asarray(labels).astype(np.int64, casting="unsafe").reshape(-1)
+            values = _class_indices(labels, "labels")
             if len(values) != len(idxs):
                 raise DeepALError(f"got {len(idxs)} indices but {len(values)} labels")
             bad = (values < 0) | (values >= self.n_classes)
@@ -256,17 +287,62 @@ def _labels(Y: Any | None, n: int, name: str) -> np.ndarray:
     """Labels as an int64 numpy array of length ``n``; ``None`` means all unknown."""
     if Y is None:
         return np.full(n, UNKNOWN, dtype=np.int64)
-    arr = as_tensor(Y).numpy() if isinstance(Y, torch.Tensor) else np.asarray(Y)
-    arr = arr.reshape(-1)
+    arr = _class_indices(Y, name)
     if len(arr) != n:
         raise DeepALError(f"{name} has {len(arr)} labels for {n} examples")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise DeepALError(f"{name} must hold integer class indices 0..C-1, got {arr.dtype}")
-    arr = arr.astype(np.int64)
     if arr.size and arr.min() < UNKNOWN:
         raise DeepALError(f"{name} holds negative label {arr.min()}: use 0..C-1 (or -1 = unknown)")
     return arr
+
+
+def _class_indices(Y: Any, name: str) -> np.ndarray:
+    """Labels ``Y`` (array, tensor or sequence) as a flat int64 array, refusing any that is
+    not a whole number: a float label such as 1.7, NaN or infinity is a mistake, not a class."""
+    arr = (as_tensor(Y).numpy() if isinstance(Y, torch.Tensor) else np.asarray(Y)).reshape(-1)
+    if arr.dtype.kind not in "biuf":
+        raise DeepALError(
+            f"{name} must hold integer class indices 0..C-1, got values of dtype {arr.dtype}"
+        )
+    if arr.dtype.kind == "f":
+        wrong = ~np.isfinite(arr)
+        wrong[~wrong] = np.mod(arr[~wrong], 1) != 0
+        if wrong.any():
+            first = int(np.flatnonzero(wrong)[0])
+            raise DeepALError(
+                f"{name} must hold integer class indices 0..C-1, but {int(wrong.sum())} are "
+                f"not whole numbers (first: {arr[first]} at position {first}); use -1 for "
+                "an unknown label"
+            )
+    return arr.astype(np.int64)
+
+
+def _check_finite(X: Any, name: str) -> None:
+    """Refuse floating point inputs ``X`` (a numpy array or tensor) holding NaN or infinity.
+
+    Rows are checked a chunk at a time, so a large or memory-mapped pool is never copied
+    whole; other dtypes and other containers (lists of paths, texts) are not checked."""
+    isfinite: Callable[[Any], Any]
+    if isinstance(X, torch.Tensor):
+        floating, isfinite = X.is_floating_point(), torch.isfinite
+    elif isinstance(X, np.ndarray):
+        floating, isfinite = np.issubdtype(X.dtype, np.floating), np.isfinite
+    else:
+        return
+    if not floating or X.ndim == 0:
+        return
+    step = max(1, _FINITE_CHUNK // max(1, int(np.prod(X.shape[1:]))))
+    bad: list[np.ndarray] = []
+    for start in range(0, len(X), step):
+        block = X[start : start + step]
+        finite = isfinite(block).reshape(len(block), -1).all(1)
+        finite = finite.cpu().numpy() if isinstance(finite, torch.Tensor) else finite
+        bad.append(start + np.flatnonzero(~finite))
+    rows = np.concatenate(bad)
+    if len(rows):
+        raise DeepALError(
+            f"{name} holds NaN or infinite values in {len(rows)} rows (first: row "
+            f"{int(rows[0])}): remove or impute them before making the pool"
+        )
 
 
 def _n_classes(
@@ -277,13 +353,14 @@ def _n_classes(
 ) -> int:
     known = [y[y != UNKNOWN] for y in (Y_train, Y_test) if y is not None]
     largest = max((int(y.max()) for y in known if y.size), default=-1)
-    if n_classes is None:
-        if class_names is not None:
-            n_classes = len(class_names)
-        elif largest >= 0:
-            n_classes = largest + 1
-        else:
-            raise DeepALError("no labels are known, so pass n_classes (the number of classes)")
+    if n_classes is not None:
+        n_classes = integer("n_classes", n_classes, minimum=2)
+    elif class_names is not None:
+        n_classes = len(class_names)
+    elif largest >= 0:
+        n_classes = largest + 1
+    else:
+        raise DeepALError("no labels are known, so pass n_classes (the number of classes)")
     if n_classes < 2:
         raise DeepALError(f"n_classes must be at least 2, got {n_classes}")
     if largest >= n_classes:

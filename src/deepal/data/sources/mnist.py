@@ -8,6 +8,7 @@ same four file names, in ``<data_dir>/mnist`` and ``<data_dir>/fashion-mnist``.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -37,18 +38,44 @@ FASHION_CLASSES = [
 _SIDE = 28
 
 
-def _read_exactly(f: gzip.GzipFile, n: int, path: Path, what: str) -> memoryview:
-    """Read exactly ``n`` bytes into a fresh writable buffer, or report a truncated file."""
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    # GzipFile.readinto may return fewer bytes than asked before the end of the data.
-    while got < n:
-        step = f.readinto(view[got:])
-        if not step:
-            raise corrupt(path, f"{what}: {got} of the {n} declared bytes are present")
-        got += step
-    return view
+#: Bytes decompressed per read: the payload grows by at most this much beyond what the file
+#: actually holds, whatever size its header declares.
+_CHUNK = 1 << 20
+
+#: Deflate expands at most about 1032-fold, so a header declaring more than this many bytes
+#: per compressed byte cannot be honest (checked before anything is read or allocated).
+_MAX_RATIO = 1100
+
+
+def _read_exactly(f: gzip.GzipFile, n: int, path: Path, what: str) -> bytearray:
+    """Read exactly ``n`` bytes in bounded chunks, or report a truncated file.
+
+    The buffer grows with the bytes actually decompressed, never to ``n`` up front: a damaged
+    header declaring gigabytes fails at the end of the real data, having used only its size.
+    """
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = f.read(min(_CHUNK, n - len(buf)))
+        if not chunk:
+            raise corrupt(path, f"{what}: {len(buf)} of the {n} declared bytes are present")
+        buf += chunk
+    return buf
+
+
+def _check_declared(path: Path, dims: tuple[int, ...], declared: int, stored: int | None) -> None:
+    """Refuse a header whose shape the file cannot hold, before anything is allocated."""
+    compressed = path.stat().st_size
+    if declared > _MAX_RATIO * compressed:
+        raise corrupt(
+            path, f"the header declares shape {dims} ({declared} bytes), more than a "
+            f"{compressed}-byte gzip file can hold"
+        )
+    # gzip's trailer records the length mod 2**32.
+    if stored is not None and declared % 2**32 != stored:
+        raise corrupt(
+            path, f"the header declares shape {dims} ({declared} bytes) but gzip's "
+            f"trailer records {stored} bytes: the file is truncated or damaged"
+        )
 
 
 def _gzip_size(path: Path) -> int | None:
@@ -96,16 +123,8 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
             if found != magic:
                 raise corrupt(path, f"magic number 0x{found:08X}, expected 0x{magic:08X}")
             dims = struct.unpack(f">{ndim}I", _read_exactly(f, 4 * ndim, path, "header"))
-            size = int(np.prod(dims, dtype=np.int64))
-            # Check the declared shape against gzip's own record of the length before
-            # allocating, so a damaged header cannot ask for gigabytes.
-            declared = 4 + 4 * ndim + size
-            if stored is not None and declared % 2**32 != stored:
-                raise corrupt(
-                    path, f"the header declares shape {dims} ({declared} bytes) but gzip's "
-                    f"trailer records {stored} bytes: the file is truncated or damaged"
-                )
-            # Read straight into the final buffer: one allocation, and it stays writable.
+            size = math.prod(dims)  # a Python int: no overflow
+            _check_declared(path, dims, 4 + 4 * ndim + size, stored)
             payload = _read_exactly(f, size, path, f"data of shape {dims}")
             # Reading on to the end makes gzip verify its CRC (it checks only at the end) and
             # catches data beyond what the header declares.

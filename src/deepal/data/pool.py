@@ -55,7 +55,7 @@ class Data:
     >>> rng = np.random.default_rng(0)
     >>> data = Data(rng.normal(size=(100, 5)), rng.integers(0, 3, 100),
     ...             rng.normal(size=(20, 5)), rng.integers(0, 3, 20), n_classes=3)
-    >>> data.initialize_labels(10, random_state=0)
+    >>> first = data.initialize_labels(10, random_state=0)
     >>> int(data.labeled_idxs.sum()), data.n_pool, data.n_test
     (10, 100, 20)
     """

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepal.config.arguments import integer, optional_integer
+from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.nets.posterior import ConsistentMCDropoutPosterior
 from deepal.strategies.base import Strategy
 
@@ -47,9 +49,15 @@ def run_loop(
 
     Parameters
     ----------
+    strategy:
+        The strategy, with its data set and network.
     n_query:
-        Examples per query, or one size per round (e.g. a smaller last round, so a label
-        budget that is not a multiple of the query size is met exactly).
+        Examples per query (an integer >= 1), or one size per round (e.g. a smaller last
+        round, so a label budget that is not a multiple of the query size is met exactly).
+    n_round:
+        How many rounds of queries, an integer >= 0.
+    on_round:
+        Called with each round's result as soon as it is known.
     resume_after:
         Resume after this round (0 included): the strategy's labels, trained network and
         random states must be those at the end of that round; rounds
@@ -65,11 +73,18 @@ def run_loop(
     -------
     list[RoundResult]
         The rounds run by this call.
+
+    Raises
+    ------
+    ConfigError
+        If a count is not an integer in its range (``n_query=0`` included: a round must
+        label something), before anything is trained.
+    PoolExhaustedError
+        If the rounds to run would query more examples than the pool has unlabeled.
     """
     data = strategy.dataset
-    sizes = [n_query] * n_round if isinstance(n_query, (int, np.integer)) else list(n_query)
-    if len(sizes) != n_round:
-        raise ValueError(f"got {len(sizes)} query sizes for {n_round} rounds")
+    sizes = query_sizes(n_query, n_round, resume_after, data.n_unlabeled)
+    test_mc_samples = optional_integer("test_mc_samples", test_mc_samples, minimum=1)
     train = strategy.train if train is None else train
     results: list[RoundResult] = []
 
@@ -92,11 +107,48 @@ def run_loop(
         finish(0, 0.0, np.empty(0, dtype=np.int64))
     for rnd in range((resume_after or 0) + 1, n_round + 1):
         start = time.perf_counter()
-        queried = strategy.query(int(sizes[rnd - 1]))
+        queried = strategy.query(sizes[rnd - 1])
         query_seconds = time.perf_counter() - start
         strategy.update(queried)
         finish(rnd, query_seconds, queried)
     return results
+
+
+def query_sizes(
+    n_query: object, n_round: object, resume_after: object, n_unlabeled: int
+) -> list[int]:
+    """The query size of each round, checked: ``n_query`` is one integer >= 1 or one per
+    round, and the rounds after ``resume_after`` query no more than ``n_unlabeled``.
+
+    Examples
+    --------
+    >>> query_sizes(10, 3, None, 100)
+    [10, 10, 10]
+    >>> query_sizes([10, 5], 2, 1, 5)
+    [10, 5]
+    >>> query_sizes(0, 3, None, 100)
+    Traceback (most recent call last):
+    ...
+    deepal.config.base.ConfigError: n_query must be an integer >= 1, got 0
+    """
+    n_round = integer("n_round", n_round)
+    if isinstance(n_query, (Sequence, np.ndarray)) and not isinstance(n_query, str):
+        sizes = [integer(f"n_query[{i}]", size, minimum=1) for i, size in enumerate(n_query)]
+        if len(sizes) != n_round:
+            raise DeepALError(f"got {len(sizes)} query sizes for {n_round} rounds: give one "
+                              "size per round, or one integer for all")
+    else:
+        sizes = [integer("n_query", n_query, minimum=1)] * n_round
+    done = optional_integer("resume_after", resume_after) or 0
+    if done > n_round:
+        raise DeepALError(f"resume_after={done} is past the last round ({n_round})")
+    needed = sum(sizes[done:])
+    if needed > n_unlabeled:
+        raise PoolExhaustedError(
+            f"{n_round - done} rounds would query {needed} examples, but only {n_unlabeled} "
+            "are unlabeled: lower n_query or n_round"
+        )
+    return sizes
 
 
 def _test(strategy: Strategy, mc_samples: int | None = None) -> tuple[float, float]:

@@ -152,8 +152,8 @@ def test_label_studio_round_trip(photos, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("item,label\n0,cat\n1,cow\n", "label 2: unknown class 'cow': the classes are cat, dog"),
-    ("item,label\n0,cat\n999,dog\n", "label 2: unknown item '999'"),
+    ("item,label\n0,cat\n1,cow\n", "row 3: unknown class 'cow': the classes are cat, dog"),
+    ("item,label\n0,cat\n999,dog\n", "row 3: unknown item '999'"),
     ("item,label\n0,cat\n1\n", "line 3: 1 values for 2 columns"),
     ("thing,label\n0,cat\n", "needs an item column"),
     ("", "is empty"),
@@ -174,7 +174,7 @@ def test_bad_json_label_files_change_nothing(photos, capsys):
     Project.init(root / "proj", root / "photos", classes=CLASSES, image_size=8)
     (root / "bad.json").write_text('[{"item": 0, "label": "cat"}, {"item": 1}]')
     assert deepal("import-labels", root / "bad.json", "-p", root / "proj") == 2
-    assert "entry 1: expected an object with 'item' and 'label'" in capsys.readouterr().err
+    assert "entry 2: expected an object with 'item', 'label'" in capsys.readouterr().err
     (root / "broken.json").write_text('[{"item": 0,')
     assert deepal("import-labels", root / "broken.json", "-p", root / "proj") == 2
     assert "not valid JSON" in capsys.readouterr().err

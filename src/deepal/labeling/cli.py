@@ -155,10 +155,38 @@ def command_import(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The files ``deepal export`` writes into its folder, by format.
+EXPORTS = {"label-studio": ("tasks.json", "label_config.xml"),
+           "labels": ("labels.csv", "model.pt")}
+
+
+def export_folder(out: Path, names: tuple[str, ...]) -> None:
+    """Make the folder ``deepal export`` writes ``names`` into, or refuse it with a clear
+    error before anything is written: it (or a folder above it) is a file, or one of the
+    files to write is a folder.
+
+    Examples
+    --------
+    ``export_folder(Path("out"), ("labels.csv", "model.pt"))`` makes ``out/``.
+    """
+    for place in (out, *out.parents):
+        if place.exists() and not place.is_dir():
+            raise DeepALError(f"-o {out}: {place} is a file, not a folder: choose another "
+                              "folder to export to")
+    for name in names:
+        if (out / name).is_dir():
+            raise DeepALError(f"-o {out}: {out / name} is a folder where the export writes a "
+                              "file: move it away or choose another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DeepALError(f"-o {out}: cannot make the folder ({error.strerror})") from None
+
+
 def command_export(args: argparse.Namespace) -> int:
     project = _open(args)
     out = Path(args.output) if args.output else project.root / "export"
-    out.mkdir(parents=True, exist_ok=True)
+    export_folder(out, EXPORTS[args.format])  # before training: no model made for nothing
     if args.format == "label-studio":
         from deepal.labeling.labelstudio import label_config, tasks
 

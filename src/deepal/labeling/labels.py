@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from deepal.errors import DeepALError
 from deepal.labeling.store import Store
+
+#: Longest annotator name kept with a label.
+MAX_ANNOTATOR = 100
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about what was given."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def class_index(classes: Sequence[str], label: Any) -> int:
@@ -25,49 +37,86 @@ def class_index(classes: Sequence[str], label: Any) -> int:
         return list(classes).index(label)
     if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(classes):
         return label
-    raise DeepALError(f"unknown class {label!r}: the classes are {', '.join(classes)}")
+    raise DeepALError(f"unknown class {shown(label)}: the classes are {', '.join(classes)}")
 
 
-def item_id(n_items: int, item: Any, refs: dict[str, int] | None = None) -> int:
+def item_id(n_items: int, item: Any, refs: Mapping[str, int] | None = None) -> int:
     """The id of an item given by id or by reference (its file path), or a clear error.
+
+    An id is an integer or a string of plain decimal digits (``"7"``, not ``" 7"``, ``"+7"``,
+    ``"7.0"`` or ``"1e3"``); a reference is matched exactly.
 
     Examples
     --------
-    >>> item_id(10, "7"), item_id(10, "a.png", {"a.png": 3})
-    (7, 3)
+    >>> item_id(10, "7"), item_id(10, 7), item_id(10, "a.png", {"a.png": 3})
+    (7, 7, 3)
     """
-    text = str(item).strip()
-    if refs is not None and text in refs:
-        return refs[text]
-    if text.lstrip("-").isdigit() and 0 <= int(text) < n_items:
-        return int(text)
-    raise DeepALError(f"unknown item {item!r}: items are 0..{n_items - 1} or their file names")
+    if isinstance(item, str):
+        if refs is not None and item in refs:
+            return refs[item]
+        number = int(item) if _DECIMAL.fullmatch(item) else None
+    else:
+        number = item if isinstance(item, int) and not isinstance(item, bool) else None
+    if number is not None and 0 <= number < n_items:
+        return number
+    raise DeepALError(f"unknown item {shown(item)}: items are 0..{n_items - 1} (plain decimal "
+                      "numbers) or their file names")
+
+
+def annotator_name(value: Any, default: str) -> str:
+    """The annotator's name: a short string of printable characters, ``default`` if empty.
+
+    Examples
+    --------
+    >>> annotator_name(" zoe ", "import"), annotator_name(None, "import")
+    ('zoe', 'import')
+    """
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise DeepALError(f"the annotator must be a name (a string), got {shown(value)}")
+    name = value.strip()
+    if len(name) > MAX_ANNOTATOR or _CONTROL.search(name):
+        raise DeepALError(f"the annotator {shown(value)} must be at most {MAX_ANNOTATOR} "
+                          "printable characters")
+    return name or default
 
 
 def import_label_file(store: Store, classes: Sequence[str], path: str | os.PathLike[str],
                       annotator: str = "import") -> int:
     """Record the labels of a CSV / JSON / Label Studio file in one transaction.
 
-    Every row is checked first (the item exists, the class is one of ``classes``); one bad
-    row refuses the whole file and changes nothing.
+    Every row is checked first (the item exists, the class is one of ``classes``, no item
+    is labeled twice); one bad row refuses the whole file and changes nothing.
 
     Returns
     -------
     int
         The number of labels recorded.
+
+    Examples
+    --------
+    ``import_label_file(project.store, project.classes, "answers.csv")`` gives ``120``.
     """
-    from deepal.labeling.interchange import read_label_rows
+    from deepal.labeling.interchange import read_rows
 
     file = Path(path)
-    rows = read_label_rows(file, annotator)
+    rows = read_rows(file)
     refs = store.item_ids_by_ref()
     n_items = store.n_items()
     checked = []
-    for n, (item, label, who) in enumerate(rows, start=1):
+    seen: dict[int, str] = {}
+    for row in rows:
         try:
-            checked.append((item_id(n_items, item, refs), class_index(classes, label), who))
+            item = item_id(n_items, row.item, refs)
+            checked.append((item, class_index(classes, row.label),
+                            annotator_name(row.annotator, annotator)))
         except DeepALError as error:
-            raise DeepALError(f"{file}, label {n}: {error}; nothing was imported") from None
+            raise DeepALError(f"{file}, {row.where}: {error}; nothing was imported") from None
+        if item in seen:
+            raise DeepALError(f"{file}: item {item} is labeled twice ({seen[item]} and "
+                              f"{row.where}): keep one row per item; nothing was imported")
+        seen[item] = row.where
     if not checked:
         raise DeepALError(f"{file} holds no labels; nothing was imported")
     from_studio = any(who.startswith("label-studio") for _, _, who in checked)

@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import secrets
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,11 +22,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from deepal.errors import DeepALError
+from deepal.labeling.labels import annotator_name
 from deepal.labeling.page import ASSETS, page_file, render_page
 from deepal.labeling.project import Project
+from deepal.labeling.requests import (
+    MAX_BODY,
+    LabelBody,
+    RequestError,
+    UndoBody,
+    check_port,
+    parse_body,
+)
 
-#: Largest request body accepted (a label is a few dozen bytes).
-MAX_BODY = 64 * 1024
+#: Seconds a connection may stay silent while the server waits for its request or body.
+READ_TIMEOUT = 10.0
 _IMAGE = re.compile(r"^/api/items/(\d{1,12})/image$")
 
 
@@ -40,14 +50,19 @@ class LabelServer(ThreadingHTTPServer):
         TCP port on 127.0.0.1; 0 picks a free one.
     token:
         The access token; a random one by default.
+    read_timeout:
+        Seconds a client may stay silent mid-request before it gets 408 and is dropped, so a
+        body shorter than its ``Content-Length`` never holds a thread.
     """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, project: Project, port: int = 8765, token: str | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", read_timeout: float = READ_TIMEOUT) -> None:
+        port = check_port(port)
         self.project = project
+        self.read_timeout = read_timeout
         self.token = token or secrets.token_urlsafe(18)
         self.features = project.arrays()["X"] if project.settings.kind in ("table", "numpy") \
             else None
@@ -57,6 +72,13 @@ class LabelServer(ThreadingHTTPServer):
         except OSError as error:
             raise DeepALError(f"cannot listen on {host}:{port} ({error.strerror}): "
                               "choose another --port") from error
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # One line, not socketserver's traceback: the terminal shows the URL, and an error
+        # of one request (a client gone mid-answer) does not stop the others.
+        error = sys.exc_info()[1]
+        print(f"deepal label: a request from {client_address[0]} failed: "
+              f"{type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
     @property
     def url(self) -> str:
@@ -127,7 +149,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode(), "application/json")
 
     def _error(self, status: int, message: str) -> None:
-        self._json(status, {"error": message})
+        self._json(status, {"error": message if len(message) <= 500 else message[:497] + "..."})
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        # http.server's own refusals (a malformed request line or header, a method this
+        # server has no handler for) answer JSON like the others.
+        self.close_connection = True
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"no method {self.command}: use GET " \
+                "or POST"
+        self._error(code, message or HTTPStatus(code).phrase)
 
     def _authorised(self, query: dict[str, list[str]]) -> bool:
         given = self.headers.get("X-Deepal-Token") or (query.get("token") or [""])[0]
@@ -137,23 +169,31 @@ class _Handler(BaseHTTPRequestHandler):
                     "`deepal label` printed")
         return False
 
-    def _body(self) -> dict[str, Any] | None:
+    @property
+    def timeout(self) -> float:  # type: ignore[override]  # read by StreamRequestHandler.setup
+        return self.server.read_timeout
+
+    def _body(self, model: type[UndoBody]) -> UndoBody:
+        """The request's body checked as ``model``, or a :class:`RequestError`."""
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if not 0 < length <= MAX_BODY:
-            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON body of at most 64 KiB")
-            return None
+        if length <= 0:
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED,
+                               "expected a JSON body with its Content-Length")
+        if length > MAX_BODY:
+            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                               f"the body is over {MAX_BODY // 1024} KiB")
         try:
-            payload = json.loads(self.rfile.read(length))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            self._error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON")
-            return None
-        if not isinstance(payload, dict):
-            self._error(HTTPStatus.BAD_REQUEST, "expected a JSON object")
-            return None
-        return payload
+            data = self.rfile.read(length)
+        except TimeoutError:
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, "the body did not arrive within "
+                               f"{self.server.read_timeout:g} s") from None
+        if len(data) < length:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "the body is shorter than its "
+                               "Content-Length")
+        return parse_body(data, model)
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -185,26 +225,30 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path not in ("/api/labels", "/api/undo"):
             self._error(HTTPStatus.NOT_FOUND, f"no such page: {parts.path}")
             return
-        payload = self._body()
-        if payload is None:
-            return
-        annotator = str(payload.get("annotator") or "annotator").strip()[:100] or "annotator"
-        project = self.server.project
         try:
-            item_id = project.item_id(payload.get("item"))
-            if parts.path == "/api/labels":
-                project.label(item_id, payload.get("label"), annotator)
-                undone = None
-            else:
-                undone = project.store.retract(item_id, annotator)
+            item_id = self._change(parts.path)
+        except RequestError as error:
+            self.close_connection = True  # the rest of a refused body is not read
+            self._error(error.status, str(error))
+            return
         except DeepALError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
             return
-        if undone is False:
-            self._error(HTTPStatus.CONFLICT,
-                        f"{annotator} has no label on item {item_id} to undo")
-            return
         self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.progress()})
+
+    def _change(self, path: str) -> int:
+        """Record (``/api/labels``) or undo (``/api/undo``) the body's label; its item id."""
+        body = self._body(LabelBody if path == "/api/labels" else UndoBody)
+        annotator = annotator_name(body.annotator, "annotator")
+        project = self.server.project
+        refs = project.store.item_ids_by_ref() if isinstance(body.item, str) else None
+        item_id = project.item_id(body.item, refs)
+        if isinstance(body, LabelBody):
+            project.label(item_id, body.label, annotator)
+        elif not project.store.retract(item_id, annotator):
+            raise RequestError(HTTPStatus.CONFLICT,
+                               f"{annotator} has no label on item {item_id} to undo")
+        return item_id
 
 
 def serve(project: Project, port: int = 8765, token: str | None = None,

@@ -4,11 +4,13 @@ size its header declares is allocated."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deepal.data.registry import get_dataset
+from deepal.data.sources.arrays import from_numpy_file, read_numpy_file
 from deepal.data.sources.mnist import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from deepal.errors import CorruptDataError
+from deepal.data.sources.tables import from_table
+from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
 
 from _fake_datasets import write_gzip
 
@@ -57,6 +62,32 @@ def hostile_idx_files(folder: Path) -> list[Path]:
     return [empty, forged]
 
 
+def npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def hostile_numpy_files(folder: Path) -> list[Path]:
+    """A ``.npy`` file and a ``.npz`` member declaring 32 GiB over 64 bytes of data, and a
+    ``.npz`` whose directory declares a member of 32 GiB."""
+    npy = folder / "huge.npy"
+    npy.write_bytes(npy_header((65536, 65536)) + bytes(64))
+    npz = folder / "huge.npz"
+    with zipfile.ZipFile(npz, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("X.npy", npy_header((65536, 65536)) + bytes(64))
+    forged = folder / "forged.npz"
+    np.savez_compressed(forged, X=np.zeros(8))
+    raw = bytearray(forged.read_bytes())
+    # The uncompressed size, in the local header (offset 22) and the central directory.
+    central = raw.rindex(b"PK\x01\x02")
+    for offset in (22, central + 24):
+        raw[offset:offset + 4] = struct.pack("<I", 2**32 - 1)
+    forged.write_bytes(bytes(raw))
+    return [npy, npz, forged]
+
+
 # The reader runs in a grandchild, so that RUSAGE_CHILDREN of its parent is its peak alone
 # (the test process's own children, e.g. earlier command-line tests, do not count).
 _PARENT = """
@@ -70,7 +101,10 @@ _READER = """
 import json, sys
 from deepal.data.sources.mnist import IMAGES_MAGIC, read_idx
 from deepal.errors import CorruptDataError
-readers = {"idx": lambda path: read_idx(path, IMAGES_MAGIC)}
+from deepal.data.sources.arrays import read_numpy_file
+from pathlib import Path
+readers = {"idx": lambda path: read_idx(path, IMAGES_MAGIC),
+           "numpy": lambda path: read_numpy_file(Path(path))}
 for kind, path in zip(sys.argv[1::2], sys.argv[2::2], strict=True):
     try:
         readers[kind](path)
@@ -95,6 +129,7 @@ def refusals_and_peak_mb(files: list[tuple[str, Path]]) -> tuple[list[str | None
 
 def test_headers_declaring_gigabytes_are_refused_within_bounded_memory(tmp_path):
     files = [("idx", path) for path in hostile_idx_files(tmp_path)]
+    files += [("numpy", path) for path in hostile_numpy_files(tmp_path)]
     messages, peak_mb = refusals_and_peak_mb(files)
     assert len(messages) == len(files)
     for (_, path), message in zip(files, messages, strict=True):
@@ -145,3 +180,91 @@ def test_random_bytes_are_read_exactly_or_refused_as_idx(tmp_path, prefix, raw, 
         assert str(path) in str(error) and "\n" not in str(error)
     else:  # only a well-formed IDX file of images can be read
         assert compress and images.tobytes() == data[16:] and images.size == len(data) - 16
+
+
+def test_numpy_headers_declaring_gigabytes_are_refused(tmp_path):
+    npy, npz, forged = hostile_numpy_files(tmp_path)
+    for path in (npy, npz):
+        with pytest.raises(CorruptDataError, match=r"declares shape \(65536, 65536\) of float64"):
+            from_numpy_file(path, n_classes=2)
+    with pytest.raises(CorruptDataError, match="member X.npy declares 4294967295 bytes"):
+        from_numpy_file(forged, n_classes=2)
+
+
+def object_array_npz(path: Path) -> None:
+    """An archive whose ``X`` holds Python objects (a pickle inside)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        with archive.open("X.npy", "w") as member:
+            np.save(member, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "cannot read"),
+    (lambda p: p.write_bytes(b"just text"), "cannot read"),
+    (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'  "), "damaged .npy header"),
+    (lambda p: p.write_bytes(npy_header((3,)) + bytes(25)), r"\(24 bytes\) but 25 bytes"),
+    (lambda p: p.write_bytes(npy_header((3,), "|O") + bytes(24)), "Python objects"),
+    (object_array_npz, "Python objects"),
+])
+def test_malformed_numpy_files_are_refused(tmp_path, make, match):
+    path = tmp_path / "pool.npz"
+    make(path)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(CorruptDataError, match=match) as info:
+        from_numpy_file(path, n_classes=2)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+@FUZZ
+@given(shape=st.lists(st.integers(0, 2**20), max_size=3).map(tuple),
+       descr=st.sampled_from(["<f8", "|u1", "<i4", "|O", "<U3"]),
+       body=st.binary(max_size=64), zipped=st.booleans())
+def test_random_numpy_headers_are_read_exactly_or_refused(tmp_path, shape, descr, body, zipped):
+    path = tmp_path / "pool.npz"
+    raw = npy_header(shape, descr) + body
+    if zipped:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("X.npy", raw)
+    else:
+        path.write_bytes(raw)
+    try:
+        arrays = read_numpy_file(path)
+    except CorruptDataError as error:
+        assert str(path) in str(error) and "\n" not in str(error)
+    else:
+        assert descr != "|O" and arrays["X"].shape == shape
+        assert arrays["X"].tobytes() == body
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300))
+def test_random_bytes_are_refused_as_numpy_files(tmp_path, raw):
+    path = tmp_path / "pool.npy"
+    path.write_bytes(raw)
+    with pytest.raises(CorruptDataError, match="pool.npy"):
+        read_numpy_file(path)
+
+
+@pytest.mark.parametrize("read", [
+    lambda p: from_numpy_file(p, n_classes=2),
+    lambda p: from_table(p, label_column="y"),
+])
+def test_a_folder_named_as_a_data_file_is_refused(tmp_path, read):
+    folder = tmp_path / "pool.csv"
+    folder.mkdir()
+    with pytest.raises(DeepALError, match="is a folder or special file, not a file") as info:
+        read(folder)
+    assert not isinstance(info.value, DatasetNotFoundError)
+    assert str(folder) in str(info.value)
+
+
+def test_a_folder_where_an_idx_file_belongs_is_refused_not_downloaded_onto(tmp_path):
+    folder = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    folder.mkdir(parents=True)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(DeepALError, match="MNIST data file .*train-images-idx3-ubyte.gz.* is a "
+                       "folder") as info:
+        get_dataset("MNIST", tmp_path, download=True)
+    assert "\n" not in str(info.value)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

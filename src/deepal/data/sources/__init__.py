@@ -18,12 +18,13 @@ Every reader validates what it decodes and raises
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
-from deepal.errors import CorruptDataError
+from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
 
 
 class Splits(NamedTuple):
@@ -56,6 +57,67 @@ def corrupt_file(path: Path, problem: str) -> CorruptDataError:
     )
 
 
+def refuse_non_file(file: Path, what: str, fix: str) -> None:
+    """Refuse a folder (or a device, a socket...) where a data file should be.
+
+    Parameters
+    ----------
+    file:
+        The path.
+    what:
+        What it should be, for the message.
+    fix:
+        What to do about it, for the message.
+
+    Raises
+    ------
+    DeepALError
+        Something other than a regular file is at ``file``; nothing is there is fine.
+
+    Examples
+    --------
+    >>> refuse_non_file(Path("no-such-file.npz"), "numpy file", "")
+    """
+    if file.exists() and not file.is_file():
+        raise DeepALError(f"{what} {str(file)!r} is a folder or special file, not a file: {fix}")
+
+
+def existing_file(path: str | os.PathLike[str], what: str) -> Path:
+    """``path``, checked to be an existing regular file.
+
+    Parameters
+    ----------
+    path:
+        The file the user named.
+    what:
+        What it should be, for the messages (``"numpy file"``, ``"table"``).
+
+    Returns
+    -------
+    Path
+        The path.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        Nothing is there.
+    DeepALError
+        A folder (or another non-file) is there.
+
+    Examples
+    --------
+    >>> existing_file(".", "table")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    deepal.errors.DeepALError: table '.' is a folder or special file, not a file: ...
+    """
+    file = Path(path)
+    refuse_non_file(file, what, "name the file itself")
+    if not file.is_file():
+        raise DatasetNotFoundError(f"{what} {str(path)!r} does not exist")
+    return file
+
+
 # The loaders are imported on first use: they pull in scipy.io, tarfile or scikit-learn,
 # which a user of one data set should not pay for.
 _LAZY = {
@@ -80,4 +142,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Splits", "corrupt_file", *_LAZY]
+__all__ = ["Splits", "corrupt_file", "existing_file", "refuse_non_file", *_LAZY]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -13,8 +17,18 @@ from torch.utils.data import Dataset
 
 from deepal.data.handlers import image_handler
 from deepal.data.pool import Data, Handler
+from deepal.data.sources import existing_file
 from deepal.data.sources.labels import encode_labels
-from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
+from deepal.errors import CorruptDataError, DeepALError
+
+#: Deflate expands at most about 1032-fold: an archive member declaring more bytes per
+#: compressed byte cannot be honest.
+_MAX_RATIO = 1100
+
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 
 
 def from_arrays(
@@ -67,22 +81,91 @@ def from_numpy_file(
     A ``.npz`` holds ``X`` and optionally ``y``, ``X_test`` and ``y_test`` (as written by
     ``np.savez("pool.npz", X=X, y=y)``). Arrays of Python objects are refused (no pickle).
     """
-    file = Path(path)
-    if not file.is_file():
-        raise DatasetNotFoundError(f"numpy file {str(path)!r} does not exist")
-    try:
-        loaded = np.load(file, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise CorruptDataError(f"cannot read {file} as a .npy/.npz file: {error}") from error
-    if isinstance(loaded, np.ndarray):
-        return from_arrays(loaded, class_names=class_names, n_classes=n_classes)
-    with loaded:
-        arrays = {key: loaded[key] for key in loaded.files}
+    file = existing_file(path, "numpy file")
+    arrays = read_numpy_file(file)
     if "X" not in arrays:
         raise DeepALError(f"{file} has no array named 'X' (it has {sorted(arrays)}): "
                           "save it with np.savez(path, X=X, y=y)")
     return from_arrays(arrays["X"], arrays.get("y"), arrays.get("X_test"), arrays.get("y_test"),
                        class_names=class_names, n_classes=n_classes)
+
+
+def read_numpy_file(file: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` archive by name, or a ``.npy`` file's array as ``"X"``.
+
+    Each array's header is checked against the bytes that follow it before the array is
+    allocated, so a damaged header cannot ask for gigabytes.
+
+    Parameters
+    ----------
+    file:
+        A ``.npy`` file or a ``.npz`` archive (recognised by their content, not their name).
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        The arrays.
+
+    Raises
+    ------
+    CorruptDataError
+        The file is neither, a header is damaged or disagrees with the data's size, or an
+        array holds Python objects (which would need pickle).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "pool.npz"
+    >>> np.savez(path, X=np.zeros((2, 3)), y=np.array([0, 1]))
+    >>> {name: a.shape for name, a in read_numpy_file(path).items()}
+    {'X': (2, 3), 'y': (2,)}
+    """
+    try:
+        if zipfile.is_zipfile(file):
+            return _read_npz(file)
+        with file.open("rb") as stream:
+            return {"X": _checked_array(stream, file.stat().st_size, str(file))}
+    except CorruptDataError:
+        raise
+    # numpy reports a damaged header as ValueError; zipfile and zlib have their own errors.
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise CorruptDataError(f"cannot read {file} as a .npy/.npz file: {error}") from error
+
+
+def _read_npz(file: Path) -> dict[str, np.ndarray]:
+    arrays = {}
+    with zipfile.ZipFile(file) as archive:
+        for info in archive.infolist():
+            where = f"{file}, member {info.filename}"
+            if info.file_size > _MAX_RATIO * info.compress_size + 4096:
+                raise CorruptDataError(f"{where} declares {info.file_size} bytes, more than "
+                                       f"its {info.compress_size} compressed bytes can hold")
+            with archive.open(info) as member:
+                arrays[info.filename.removesuffix(".npy")] = _checked_array(
+                    member, info.file_size, where)
+    return arrays
+
+
+def _checked_array(stream: IO[bytes], size: int, where: str) -> np.ndarray:
+    """The array of a ``.npy`` stream of ``size`` bytes, its header checked first."""
+    version = np.lib.format.read_magic(stream)
+    if version not in _HEADER_READERS:
+        raise CorruptDataError(f"{where}: .npy format version {version} is not supported")
+    try:
+        shape, _, dtype = _HEADER_READERS[version](stream)
+    # numpy reports most damaged headers as ValueError, but lets its parser's errors through.
+    except (SyntaxError, tokenize.TokenError) as error:
+        raise CorruptDataError(f"{where}: damaged .npy header ({error})") from error
+    if dtype.hasobject:
+        raise CorruptDataError(f"{where} holds Python objects (dtype {dtype}), which deepal "
+                               "does not unpickle: save numeric arrays")
+    declared = math.prod(shape) * dtype.itemsize
+    present = size - stream.tell()
+    if declared != present:
+        raise CorruptDataError(f"{where}: the header declares shape {shape} of {dtype} "
+                               f"({declared} bytes) but {present} bytes follow it")
+    stream.seek(0)
+    return np.lib.format.read_array(stream, allow_pickle=False)  # type: ignore[no-any-return]
 
 
 def from_torch_dataset(

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepal.data.sources import refuse_non_file
 from deepal.errors import CorruptDataError, DatasetNotFoundError
 
 #: Seconds a download may wait for the server (per connection attempt and per read).
@@ -279,10 +280,15 @@ def ensure_files(
         folder and the URLs to get them from by hand.
     CorruptDataError
         A download's MD5 did not match.
+    DeepALError
+        A folder (or another non-file) is where a file should be.
     """
     folder = Path(folder)
     files = SOURCES[key]
     paths = {f.name: folder / f.name for f in files}
+    for path in paths.values():
+        # Else a folder of that name would count as missing and be downloaded onto.
+        refuse_non_file(path, f"{dataset} data file", "remove it, or put the file there")
     missing = [f for f in files if not paths[f.name].is_file()]
     if not missing:
         return paths

@@ -14,8 +14,9 @@ import numpy as np
 
 from deepal.data.handlers import TensorHandler
 from deepal.data.pool import Data, Handler
+from deepal.data.sources import existing_file
 from deepal.data.sources.labels import encode_labels
-from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
+from deepal.errors import CorruptDataError, DeepALError
 
 
 def read_csv(path: str | os.PathLike[str], what: str = "a CSV table"
@@ -66,9 +67,7 @@ def read_csv(path: str | os.PathLike[str], what: str = "a CSV table"
 
 def read_table(path: str | os.PathLike[str]) -> dict[str, list[Any]]:
     """The columns of a CSV (with a header row) or Parquet file, by name."""
-    file = Path(path)
-    if not file.is_file():
-        raise DatasetNotFoundError(f"table {str(path)!r} does not exist")
+    file = existing_file(path, "table")
     if file.suffix.lower() == ".parquet":
         return _read_parquet(file)
     header, rows = read_csv(file)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepal.cli import main
+from deepal.errors import DeepALError
 from deepal.labeling import Project
 from deepal.labeling.requests import MAX_BODY
 from deepal.labeling.server import LabelServer
@@ -233,8 +234,8 @@ def test_an_unexpected_failure_is_one_line_in_the_log(server, project, monkeypat
     monkeypatch.setattr(project.store, "current_labels", broken)
     conn = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
     conn.request("GET", f"/api/batch?token={server.token}")
-    with pytest.raises(http.client.HTTPException):
-        conn.getresponse()
+    response = conn.getresponse()
+    assert response.status == 500 and "see its terminal" in json.loads(response.read())["error"]
     conn.close()
     monkeypatch.undo()
     err = capfd.readouterr().err
@@ -248,3 +249,11 @@ def test_ports_outside_0_to_65535_are_refused(project, port, capsys):
     out = capsys.readouterr()
     assert out.err.startswith("deepal: error: --port") and len(out.err.splitlines()) == 1
     assert out.out == ""
+
+
+@pytest.mark.parametrize("annotator", [{"name": "zoe"}, ["zoe"], 7, "z" * 101, "a\tb"])
+def test_project_label_checks_the_annotator_too(project, annotator):
+    before = snapshot(project)
+    with pytest.raises(DeepALError, match="annotator"):
+        project.label(0, "x", annotator)
+    assert snapshot(project) == before

@@ -157,8 +157,10 @@ class Project:
         return item_labels.item_id(self.n_items, item, refs)
 
     def label(self, item: Any, label: Any, annotator: str, source: str = "web") -> None:
-        """Record one label (one transaction)."""
-        self.store.add_labels([(self.item_id(item), self.class_index(label), annotator)], source)
+        """Record one label (one transaction); the item, class and annotator's name are
+        checked first."""
+        who = item_labels.annotator_name(annotator, "annotator")
+        self.store.add_labels([(self.item_id(item), self.class_index(label), who)], source)
 
     def import_labels(self, path: str | os.PathLike[str], annotator: str = "import") -> int:
         """Record the labels of a CSV / JSON / Label Studio file in one transaction: one bad

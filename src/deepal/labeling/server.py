@@ -16,6 +16,7 @@ import re
 import secrets
 import sys
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,7 +77,10 @@ class LabelServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # One line, not socketserver's traceback: the terminal shows the URL, and an error
         # of one request (a client gone mid-answer) does not stop the others.
-        error = sys.exc_info()[1]
+        self.log_failure(client_address, sys.exc_info()[1])
+
+    def log_failure(self, client_address: Any, error: BaseException | None) -> None:
+        """One line in the terminal for a request the server failed on."""
         print(f"deepal label: a request from {client_address[0]} failed: "
               f"{type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
@@ -131,6 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing --------------------------------------------------------------------------
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self._answering = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -198,6 +203,25 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes ----------------------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self._guarded(self._post)
+
+    def _guarded(self, route: Callable[[], None]) -> None:
+        """Run ``route``; a failure of the server itself (not of the request) is one line in
+        the terminal and, if nothing was sent yet, a JSON answer 500."""
+        self._answering = False
+        try:
+            route()
+        except Exception as error:  # noqa: BLE001 - any fault: one line, no traceback
+            self.server.log_failure(self.client_address, error)
+            self.close_connection = True
+            if not self._answering:
+                self._error(HTTPStatus.INTERNAL_SERVER_ERROR,
+                            "the server failed on this request: see its terminal")
+
+    def _get(self) -> None:
         parts = urlsplit(self.path)
         if parts.path in ASSETS:  # the package's own style and script: no project data
             name, content_type = ASSETS[parts.path]
@@ -218,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no such page: {parts.path}")
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def _post(self) -> None:
         parts = urlsplit(self.path)
         if not self._authorised(parse_qs(parts.query)):
             return

@@ -10,16 +10,19 @@ import os
 import struct
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepal.data.registry import get_dataset
 from deepal.data.sources.arrays import from_numpy_file, read_numpy_file
+from deepal.data.sources.cifar10 import TRAIN_MEMBERS, read_cifar10_archive
 from deepal.data.sources.mnist import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from deepal.data.sources.tables import from_table
 from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
@@ -88,6 +91,38 @@ def hostile_numpy_files(folder: Path) -> list[Path]:
     return [npy, npz, forged]
 
 
+def hostile_cifar_file(folder: Path) -> Path:
+    """A CIFAR-10 tarball whose first batch's tar header declares 8 GiB."""
+    info = tarfile.TarInfo(TRAIN_MEMBERS[0])
+    info.size = 8 * GIB
+    path = folder / "cifar-10-python.tar.gz"
+    write_gzip(path, info.tobuf(format=tarfile.GNU_FORMAT) + bytes(4096))
+    return path
+
+
+def _patch(raw: bytearray, find: bytes, offset: int, value: bytes) -> None:
+    at = raw.index(find)
+    raw[at + offset:at + offset + len(value)] = value
+
+
+def hostile_svhn_files(folder: Path) -> list[Path]:
+    """SVHN ``.mat`` files declaring 2**31 - 1 images, or a 4 GiB pixel element (plain and
+    compressed)."""
+    arrays = {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.ones((2, 1), np.uint8)}
+    paths = [folder / f"svhn{i}.mat" for i in range(3)]
+    for path, compressed in zip(paths, (False, False, True), strict=True):
+        scipy.io.savemat(path, arrays, do_compression=compressed)
+    for path, (find, offset, value) in zip(paths, [
+        (struct.pack("<4i", 32, 32, 3, 2), 12, struct.pack("<i", 2**31 - 1)),  # dimensions
+        (struct.pack("<2i", 2, 32 * 32 * 3 * 2), 4, struct.pack("<I", 2**32 - 8)),  # X's bytes
+        (struct.pack("<i", 15), 4, struct.pack("<I", 2**32 - 8)),  # a compressed element
+    ], strict=True):
+        raw = bytearray(path.read_bytes())
+        _patch(raw, find, offset, value)
+        path.write_bytes(bytes(raw))
+    return paths
+
+
 # The reader runs in a grandchild, so that RUSAGE_CHILDREN of its parent is its peak alone
 # (the test process's own children, e.g. earlier command-line tests, do not count).
 _PARENT = """
@@ -103,8 +138,11 @@ from deepal.data.sources.mnist import IMAGES_MAGIC, read_idx
 from deepal.errors import CorruptDataError
 from deepal.data.sources.arrays import read_numpy_file
 from pathlib import Path
+from deepal.data.sources.cifar10 import read_cifar10_archive
+from deepal.data.sources.svhn import read_svhn_mat
 readers = {"idx": lambda path: read_idx(path, IMAGES_MAGIC),
-           "numpy": lambda path: read_numpy_file(Path(path))}
+           "numpy": lambda path: read_numpy_file(Path(path)),
+           "cifar": read_cifar10_archive, "svhn": read_svhn_mat}
 for kind, path in zip(sys.argv[1::2], sys.argv[2::2], strict=True):
     try:
         readers[kind](path)
@@ -130,6 +168,8 @@ def refusals_and_peak_mb(files: list[tuple[str, Path]]) -> tuple[list[str | None
 def test_headers_declaring_gigabytes_are_refused_within_bounded_memory(tmp_path):
     files = [("idx", path) for path in hostile_idx_files(tmp_path)]
     files += [("numpy", path) for path in hostile_numpy_files(tmp_path)]
+    files += [("cifar", hostile_cifar_file(tmp_path))]
+    files += [("svhn", path) for path in hostile_svhn_files(tmp_path)]
     messages, peak_mb = refusals_and_peak_mb(files)
     assert len(messages) == len(files)
     for (_, path), message in zip(files, messages, strict=True):
@@ -142,6 +182,12 @@ def test_a_gigabyte_header_is_refused_before_reading(tmp_path):
     empty, _ = hostile_idx_files(tmp_path)
     with pytest.raises(CorruptDataError, match=r"declares shape \(65536, 256, 256\).*can hold"):
         read_idx(empty, IMAGES_MAGIC)
+
+
+def test_a_cifar_batch_declaring_gigabytes_is_refused_before_reading(tmp_path):
+    path = hostile_cifar_file(tmp_path)
+    with pytest.raises(CorruptDataError, match="data_batch_1 declares 8589934592 bytes"):
+        read_cifar10_archive(path)
 
 
 def test_a_forged_trailer_is_refused_at_the_end_of_the_real_data(tmp_path):

@@ -19,7 +19,7 @@ import os
 import pickle
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,9 @@ ARCHIVE = "cifar-10-python.tar.gz"
 _FOLDER = "cifar-10-batches-py"
 TRAIN_MEMBERS = tuple(f"{_FOLDER}/data_batch_{i}" for i in range(1, 6))
 TEST_MEMBER = f"{_FOLDER}/test_batch"
+
+#: The largest batch read: the original's are 10,000 images of 3,072 bytes (about 31 MB).
+MAX_BATCH_BYTES = 64 << 20
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -170,6 +173,15 @@ def _checked_labels(labels: Any, n: int, bad: Callable[[str], CorruptDataError])
     return y
 
 
+def _check_member(path: Path, member: tarfile.TarInfo, found: Mapping[str, object]) -> None:
+    """Refuse a repeated batch, one that is not a file, or one too large, before reading it."""
+    if member.name in found or not member.isfile():
+        raise corrupt(path, f"{member.name} is repeated or not a file")
+    if member.size > MAX_BATCH_BYTES:
+        raise corrupt(path, f"{member.name} declares {member.size} bytes, more than a batch "
+                      f"of CIFAR-10 ({MAX_BATCH_BYTES})")
+
+
 def read_cifar10_archive(
     path: str | os.PathLike[str],
 ) -> Splits:
@@ -202,8 +214,7 @@ def read_cifar10_archive(
                 for member in tar:
                     if member.name not in wanted:
                         continue
-                    if member.name in found or not member.isfile():
-                        raise corrupt(path, f"{member.name} is repeated or not a file")
+                    _check_member(path, member, found)
                     f = tar.extractfile(member)
                     if f is None:  # pragma: no cover - isfile() was checked
                         raise corrupt(path, f"{member.name} cannot be read")

@@ -10,15 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from deepal.config.base import Settings, validated
 from deepal.data.handlers import image_handler
 from deepal.data.pool import Data
 from deepal.data.sources.labels import encode_labels
 from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
+
+#: The largest side images are resized to.
+MAX_IMAGE_SIZE = 4096
 
 #: File name endings read as images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -85,6 +90,29 @@ def list_image_folder(
     return paths, labels, list(per_class)
 
 
+class _ImageShape(Settings):
+    size: int = Field(ge=4, le=MAX_IMAGE_SIZE)
+    channels: Literal[1, 3]
+
+
+def _physical_memory() -> int | None:
+    """This machine's memory in bytes, where the system says (POSIX)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _refuse_beyond_memory(n_bytes: int, n_images: int, size: int) -> None:
+    """Refuse a pixel tensor larger than the machine's memory before allocating it."""
+    memory = _physical_memory()
+    if memory is not None and n_bytes > memory:
+        raise DeepALError(
+            f"{n_images} images of {size} x {size} pixels need {n_bytes / 2**30:.1f} GiB, more "
+            f"than this machine's {memory / 2**30:.1f} GiB of memory: use a smaller image size"
+        )
+
+
 def decode_images(
     paths: Sequence[Path],
     size: int = 32,
@@ -104,11 +132,28 @@ def decode_images(
     on_image:
         Called as ``on_image(i, pil_image)`` with each decoded image at full size (e.g. to
         keep a preview).
+
+    Returns
+    -------
+    torch.Tensor
+        The pixels, ``uint8``.
+
+    Raises
+    ------
+    ConfigError
+        ``size`` is not a whole number from 4 to :data:`MAX_IMAGE_SIZE`, or ``channels`` is
+        not 1 or 3.
+    DeepALError
+        The pixels would not fit in this machine's memory (checked before allocating them).
+    CorruptDataError
+        An image cannot be decoded.
+
+    Examples
+    --------
+    ``pixels = decode_images(sorted(Path("photos").glob("*.jpg")), size=64)``
     """
-    if channels not in (1, 3):
-        raise DeepALError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
-    if size < 4:
-        raise DeepALError(f"image size must be at least 4 pixels, got {size}")
+    validated(_ImageShape, {"size": size, "channels": channels}, "images:")
+    _refuse_beyond_memory(len(paths) * channels * size * size, len(paths), size)
     Image = require_pillow()
     from PIL import ImageOps
 

@@ -17,7 +17,7 @@ MISSING = ("", "?", "none", "null", "nan", "unlabeled", "unknown")
 def _is_missing(value: Any) -> bool:
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
         return True
     return isinstance(value, str) and value.strip().lower() in MISSING
 
@@ -48,7 +48,8 @@ def encode_labels(
     Raises
     ------
     DeepALError
-        A label is not one of ``class_names``, or the count is wrong.
+        A label is not one of ``class_names``, a number is not a whole number in the range of
+        ``int64`` (``1.7``, infinity), or the count is wrong.
 
     Examples
     --------
@@ -62,12 +63,25 @@ def encode_labels(
     if len(raw) != n:
         raise DeepALError(f"got {len(raw)} labels for {n} examples")
     present = [v for v in raw if not _is_missing(v)]
+    _refuse_fractions(present)
     if class_names is None:
         if all(_as_int(v) is not None for v in present):
             return _integer_labels(raw), None
         class_names = sorted({str(v).strip() for v in present})
     names = [str(c) for c in class_names]
     return _named_labels(raw, names), names
+
+
+def _refuse_fractions(present: list[Any]) -> None:
+    """Numbers must be class indices: a label of 1.7 or infinity is a mistake, not a name."""
+    for value in present:
+        number = isinstance(value, (int, float, np.integer, np.floating)) and \
+            not isinstance(value, (bool, np.bool_))
+        if number and _as_int(value) is None:
+            raise DeepALError(
+                f"label {value!r} is not a class index (a whole number from 0 to 2**63 - 1): "
+                "give class indices, or class names as strings"
+            )
 
 
 def _integer_labels(raw: list[Any]) -> np.ndarray:
@@ -101,12 +115,13 @@ def _as_int(value: Any) -> int | None:
     """``value`` as an int when it is a whole number (``3``, ``3.0``, ``"3"``), else None."""
     if isinstance(value, (bool, np.bool_)):
         return None
+    number: int | None = None
     if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return int(value) if float(value).is_integer() else None
-    if isinstance(value, str):
+        number = int(value)
+    elif isinstance(value, (float, np.floating)):
+        number = int(value) if float(value).is_integer() else None
+    elif isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-    return None
+        number = int(text) if text.removeprefix("-").isdecimal() else None
+    # Labels are stored as int64: a larger number is no class index.
+    return number if number is not None and -(2**63) <= number < 2**63 else None

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepal.config.base import ConfigError
+from deepal.data.registry import get_dataset
 from deepal.data.sources.arrays import from_arrays
 from deepal.data.sources.images import decode_images
 from deepal.data.sources.labels import encode_labels
@@ -124,3 +125,14 @@ def test_random_bytes_are_read_as_csv_or_refused(tmp_path, raw):
         assert str(path) in str(error) and "\n" not in str(error)
     else:
         assert header and all(len(row) == len(header) for row in rows)
+
+
+@pytest.mark.parametrize("n_pool", [2.5, 100.0, "100", True, 0, -1])
+def test_a_bad_pool_size_is_refused_before_loading(n_pool):
+    with pytest.raises(ConfigError, match="n_pool") as info:
+        get_dataset("digits", n_pool=n_pool)
+    assert "\n" not in str(info.value)
+
+
+def test_numpy_integers_are_pool_sizes():
+    assert get_dataset("digits", n_pool=np.int64(10)).n_pool == 10

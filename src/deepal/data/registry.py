@@ -8,12 +8,12 @@ under their original names; ``data_dir`` is the argument, else the environment v
 
 from __future__ import annotations
 
-import operator
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepal.data.counts import checked_count
 from deepal.data.handlers import image_handler
 from deepal.data.pool import Data, Handler
 from deepal.data.sources import Splits, cifar10, digits, mnist, svhn
@@ -75,22 +75,6 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(data_dir).expanduser()
 
 
-def _check_n_pool(n_pool: int | None) -> int | None:
-    if n_pool is None:
-        return None
-    if isinstance(n_pool, bool):
-        raise DeepALError(f"n_pool must be a whole number of examples, got {n_pool!r}")
-    try:
-        n_pool = operator.index(n_pool)
-    except TypeError:
-        raise DeepALError(
-            f"n_pool must be a whole number of examples, got {n_pool!r}"
-        ) from None
-    if n_pool < 1:
-        raise DeepALError(f"n_pool must be at least 1, got {n_pool}")
-    return n_pool
-
-
 def get_dataset(
     name: str,
     data_dir: str | os.PathLike[str] | None = None,
@@ -127,12 +111,14 @@ def get_dataset(
         Files are missing and could not be downloaded.
     CorruptDataError
         A file is damaged (delete it and run again).
+    ConfigError
+        ``n_pool`` is not a whole number of at least 1.
     DeepALError
-        ``n_pool`` is below 1 or larger than the training split.
+        ``n_pool`` is larger than the training split.
     """
     canonical = canonical_name(name, DATASETS, "data set")
     spec = _SPECS[canonical]
-    n_pool = _check_n_pool(n_pool)
+    n_pool = checked_count("n_pool", n_pool)
     if spec.folder is None:
         splits = spec.loader()
     else:

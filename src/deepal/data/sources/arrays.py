@@ -13,10 +13,9 @@ from typing import IO, Any
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch.utils.data import Dataset
 
-from deepal.config.base import Settings, validated
+from deepal.data.counts import checked_count
 from deepal.data.handlers import image_handler
 from deepal.data.pool import Data, Handler
 from deepal.data.sources import existing_file
@@ -59,7 +58,7 @@ def from_arrays(
     --------
     ``data = from_arrays(features, labels)``
     """
-    n_classes = _checked_n_classes(n_classes)
+    n_classes = checked_count("n_classes", n_classes)
     X = _as_array(X, "X")
     Y, classes = encode_labels(None if y is None else _as_list(y), len(X), class_names)
     Xt = Yt = None
@@ -72,17 +71,6 @@ def from_arrays(
         raise DeepALError("no labels are known: pass class_names or n_classes")
     return Data(X, Y, Xt, Yt, handler=_default_handler(X), n_classes=n_classes,
                 class_names=classes)
-
-
-class _ClassCount(Settings):
-    n_classes: int | None = Field(default=None, ge=2)
-
-
-def _checked_n_classes(n_classes: Any) -> int | None:
-    """``n_classes`` as given, refused unless a whole number of at least 2 (or None)."""
-    if isinstance(n_classes, np.integer):  # numpy's integers are as good as Python's
-        n_classes = int(n_classes)
-    return validated(_ClassCount, {"n_classes": n_classes}).n_classes
 
 
 def from_numpy_file(

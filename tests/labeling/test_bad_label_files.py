@@ -122,6 +122,7 @@ def test_label_studio_exports_of_another_shape_are_refused(project, tmp_path, ca
     ('[{"item": NaN, "label": "x"}]', "NaN is not a number deepal reads"),
     ("[" * 5000 + "]" * 5000, "nested deeper than 32 levels"),
     ('[{"item": 0, "label": "x"}', "not valid JSON"),
+    ('[{"item": ' + "7" * 5000 + ', "label": "x"}]', "Exceeds the limit (4300 digits)"),
 ])
 def test_malformed_json_label_files_are_refused(project, tmp_path, capsys, text, message):
     (tmp_path / "bad.json").write_text(text)

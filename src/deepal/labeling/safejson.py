@@ -71,6 +71,10 @@ def parse_json(data: bytes | str, max_depth: int) -> Any:
             from None
     except json.JSONDecodeError as error:
         raise JSONInputError(f"not valid JSON: {error}") from None
+    except JSONInputError:
+        raise
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise JSONInputError(f"a value deepal does not read: {error}") from None
     except RecursionError:
         raise JSONInputError(f"JSON nested deeper than {max_depth} levels") from None
     if depth(value) > max_depth:

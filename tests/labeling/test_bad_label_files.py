@@ -151,3 +151,12 @@ def test_export_refuses_an_output_that_is_or_lies_under_a_file(project, tmp_path
     assert main(["export", "-p", str(project.root), "--no-model", "-o",
                  str(tmp_path / "new" / "dir")]) == 0
     assert (tmp_path / "new" / "dir" / "labels.csv").is_file()
+
+
+def test_a_folder_or_a_missing_file_is_not_a_label_file(project, tmp_path, capsys):
+    (tmp_path / "labels.csv").mkdir()
+    assert "labels.csv is a folder: give the label file" in refused(
+        project, tmp_path / "labels.csv", capsys)
+    assert "does not exist" in refused(project, tmp_path / "missing.csv", capsys)
+    (tmp_path / "labels.txt").write_text("item,label\n0,x\n")
+    assert "label files are .csv or .json" in refused(project, tmp_path / "labels.txt", capsys)

@@ -56,6 +56,8 @@ def read_rows(path: Path) -> list[Row]:
     ``read_rows(Path("answers.csv"))`` gives ``[Row("img_001.png", "cat", None,
     "row 2"), ...]``.
     """
+    if path.is_dir():
+        raise DeepALError(f"{path} is a folder: give the label file (.csv or .json)")
     if not path.is_file():
         raise DeepALError(f"label file {str(path)!r} does not exist")
     suffix = path.suffix.lower()

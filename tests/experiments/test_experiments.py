@@ -461,3 +461,96 @@ def test_a_bad_strategy_option_is_named_before_anything_is_written(
     assert main(["experiment", str(config), "--output", str(output), "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == f"deepal: error: {message}"
     assert not output.exists()
+
+
+def test_two_processes_sharing_a_folder_with_other_seeds_are_both_in_the_manifest(
+        tmp_path: Path):
+    """The second starts while the first is mid-run; each writes the manifest after every
+    round, and neither loses the other's session or progress."""
+    import json
+
+    output = tmp_path / "out"
+    config = load_config(write_config(tmp_path, strategies='["RandomSampling"]',
+                                      seeds="[1, 2]"))
+    started: list[bool] = []
+
+    def start_the_other_seed(event: dict) -> None:
+        if event["event"] == "round" and event["round"] == 1 and not started:
+            started.append(True)
+            run_experiment(config, output, seeds=[2])
+
+    run_experiment(config, output, seeds=[1], emit=start_the_other_seed)
+    manifest = json.loads((output / "manifest.json").read_text())
+    sessions = manifest["sessions"]
+    assert len(sessions) == 2 and len({s["session_id"] for s in sessions}) == 2
+    assert manifest["started"] == sessions[0]["started"]
+    assert {run["seed"]: run["complete"] for run in manifest["runs"]} == {1: True, 2: True}
+    rows = read_rows(output / "results.csv")
+    assert {row["seed"] for row in rows} == {1, 2}
+
+
+def test_output_files_follow_the_umask(tmp_path: Path):
+    import os
+
+    from deepal.experiments.store import file_mode
+
+    output = tmp_path / "out"
+    run_experiment(load_config(write_config(tmp_path, strategies='["RandomSampling"]',
+                                            seeds="[1]")), output)
+    assert file_mode() == 0o666 & ~_umask()
+    for name in ("results.csv", "manifest.json", "runs/digits-RandomSampling-seed1/rounds.csv",
+                 "runs/digits-RandomSampling-seed1/checkpoint.pt"):
+        assert os.stat(output / name).st_mode & 0o777 == file_mode(), name
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"\xff\xfe not utf-8", "UnicodeDecodeError"),
+    (b"dataset,seed,round\ndigits,one,0\n", "ValueError"),
+    (b"dataset,seed\ndigits,1,extra\n", "more cells than the header"),
+])
+def test_a_malformed_results_file_is_one_clear_error(tmp_path: Path, capsys, content: bytes,
+                                                     reason: str):
+    (tmp_path / "results.csv").write_bytes(content)
+    assert main(["report", str(tmp_path), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "results.csv is not a results file" in err and reason in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]  # nothing written
+
+
+@pytest.mark.parametrize("manifest, message", [
+    (b"\xff{}", "is not a manifest deepal can read (UnicodeDecodeError"),
+    (b'{"a":', "is not a manifest deepal can read (JSONDecodeError"),
+    (b"[" * 100_000 + b"]" * 100_000, "is not a manifest deepal can read (RecursionError"),
+    (b"[1, 2]", "it holds a list, not an object"),
+    (b'{"config": 3}', "holds no readable config"),
+])
+def test_a_malformed_manifest_is_one_clear_error(tmp_path: Path, capsys, manifest: bytes,
+                                                 message: str):
+    (tmp_path / "results.csv").write_text(
+        "dataset,strategy,seed,round,n_labeled,test_accuracy\ndigits,R,1,0,10,0.5\n")
+    (tmp_path / "manifest.json").write_bytes(manifest)
+    assert main(["report", str(tmp_path), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name = " + "[" * 5000 + "]" * 5000, "is not a config deepal can read"),
+    ("seeds = [" + "9" * 5000 + "]", "is not a config deepal can read"),
+])
+def test_a_config_nested_too_deep_or_with_a_huge_integer_is_refused(tmp_path: Path, capsys,
+                                                                    text: str, message: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["experiment", str(path), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not (tmp_path / "out").exists()

@@ -57,9 +57,12 @@ def load_config(path: str | Path) -> ExperimentConfig:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except (RecursionError, ValueError) as error:  # nested too deep; an integer too long
+        reason = (str(error).splitlines() or [""])[0][:120]
+        raise ConfigError(f"{path} is not a config deepal can read ({reason})") from None
     return parse_config(raw, default_name=path.stem)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,16 @@ def timestamp() -> str:
 
 
 def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | None,
-             started: str, earlier: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+             started: str, earlier: list[dict[str, Any]] | None = None,
+             session_id: str | None = None) -> dict[str, Any]:
     """What produced the results: the config, the versions, and every run's progress.
 
     ``sessions`` lists every call that ran the experiment (``earlier`` ones first), with its
     start, last update (see :func:`record_round`), versions, platform, device and torch
     threads per run, so an experiment resumed on another machine says so; the top-level
-    versions are the latest session's, ``started`` the first's."""
+    versions are the latest session's, ``started`` the first's. ``session_id`` names this
+    session among those of other processes writing into the same folder (a new one by
+    default)."""
     from deepal import __version__
 
     runs = []
@@ -71,7 +75,7 @@ def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | 
         "deepal_version": __version__,
         "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
         "platform": platform.platform(), "device": describe_device(config.training.device),
-        "threads": config.resources.threads,
+        "threads": config.resources.threads, "session_id": session_id or uuid.uuid4().hex[:12],
     }
     sessions = [*(earlier or []), session]
     return {
@@ -84,14 +88,19 @@ def manifest(config: ExperimentConfig, specs: list[RunSpec], config_text: str | 
     }
 
 
-def record_round(record: dict[str, Any], event: Event) -> None:
+def record_round(record: dict[str, Any], event: Event, session_id: str | None = None) -> None:
     """Bring a manifest made by :func:`manifest` up to date with a run's completed round.
 
     Written after every round, so that a session stopped without warning (a killed
     process, a machine taken back) still shows how far each run got and when it last
-    made progress."""
+    made progress. ``session_id`` names this process's session (default: the record's last,
+    as :func:`manifest` made it)."""
     for run in record["runs"]:
         if run["id"] == event["run"]:
             run["rounds_done"] = event["round"]
             run["complete"] = event["round"] >= run["n_round"]
-    record["updated"] = record["sessions"][-1]["updated"] = timestamp()
+    now = record["updated"] = timestamp()
+    own = record["sessions"][-1]["session_id"] if session_id is None else session_id
+    for session in record["sessions"]:
+        if session.get("session_id") == own:
+            session["updated"] = now

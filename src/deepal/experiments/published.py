@@ -30,6 +30,7 @@ from deepal.experiments.store import (
     RESULTS,
     atomic_write_text,
     collect_rows,
+    merge_sessions,
     read_manifest,
     read_rows,
     rows_to_csv,
@@ -104,23 +105,6 @@ def protocol_table(rows: list[dict[str, Any]], targets: Sequence[float]) -> str:
         cells.append(f"{error:.2%} ± {spread:.2%} ({'/'.join(map(str, labels))} labels)")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def merge_sessions(recorded: list[dict[str, Any]],
-                   seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sessions of an earlier export followed by those it lacks. A session exported
-    while it was still running comes back with a later ``updated``: the same start on the
-    same platform, so it is listed once, with the later of its two updates."""
-    merged = list(recorded)
-    for session in seen:
-        key = (session.get("started"), session.get("platform"))
-        same = next((i for i, old in enumerate(merged)
-                     if (old.get("started"), old.get("platform")) == key), None)
-        if same is None:
-            merged.append(session)
-        elif str(session.get("updated")) > str(merged[same].get("updated")):
-            merged[same] = session  # one machine's clock: its timestamps sort as text
-    return merged
 
 
 def export_complete_seeds(output: Path, destination: Path) -> list[int]:

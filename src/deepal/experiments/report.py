@@ -19,6 +19,7 @@ from deepal.experiments.store import (
     RESULTS,
     atomic_write_text,
     collect_rows,
+    read_manifest,
     read_rows,
     sessions_of,
 )
@@ -187,14 +188,16 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
     plots:
         Draw the figures (needs matplotlib).
     """
-    import json
 
     output = Path(output)
     rows = load_results(output)
     manifest: dict[str, Any] = {}
     if (output / MANIFEST).exists():
-        manifest = json.loads((output / MANIFEST).read_text())
+        manifest = read_manifest(output)
     config = manifest.get("config", {})
+    if not isinstance(config, dict) or not isinstance(config.get("strategies", []), list):
+        raise DeepALError(f"{output / MANIFEST} holds no readable config: restore it, or move "
+                          "it aside to report the results alone")
     order = list(config.get("strategies", []))
     if target is None:
         target = config.get("target_accuracy")
@@ -219,10 +222,10 @@ def _session_lines(manifest: dict[str, Any]) -> list[str]:
         lines += [f"Run in {len(sessions)} sessions:", ""]
     for session in sessions:
         device = f", {session['device']}" if session.get("device") else ""
-        lines += [f"{'- ' if len(sessions) > 1 else ''}deepal {session['deepal_version']}, "
-                  f"Python {session['python']}, torch {session['torch']}, on "
-                  f"{session['platform']}{device}; started {session['started']}, updated "
-                  f"{session['updated']}."]
+        lines += [f"{'- ' if len(sessions) > 1 else ''}deepal {session.get('deepal_version')}, "
+                  f"Python {session.get('python')}, torch {session.get('torch')}, on "
+                  f"{session.get('platform')}{device}; started {session.get('started')}, "
+                  f"updated {session.get('updated')}."]
     if sessions:
         lines += [""]
     lines += ["AUBC: area under the accuracy-vs-labels curve (trapezoidal), divided by the "

@@ -21,7 +21,7 @@ from deepal.experiments.manifest import earlier_sessions, manifest, record_round
 from deepal.experiments.preflight import check_experiment, check_seeds
 from deepal.experiments.run import VALIDATION_FILE, execute_run, run_pool
 from deepal.experiments.spec import Emit, Event, RunSpec
-from deepal.experiments.store import RunStore, write_manifest, write_results
+from deepal.experiments.store import RunStore, write_results, write_shared_manifest
 
 __all__ = ["VALIDATION_FILE", "Emit", "Event", "RunSpec", "check_experiment", "check_seeds",
            "execute_run", "run_experiment", "run_pool"]
@@ -87,13 +87,14 @@ def run_experiment(
         (out / "config.toml").write_text(config_text)
     started = timestamp()
     record = manifest(config, specs, config_text, started, earlier)
-    write_manifest(out, record)
+    session_id = record["sessions"][-1]["session_id"]
+    write_shared_manifest(out, record)
     ids = [spec.id for spec in specs]
 
     def forward(event: Event) -> None:
         if event["event"] == "round":
-            record_round(record, event)
-            write_manifest(out, record)
+            record_round(record, event, session_id)
+            write_shared_manifest(out, record)
         if event["event"] == "done":  # results.csv grows as runs finish
             write_results(out, ids)
         if emit is not None:
@@ -111,5 +112,6 @@ def run_experiment(
         for spec in chosen:
             RunStore(out, spec.id).catch_up_rows()
         write_results(out, ids)
-        write_manifest(out, manifest(config, specs, config_text, started, earlier))
+        write_shared_manifest(out, manifest(config, specs, config_text, started, earlier,
+                                            session_id))
     return summaries

@@ -25,10 +25,11 @@ import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from deepal.errors import RunBusyError
+from deepal.errors import CorruptDataError, RunBusyError
 from deepal.experiments import checkpoint as checkpoints
 
 try:
@@ -53,6 +54,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # mkstemp's files are owner-only; results are not
+            os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -61,6 +64,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@cache
+def file_mode() -> int:
+    """The mode a new file gets here: read-write for all, less the process's umask."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -96,16 +107,36 @@ _FLOAT = ("test_accuracy", "test_loss", "train_seconds", "query_seconds")
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a results CSV with numbers parsed (empty cells: ``None``; ``queried`` a
-    list of ints)."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        for key in _INT:
-            row[key] = int(row[key]) if row.get(key) else None
-        for key in _FLOAT:
-            row[key] = float(row[key]) if row.get(key) else None
-        row["queried"] = [int(i) for i in (row.get("queried") or "").split()]
-    return rows
+    list of ints).
+
+    Raises
+    ------
+    CorruptDataError
+        If the file is not UTF-8 CSV with numbers where the columns hold numbers.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return [_parsed(row) for row in csv.DictReader(handle)]
+    except (UnicodeDecodeError, csv.Error, ValueError, TypeError) as error:
+        raise CorruptDataError(
+            f"{path} is not a results file deepal can read ({_reason(error)}): restore it, or "
+            "delete it to have it written again from the runs' rows"
+        ) from None
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
+
+
+def _parsed(row: dict[str, Any]) -> dict[str, Any]:
+    if None in row:  # csv puts the cells past the header's under the key None
+        raise ValueError(f"a row has more cells than the header: {row[None]!r}")
+    for key in _INT:
+        row[key] = int(row[key]) if row.get(key) else None
+    for key in _FLOAT:
+        row[key] = float(row[key]) if row.get(key) else None
+    row["queried"] = [int(i) for i in (row.get("queried") or "").split()]
+    return row
 
 
 class RunStore:
@@ -200,6 +231,44 @@ def write_manifest(output: Path, manifest: dict[str, Any]) -> None:
     atomic_write_text(Path(output) / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
 
 
+def write_shared_manifest(output: Path, record: dict[str, Any]) -> None:
+    """Write this process's manifest ``record`` merged with the one on disk, under a lock:
+    another process running other seeds into the same folder keeps its sessions and its runs'
+    progress, and ``record`` takes them in (so they stay at its later writes)."""
+    output = Path(output)
+    with _locked(output / ".manifest.lock"):
+        path = output / MANIFEST
+        try:
+            on_disk = read_manifest(output) if path.exists() else None
+        except (OSError, ValueError):  # the last complete write of a process killed mid-way
+            on_disk = None
+        if isinstance(on_disk, dict):
+            record["sessions"] = merge_sessions(sessions_of(on_disk), record["sessions"])
+            record["started"] = record["sessions"][0]["started"]
+            _merge_runs(record["runs"], on_disk.get("runs") or [])
+        write_manifest(output, record)
+
+
+def _merge_runs(runs: list[dict[str, Any]], others: list[dict[str, Any]]) -> None:
+    """Each run's progress: the further of this record's and the other's."""
+    done = {run.get("id"): run.get("rounds_done") for run in others if isinstance(run, dict)}
+    for run in runs:
+        other = done.get(run["id"])
+        if isinstance(other, int) and other > run["rounds_done"]:
+            run["rounds_done"] = other
+            run["complete"] = other >= run["n_round"]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an OS lock on ``path`` (created) while the block runs; none on Windows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 #: What each call of ``run_experiment`` records of where it ran, in the manifest's ``sessions``.
 SESSION_KEYS = ("started", "updated", "deepal_version", "python", "torch", "numpy", "platform",
                 "device")
@@ -209,9 +278,48 @@ def sessions_of(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The sessions a manifest records; one made before sessions were recorded has its one
     environment at the top level."""
     if "sessions" in manifest:
-        return list(manifest["sessions"])
+        sessions = manifest["sessions"]
+        return [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
     return [{key: manifest.get(key) for key in SESSION_KEYS}]
 
 
+def merge_sessions(recorded: list[dict[str, Any]],
+                   seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sessions of an earlier export followed by those it lacks. A session exported
+    while it was still running comes back with a later ``updated``: the same start on the
+    same platform and session id (where recorded), so it is listed once, with the later of its
+    two updates."""
+    merged = list(recorded)
+    for session in seen:
+        key = _session_key(session)
+        same = next((i for i, old in enumerate(merged) if _session_key(old) == key), None)
+        if same is None:
+            merged.append(session)
+        elif str(session.get("updated")) > str(merged[same].get("updated")):
+            merged[same] = session  # one machine's clock: its timestamps sort as text
+    return merged
+
+
+def _session_key(session: dict[str, Any]) -> tuple[Any, ...]:
+    return session.get("started"), session.get("platform"), session.get("session_id")
+
+
 def read_manifest(output: Path) -> dict[str, Any]:
-    return json.loads((Path(output) / MANIFEST).read_text())  # type: ignore[no-any-return]
+    """The manifest in ``output``.
+
+    Raises
+    ------
+    CorruptDataError
+        If it is not UTF-8 JSON holding an object (too deeply nested counts as not JSON).
+    """
+    path = Path(output) / MANIFEST
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CorruptDataError(f"{path} is not a manifest deepal can read ({_reason(error)}): "
+                               "restore it, or move it aside to start a new record") from None
+    if not isinstance(manifest, dict):
+        raise CorruptDataError(f"{path} is not a manifest deepal can read (it holds a "
+                               f"{type(manifest).__name__}, not an object): restore it, or "
+                               "move it aside to start a new record")
+    return manifest

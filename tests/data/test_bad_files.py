@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from deepal.data.registry import get_dataset
 from deepal.data.sources.arrays import from_numpy_file, read_numpy_file
 from deepal.data.sources.cifar10 import TRAIN_MEMBERS, read_cifar10_archive
-from deepal.data.sources.mnist import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from deepal.data.sources.mnist import IMAGES_MAGIC, LABELS_MAGIC, read_idx, read_idx_pair
 from deepal.data.sources.tables import from_table
 from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
 
@@ -314,3 +314,19 @@ def test_a_folder_where_an_idx_file_belongs_is_refused_not_downloaded_onto(tmp_p
         get_dataset("MNIST", tmp_path, download=True)
     assert "\n" not in str(info.value)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_images_of_another_size_are_refused_from_the_header(tmp_path):
+    images, labels = tmp_path / "images-idx3-ubyte.gz", tmp_path / "labels-idx1-ubyte.gz"
+    write_gzip(images, idx_header((1000, 64, 64)) + bytes(10))  # the data is never read
+    write_gzip(labels, idx_header((1000,)) + bytes(1000))
+    with pytest.raises(CorruptDataError, match=r"examples are \(64, 64\), expected \(28, 28\)"):
+        read_idx_pair(images, labels)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_named_as_a_table_is_refused_not_read(tmp_path):
+    pipe = tmp_path / "table.csv"
+    os.mkfifo(pipe)  # reading it would wait forever for a writer
+    with pytest.raises(DeepALError, match="is a folder or special file"):
+        from_table(pipe, label_column="y")

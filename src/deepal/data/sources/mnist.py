@@ -92,7 +92,8 @@ def _gzip_size(path: Path) -> int | None:
         raise corrupt(path, f"cannot read it: {error}") from error
 
 
-def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str], magic: int,
+             item_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Decode one gzip-compressed IDX file of unsigned bytes.
 
     Parameters
@@ -102,6 +103,9 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
     magic:
         The expected magic number, :data:`IMAGES_MAGIC` or :data:`LABELS_MAGIC`; its low byte
         is the number of dimensions.
+    item_shape:
+        The shape every example must have (all dimensions but the first), checked in the
+        header before the data is read; ``None``: any.
 
     Returns
     -------
@@ -112,7 +116,12 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
     ------
     CorruptDataError
         The file is not gzip, is truncated, fails gzip's CRC check, has another magic number,
-        or holds more or fewer bytes than its header declares.
+        or holds more or fewer bytes than its header declares, or its examples are not of
+        ``item_shape``.
+
+    Examples
+    --------
+    ``images = read_idx("train-images-idx3-ubyte.gz", IMAGES_MAGIC, item_shape=(28, 28))``
     """
     path = Path(path)
     ndim = magic & 0xFF
@@ -123,6 +132,8 @@ def read_idx(path: str | os.PathLike[str], magic: int) -> np.ndarray:
             if found != magic:
                 raise corrupt(path, f"magic number 0x{found:08X}, expected 0x{magic:08X}")
             dims = struct.unpack(f">{ndim}I", _read_exactly(f, 4 * ndim, path, "header"))
+            if item_shape is not None and dims[1:] != item_shape:
+                raise corrupt(path, f"examples are {dims[1:]}, expected {item_shape}")
             size = math.prod(dims)  # a Python int: no overflow
             _check_declared(path, dims, 4 + 4 * ndim + size, stored)
             payload = _read_exactly(f, size, path, f"data of shape {dims}")
@@ -160,10 +171,8 @@ def read_idx_pair(
         0..9.
     """
     images_path, labels_path = Path(images_path), Path(labels_path)
-    images = read_idx(images_path, IMAGES_MAGIC)
+    images = read_idx(images_path, IMAGES_MAGIC, item_shape=(_SIDE, _SIDE))
     labels = read_idx(labels_path, LABELS_MAGIC)
-    if images.shape[1:] != (_SIDE, _SIDE):
-        raise corrupt(images_path, f"images are {images.shape[1:]}, expected (28, 28)")
     if len(images) != len(labels):
         raise corrupt(
             labels_path, f"{len(labels)} labels for the {len(images)} images of {images_path.name}"

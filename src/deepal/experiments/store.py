@@ -128,7 +128,7 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
 
 
-def _parsed(row: dict[str, Any]) -> dict[str, Any]:
+def _parsed(row: dict[Any, Any]) -> dict[str, Any]:
     if None in row:  # csv puts the cells past the header's under the key None
         raise ValueError(f"a row has more cells than the header: {row[None]!r}")
     for key in _INT:

@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 from deepal.data.registry import get_dataset
 from deepal.data.sources.arrays import from_numpy_file, read_numpy_file
 from deepal.data.sources.cifar10 import TRAIN_MEMBERS, read_cifar10_archive
+from deepal.data.sources.images import from_image_folder
 from deepal.data.sources.mnist import IMAGES_MAGIC, LABELS_MAGIC, read_idx, read_idx_pair
+from deepal.data.sources.svhn import read_svhn_mat
 from deepal.data.sources.tables import from_table
 from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
 
@@ -330,3 +332,41 @@ def test_a_named_pipe_named_as_a_table_is_refused_not_read(tmp_path):
     os.mkfifo(pipe)  # reading it would wait forever for a writer
     with pytest.raises(DeepALError, match="is a folder or special file"):
         from_table(pipe, label_column="y")
+
+
+def test_a_file_named_as_an_image_folder_is_refused(tmp_path):
+    path = tmp_path / "photos"
+    path.write_bytes(b"not a folder")
+    with pytest.raises(DeepALError, match="is a file, not a folder") as info:
+        from_image_folder(path, class_names=["a", "b"])
+    assert not isinstance(info.value, DatasetNotFoundError)
+
+
+@FUZZ
+@given(raw=st.binary(max_size=400), compress=st.booleans())
+def test_random_bytes_are_refused_as_cifar_archives(tmp_path, raw, compress):
+    path = tmp_path / "cifar-10-python.tar.gz"
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    with pytest.raises(CorruptDataError, match="cifar-10-python.tar.gz"):
+        read_cifar10_archive(path)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_svhn_files_are_read_exactly_or_refused(tmp_path, data):
+    path = tmp_path / "train_32x32.mat"
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, 2), np.uint8),
+                            "y": np.ones((2, 1), np.uint8)})
+    raw = bytearray(path.read_bytes())
+    # Overwrite a few bytes past the 128-byte text header: tags, sizes, dimensions, data.
+    at = data.draw(st.integers(128, len(raw) - 1))
+    patch = data.draw(st.binary(min_size=1, max_size=8))
+    raw[at:at + len(patch)] = patch
+    path.write_bytes(bytes(raw[:data.draw(st.integers(129, len(raw)))]))
+    try:
+        X, Y = read_svhn_mat(path)
+    except CorruptDataError as error:
+        assert str(path) in str(error) and "\n" not in str(error)
+    else:
+        assert X.shape[1:] == (3, 32, 32) and len(X) == len(Y) and Y.max() <= 9

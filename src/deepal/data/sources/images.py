@@ -70,6 +70,9 @@ def list_image_folder(
         sorted class names; ``None, None`` for a flat folder.
     """
     folder = Path(root)
+    if folder.exists() and not folder.is_dir():
+        raise DeepALError(f"image folder {str(root)!r} is a file, not a folder: name the "
+                          "folder that holds the images or their class sub-folders")
     if not folder.is_dir():
         raise DatasetNotFoundError(f"image folder {str(root)!r} does not exist")
     flat = _images_in(folder)

@@ -154,3 +154,77 @@ def test_a_trained_model_is_in_eval_mode_without_gradients(pool: Data, tiny_net:
     tiny_net.train(pool.get_labeled_data()[1])
     assert not tiny_net.clf.training
     assert all(p.grad is None for p in tiny_net.clf.parameters())
+
+
+# -- a network that does not fit the data ------------------------------------------------------
+
+def _fit_data(n_features: int = 6, n: int = 12):
+    x = torch.randn(n, n_features)
+    y = torch.arange(n) % 3
+    return Data(x.numpy(), y.numpy(), n_classes=3), PlainDataset(x, y)
+
+
+@pytest.mark.parametrize("n_features", [3, 5, 7, 40])
+def test_a_network_that_does_not_take_the_inputs_is_named_at_the_first_batch(n_features):
+    from functools import partial
+
+    from deepal.nets import MLP
+
+    _, data = _fit_data(n_features)
+    net = Net(partial(MLP, n_features=6, n_classes=3), {"n_epoch": 2}, device="cpu",
+              n_classes=3)
+    with pytest.raises(DeepALError) as error:
+        net.train(data)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"the network does not take the data's inputs: each example has shape ({n_features},) "
+        f"({n_features} values), but its first layer (Linear) takes 6 features; build the "
+        "network for these inputs (mat1 and mat2 shapes cannot be multiplied"
+    )
+    assert net.epochs_trained == 0
+
+
+@pytest.mark.parametrize("outputs", [2, 4, 10])
+def test_a_strategy_s_network_with_another_number_of_classes_is_named(outputs):
+    from functools import partial
+
+    from deepal import RandomSampling
+    from deepal.nets import MLP
+
+    pool, _ = _fit_data()
+    pool.initialize_labels(6, random_state=0)
+    strategy = RandomSampling(pool, Net(partial(MLP, n_features=6, n_classes=outputs),
+                                        {"n_epoch": 1}, device="cpu"), random_state=0)
+    with pytest.raises(DeepALError) as error:
+        strategy.train()
+    assert str(error.value) == (
+        f"the network gives class scores of shape ({outputs},) per batch row, but the data "
+        "has 3 classes: build it with n_classes=3"
+    )
+
+
+def test_without_n_classes_the_labels_bound_the_network_s_output():
+    from deepal.nets.net import fitting_forward
+
+    model = nn.Sequential(nn.Linear(4, 2))
+    model.forward = lambda x: (nn.Sequential.forward(model, x), x)  # type: ignore[method-assign]
+    x = torch.zeros(3, 4)
+    logits, _ = fitting_forward(model, x, torch.tensor([0, 1, 1]), None)
+    assert logits.shape == (3, 2)
+    with pytest.raises(DeepALError, match=r"has labels up to 4: build it with n_classes=5"):
+        fitting_forward(model, x, torch.tensor([0, 4, 1]), None)
+    with pytest.raises(DeepALError, match=r"shape \(2,\) per batch row, but the data has 3 cl"):
+        fitting_forward(model, x, torch.tensor([0, 1, 1]), 3)
+
+
+def test_a_fitting_network_trains_as_before():
+    from functools import partial
+
+    from deepal.nets import MLP
+
+    _, data = _fit_data()
+    net = Net(partial(MLP, n_features=6, n_classes=3), {"n_epoch": 2}, device="cpu",
+              n_classes=3)
+    net.train(data)
+    assert net.epochs_trained == 2 and net.predict_prob(data).shape == (12, 3)

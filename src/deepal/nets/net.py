@@ -56,6 +56,9 @@ class Net:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``... Defaults to CUDA when available.
     progress:
         Show a progress bar while training.
+    n_classes:
+        How many class scores the module must give; a :class:`~deepal.Strategy` sets it to
+        its data set's ``n_classes``. :meth:`train` checks it at the first batch.
 
     Attributes
     ----------
@@ -77,8 +80,10 @@ class Net:
         params: dict[str, Any] | None = None,
         device: str | torch.device | None = None,
         progress: bool = False,
+        n_classes: int | None = None,
     ) -> None:
         self.net = net
+        self.n_classes = n_classes
         self.params = checked_params(params or {})
         self.device = _available(device) if device is not None else default_device()
         self.progress = progress
@@ -90,6 +95,7 @@ class Net:
         # A net pickled on a GPU (an experiment's checkpoint) and loaded where there is none
         # continues on this machine's default device.
         self.__dict__.update(state)
+        self.__dict__.setdefault("n_classes", None)  # pickled before nets knew their classes
         if self.device.type == "cuda" and not torch.cuda.is_available():
             self.device = default_device()
             if self.clf is not None:
@@ -135,7 +141,16 @@ class Net:
         ``params["patience"]`` epochs (default 3) and the weights of the best epoch are kept;
         :attr:`epochs_trained` says how many epochs ran. ``params["monitor"]`` names the
         score: the validation ``"loss"`` (default; lower is better) or ``"accuracy"`` (higher
-        is better, as Kirsch et al., 2019 do); a tie is no improvement."""
+        is better, as Kirsch et al., 2019 do); a tie is no improvement.
+
+        Raises
+        ------
+        EmptyPoolError
+            If ``data`` is empty.
+        DeepALError
+            At the first batch, if the module does not take the data's inputs, or gives
+            another number of class scores than :attr:`n_classes` (or fewer than a label
+            needs), naming both sizes."""
         if len(data) == 0:  # type: ignore[arg-type]
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
@@ -194,6 +209,7 @@ class Net:
         """One epoch of optimiser steps, the hooks adding their losses and stepping after."""
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         order = epoch_order(len(data), generator, self.params.get("epoch_samples"))  # type: ignore[arg-type]
+        unchecked = epoch == 0
         for batch in iter_batches(data, self.params["train_args"]["batch_size"], order=order):
             x, y = batch[0], batch[1]
             if has_batchnorm and len(y) == 1:
@@ -201,7 +217,11 @@ class Net:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            logits, embedding = model(x)
+            if unchecked:  # the same forward pass, only its failure explained: no extra cost
+                logits, embedding = fitting_forward(model, x, y, self.n_classes)
+                unchecked = False
+            else:
+                logits, embedding = model(x)
             loss = F.cross_entropy(logits, y)
             if not hooks:  # the plain path: nothing more per batch
                 loss.backward()
@@ -340,6 +360,51 @@ def weight_decay_groups(
     everything = list(parameters)
     return [{"params": [t for t in everything if id(t) in chosen]},
             {"params": [t for t in everything if id(t) not in chosen], "weight_decay": 0.0}]
+
+
+def fitting_forward(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model(x)``, or a :class:`~deepal.errors.DeepALError` naming both sizes when the
+    module does not take inputs shaped as ``x`` or its class scores do not fit ``n_classes``
+    (``None``: not known) and labels ``y``.
+
+    Examples
+    --------
+    >>> from deepal.nets import MLP
+    >>> fitting_forward(MLP(n_features=4, n_classes=3), torch.zeros(2, 5), torch.zeros(2), 3)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    deepal.errors.DeepALError: the network does not take the data's inputs: each example ...
+    """
+    try:
+        logits, embedding = model(x)
+    except RuntimeError as error:
+        raise DeepALError(
+            f"the network does not take the data's inputs: each example has shape "
+            f"{tuple(x.shape[1:])} ({x[0].numel()} values), but {_first_layer(model)}; build "
+            f"the network for these inputs ({str(error).splitlines()[0]})"
+        ) from None
+    scores = logits.shape[1] if logits.ndim == 2 else None
+    wanted = n_classes if n_classes is not None else int(y.max()) + 1
+    if scores is None or scores < wanted or (n_classes is not None and scores != n_classes):
+        known = f"{n_classes} classes" if n_classes is not None else f"labels up to {wanted - 1}"
+        raise DeepALError(
+            f"the network gives class scores of shape {tuple(logits.shape[1:])} per batch "
+            f"row, but the data has {known}: build it with n_classes={wanted}"
+        )
+    return logits, embedding
+
+
+def _first_layer(model: nn.Module) -> str:
+    """What the first layer with a known input size takes, in words."""
+    for module in model.modules():
+        for attribute, unit in (("in_features", "features"), ("in_channels", "channels")):
+            if isinstance(getattr(module, attribute, None), int):
+                return (f"its first layer ({type(module).__name__}) takes "
+                        f"{getattr(module, attribute)} {unit}")
+    return "the network takes another shape"
 
 
 class _EarlyStopping:

@@ -85,6 +85,7 @@ class Strategy:
     ) -> None:
         self.dataset = dataset
         self.net = net
+        net.n_classes = dataset.n_classes  # the net checks its output against it
         if random_state is None:
             random_state = int(np.random.randint(0, 2**31 - 1))
         self.rng = np.random.default_rng(random_state)

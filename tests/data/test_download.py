@@ -141,7 +141,7 @@ def test_wrong_checksum_is_an_error_and_leaves_nothing_behind(tmp_path, server, 
     with pytest.raises(CorruptDataError, match="MD5") as info:
         get_dataset("MNIST", tmp_path / "data")
     assert "train-images-idx3-ubyte.gz" in str(info.value)
-    assert list((tmp_path / "data" / "mnist").iterdir()) == []
+    assert not (tmp_path / "data").exists()  # no file, and no folder made for it
 
 
 def test_server_down_names_the_files_folder_and_urls(tmp_path, monkeypatch):
@@ -154,7 +154,7 @@ def test_server_down_names_the_files_folder_and_urls(tmp_path, monkeypatch):
     assert str(folder) in message
     for name in ("train_32x32.mat", "test_32x32.mat"):
         assert name in message and f"{base}/{name}" in message
-    assert list(folder.iterdir()) == []
+    assert not (tmp_path / "data").exists()
 
 
 def test_http_error_and_cut_connection_are_reported(tmp_path, server):
@@ -163,6 +163,19 @@ def test_http_error_and_cut_connection_are_reported(tmp_path, server):
     with pytest.raises(DatasetNotFoundError, match="could not download"):
         dl.download(f"{server.url}/short/x.gz", tmp_path / "x.gz", None, timeout=5)
     assert list(tmp_path.glob("*x.gz*")) == []
+
+
+def test_a_failed_download_removes_only_the_folders_it_made(tmp_path, server):
+    kept = tmp_path / "data"
+    (kept / "other").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError, match="HTTP error 404"):
+        dl.download(f"{server.url}/nothing-here.gz", kept / "a" / "b" / "x.gz", None, timeout=5)
+    assert sorted(p.name for p in kept.iterdir()) == ["other"]
+    (kept / "a").mkdir()
+    (kept / "a" / "note.txt").write_text("the user's")
+    with pytest.raises(DatasetNotFoundError, match="HTTP error 404"):
+        dl.download(f"{server.url}/nothing-here.gz", kept / "a" / "b" / "x.gz", None, timeout=5)
+    assert sorted(p.name for p in (kept / "a").iterdir()) == ["note.txt"]
 
 
 def test_a_silent_server_times_out(tmp_path):

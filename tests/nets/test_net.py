@@ -218,6 +218,23 @@ def test_without_n_classes_the_labels_bound_the_network_s_output():
         fitting_forward(model, x, torch.tensor([0, 1, 1]), 3)
 
 
+@pytest.mark.parametrize("forward", [
+    lambda x: x,                      # logits alone
+    lambda x: (x,),                   # a tuple of one
+    lambda x: (x, x, x),              # three outputs
+    lambda x: {"logits": x, "embedding": x},
+    lambda x: (x, None),              # no embedding
+])
+def test_a_forward_that_is_not_logits_and_embedding_is_named(forward):
+    from deepal.nets.net import fitting_forward
+
+    model = nn.Linear(4, 3)
+    model.forward = forward  # type: ignore[method-assign]
+    with pytest.raises(DeepALError, match=r"^the network's forward must return \(logits, "
+                                          r"embedding\), two tensors; Linear returned "):
+        fitting_forward(model, torch.zeros(2, 4), torch.tensor([0, 1]), 3)
+
+
 def test_a_fitting_network_trains_as_before():
     from functools import partial
 

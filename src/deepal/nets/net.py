@@ -379,13 +379,20 @@ def fitting_forward(
     deepal.errors.DeepALError: the network does not take the data's inputs: each example ...
     """
     try:
-        logits, embedding = model(x)
+        output = model(x)
     except RuntimeError as error:
         raise DeepALError(
             f"the network does not take the data's inputs: each example has shape "
             f"{tuple(x.shape[1:])} ({x[0].numel()} values), but {_first_layer(model)}; build "
             f"the network for these inputs ({str(error).splitlines()[0]})"
         ) from None
+    if not (isinstance(output, (tuple, list)) and len(output) == 2
+            and all(isinstance(part, torch.Tensor) for part in output)):
+        raise DeepALError(
+            f"the network's forward must return (logits, embedding), two tensors; "
+            f"{type(model).__name__} returned {type(output).__name__}: see deepal.Net"
+        )
+    logits, embedding = output
     scores = logits.shape[1] if logits.ndim == 2 else None
     wanted = n_classes if n_classes is not None else int(y.max()) + 1
     if scores is None or scores < wanted or (n_classes is not None and scores != n_classes):

@@ -15,6 +15,7 @@ from deepal.config.arguments import optional_integer
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.nets.net import Net
+from deepal.seeding import generator
 from deepal.state import (
     Stateful,
     check_keys,
@@ -86,9 +87,7 @@ class Strategy:
         self.dataset = dataset
         self.net = net
         net.n_classes = dataset.n_classes  # the net checks its output against it
-        if random_state is None:
-            random_state = int(np.random.randint(0, 2**31 - 1))
-        self.rng = np.random.default_rng(random_state)
+        self.rng = generator(random_state)
         self.max_candidates = optional_integer("max_candidates", max_candidates, minimum=1)
         self.embeddings_file = embeddings_file
         self.last_scores: np.ndarray | None = None

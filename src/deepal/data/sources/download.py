@@ -171,10 +171,12 @@ def download(
         The downloaded bytes do not have the expected MD5; nothing is left behind.
     """
     dest = Path(dest)
+    created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as error:
+        _remove_empty(created)
         raise DatasetNotFoundError(f"cannot write to {dest.parent}: {error}") from error
     tmp = Path(tmp_name)
     print(f"deepal: downloading {url} to {dest}", file=sys.stderr)
@@ -211,9 +213,21 @@ def download(
             )
         os.replace(tmp, dest)
     finally:
-        # Whatever went wrong (including Ctrl-C), never leave a partial file behind.
+        # Whatever went wrong (including Ctrl-C), never leave a partial file behind, nor the
+        # folders made for it.
         tmp.unlink(missing_ok=True)
+        if not dest.exists():
+            _remove_empty(created)
     return dest
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (deepest first) that are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another download put a file there), or already gone
+            return
 
 
 def missing_files_message(dataset: str, folder: Path, files: Sequence[RemoteFile], key: str) -> str:

@@ -195,6 +195,7 @@ def test_body_sizes_outside_the_limits(server, project, headers, body, status):
     conn = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
     conn.putrequest("POST", "/api/labels", skip_accept_encoding=True)
     conn.putheader("X-Deepal-Token", server.token)
+    conn.putheader("Content-Type", "application/json")
     for name, value in headers.items():
         conn.putheader(name, value)
     conn.endheaders(body)
@@ -202,6 +203,20 @@ def test_body_sizes_outside_the_limits(server, project, headers, body, status):
     assert response.status == status and "error" in json.loads(response.read())
     conn.close()
     assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+    "application/jsonp", "",
+])
+def test_a_body_that_is_not_declared_json_is_refused(server, project, content_type):
+    before = snapshot(project)
+    status, answer = post(server, "/api/labels", b'{"item": 0, "label": "x"}',
+                          {"Content-Type": content_type})
+    assert status == 415 and "Content-Type application/json" in answer["error"]
+    assert snapshot(project) == before
+    assert post(server, "/api/labels", b'{"item": 0, "label": "x"}',
+                {"Content-Type": "application/json; charset=utf-8"})[0] == 200
 
 
 def raw_exchange(server: LabelServer, data: bytes) -> tuple[int, dict[str, Any]]:
@@ -219,7 +234,7 @@ def test_a_body_shorter_than_its_length_is_dropped_after_the_read_timeout(server
     before = snapshot(project)
     status, answer = raw_exchange(server, (
         f"POST /api/labels HTTP/1.1\r\nHost: x\r\nX-Deepal-Token: {server.token}\r\n"
-        "Content-Length: 100\r\n\r\n").encode() + b'{"item": 0,')
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n").encode() + b'{"item": 0,')
     assert status == 408 and "did not arrive" in answer["error"]
     assert snapshot(project) == before
     # the server still answers others

@@ -180,6 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self, model: type[UndoBody]) -> UndoBody:
         """The request's body checked as ``model``, or a :class:`RequestError`."""
+        if self.headers.get_content_type() != "application/json":
+            # Also keeps a plain HTML form of another site from posting here unasked.
+            raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                               "expected a body of Content-Type application/json")
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from deepal import Data, Net, image_handler
 from deepal.errors import DeepALError
+from deepal.resources import torch_threads
 from deepal.scores.adversarial import (
     bim_perturbation_norms,
     dataset_perturbation_norms,
@@ -31,10 +32,8 @@ STRATEGIES = [AdversarialBIM, AdversarialDeepFool]
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 # -- hand-made models --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from deepal import Data, Net
 from deepal.errors import DeepALError
 from deepal.nets import posterior
+from deepal.resources import torch_threads
 from deepal.scores.distances import k_center_greedy
 from deepal.scores.uncertainty import bald, entropy, least_confidence
 from deepal.strategies.bald import BALDDropout
@@ -44,10 +45,8 @@ DETERMINISTIC = [LeastConfidence, MarginSampling, EntropySampling]
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 class TinyNet(nn.Module):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepal.data.counts import checked_count
+from deepal.config.arguments import optional_integer
 from deepal.data.handlers import image_handler
 from deepal.data.pool import Data, Handler
 from deepal.data.sources import Splits, cifar10, digits, mnist, svhn
@@ -118,7 +118,7 @@ def get_dataset(
     """
     canonical = canonical_name(name, DATASETS, "data set")
     spec = _SPECS[canonical]
-    n_pool = checked_count("n_pool", n_pool)
+    n_pool = optional_integer("n_pool", n_pool, minimum=1)
     if spec.folder is None:
         splits = spec.loader()
     else:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from deepal.data.counts import checked_count
+from deepal.config.arguments import optional_integer
 from deepal.data.handlers import image_handler
 from deepal.data.pool import Data, Handler
 from deepal.data.sources import existing_file
@@ -58,7 +58,7 @@ def from_arrays(
     --------
     ``data = from_arrays(features, labels)``
     """
-    n_classes = checked_count("n_classes", n_classes)
+    n_classes = optional_integer("n_classes", n_classes, minimum=2)
     X = _as_array(X, "X")
     Y, classes = encode_labels(None if y is None else _as_list(y), len(X), class_names)
     Xt = Yt = None

@@ -245,3 +245,19 @@ def test_the_shared_files_match_the_table(folder):
         pytest.skip(f"{shared} is missing")
     for f in dl.SOURCES[folder]:
         assert dl.md5sum(shared / f.name) == f.md5, f.name
+
+
+def test_a_file_url_mirror_is_copied_and_checked(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    expected = write_mnist(mirror / "mnist")
+    redirect(monkeypatch, "mnist", "https://unused.invalid/mnist", mirror / "mnist")
+    monkeypatch.setenv(dl.MIRROR_ENV, mirror.as_uri())
+    data = get_dataset("MNIST", tmp_path / "data")
+    np.testing.assert_array_equal(data.Y_train, expected[1])
+    (mirror / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
+        get_dataset("MNIST", tmp_path / "other")
+    # The three files fetched are kept; of the fourth, nothing (no partial or temporary file).
+    assert sorted(p.name for p in (tmp_path / "other" / "mnist").iterdir()) == [
+        "t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
+    ]

@@ -13,23 +13,27 @@ Redirecting downloads
 * Or replace entries of :data:`SOURCES` (tests do this with ``monkeypatch.setitem``), e.g.
   ``SOURCES["mnist"] = tuple(dataclasses.replace(f, url=base + f.name) for f in ...)``.
 
-A download goes to a temporary file in the destination folder, its MD5 is checked, and only
-then is it renamed into place (``os.replace`` is atomic), so an interrupted or corrupted
-download never leaves a file that looks complete.
+Downloads go through pooch: the bytes go to a temporary file in the destination folder, its
+MD5 is checked, and only then is it moved into place, so an interrupted or corrupted download
+never leaves a file that looks complete. When a file is missing and cannot be fetched (offline,
+or ``download=False``), the error names the files, the folder and the URLs to fetch them from by
+hand.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
+import logging
 import os
+import shutil
 import sys
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import pooch
 
 from deepal.data.sources import refuse_non_file
 from deepal.errors import CorruptDataError, DatasetNotFoundError
@@ -142,16 +146,18 @@ def url_for(folder_key: str, file: RemoteFile) -> str:
 def download(
     url: str, dest: str | os.PathLike[str], md5: str | None, timeout: float = TIMEOUT
 ) -> Path:
-    """Fetch ``url`` to ``dest``, checking its MD5, so that ``dest`` appears complete or not at
-    all.
+    """Fetch ``url`` to ``dest`` with pooch, checking its MD5, so that ``dest`` appears complete
+    or not at all.
 
     Parameters
     ----------
     url:
-        Where to fetch from (any scheme urllib opens: ``https``, ``http``, ``file``).
+        Where to fetch from: ``https``, ``http`` (or ``ftp``) through pooch, or ``file`` (a
+        local mirror).
     dest:
-        The final path. Its folder is created if needed; the bytes first go to a temporary file
-        in that folder (same file system, so the final rename is atomic).
+        The final path. Its folder is created if needed; pooch writes the bytes to a temporary
+        file in that folder and moves it into place only once its MD5 matches. Folders made for
+        a download that fails are removed again.
     md5:
         The expected MD5 (hex); ``None`` skips the check.
     timeout:
@@ -169,56 +175,93 @@ def download(
         stopped in the middle; or the file could not be written.
     CorruptDataError
         The downloaded bytes do not have the expected MD5; nothing is left behind.
+
+    Examples
+    --------
+    >>> download("https://example.org/x.gz", "data/x.gz", md5=None)  # doctest: +SKIP
+    PosixPath('data/x.gz')
     """
     dest = Path(dest)
     created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    except OSError as error:
-        _remove_empty(created)
-        raise DatasetNotFoundError(f"cannot write to {dest.parent}: {error}") from error
-    tmp = Path(tmp_name)
+    fetch = _Fetch(url, timeout)
     print(f"deepal: downloading {url} to {dest}", file=sys.stderr)
     try:
-        digest = hashlib.md5(usedforsecurity=False)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                expected = resp.headers.get("Content-Length")
-                size = 0
-                for chunk in iter(lambda: resp.read(_CHUNK), b""):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-        except urllib.error.HTTPError as error:
-            raise DatasetNotFoundError(
-                f"could not download {url}: HTTP error {error.code} ({error.reason})"
-            ) from error
-        # URLError covers unreachable hosts; OSError refused and reset connections, socket
-        # timeouts and a full disk; HTTPException a connection cut mid-body; ValueError a
-        # URL urllib cannot open.
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
-            reason = getattr(error, "reason", None) or error
-            raise DatasetNotFoundError(f"could not download {url}: {reason}") from error
-        if expected is not None and expected.isdigit() and int(expected) != size:
-            raise DatasetNotFoundError(
-                f"could not download {url}: the connection ended after {size} of "
-                f"{expected} bytes"
-            )
-        actual = digest.hexdigest()
-        if md5 is not None and actual != md5.lower():
-            raise CorruptDataError(
-                f"the file downloaded from {url} has MD5 {actual}, but {md5} was expected "
-                f"(the download was deleted; try again, or fetch {dest.name} by hand)"
-            )
-        os.replace(tmp, dest)
+        _retrieve(url, dest, md5, fetch)
+    except ValueError as error:  # pooch: the MD5 does not match (the download was deleted)
+        if fetch.md5 is None:
+            raise DatasetNotFoundError(f"could not download {url}: {error}") from error
+        raise CorruptDataError(
+            f"the file downloaded from {url} has MD5 {fetch.md5}, but {md5} was expected "
+            f"(the download was deleted; try again, or fetch {dest.name} by hand)"
+        ) from error
+    except OSError as error:
+        if not dest.parent.is_dir() or not os.access(dest.parent, os.W_OK):
+            raise DatasetNotFoundError(f"cannot write to {dest.parent}: {error}") from error
+        raise DatasetNotFoundError(f"could not download {url}: {error}") from error
     finally:
-        # Whatever went wrong (including Ctrl-C), never leave a partial file behind, nor the
-        # folders made for it.
-        tmp.unlink(missing_ok=True)
+        # Whatever went wrong (including Ctrl-C), never leave the folders made for it.
         if not dest.exists():
             _remove_empty(created)
     return dest
+
+
+def _retrieve(url: str, dest: Path, md5: str | None, fetch: _Fetch) -> None:
+    """pooch's retrieve, quiet (deepal prints its own line), with its errors made deepal's."""
+    import requests.exceptions
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        pooch.retrieve(
+            url,
+            known_hash=None if md5 is None else f"md5:{md5.lower()}",
+            fname=dest.name,
+            path=dest.parent,
+            downloader=fetch,
+        )
+    except requests.exceptions.HTTPError as error:
+        response = error.response
+        code = "?" if response is None else response.status_code
+        reason = "" if response is None else response.reason
+        raise DatasetNotFoundError(
+            f"could not download {url}: HTTP error {code} ({reason})"
+        ) from error
+    # Unreachable hosts, refused and reset connections, time-outs and a connection cut
+    # mid-body are all RequestExceptions.
+    except requests.exceptions.RequestException as error:
+        raise DatasetNotFoundError(f"could not download {url}: {error}") from error
+    finally:
+        logger.setLevel(level)
+
+
+class _Fetch:
+    """pooch's downloader for ``url``: pooch's own for the network, a copy for ``file://``;
+    it remembers the MD5 of what it wrote, for the error message when that is not the one
+    expected."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.md5: str | None = None
+
+    def __call__(self, url: str, output_file: str, pooch_object: object) -> None:
+        if urlsplit(url).scheme == "file":
+            _copy_local(url, output_file)
+        else:
+            downloader = pooch.HTTPDownloader(progressbar=False, timeout=self.timeout)
+            if urlsplit(url).scheme == "ftp":
+                downloader = pooch.FTPDownloader(progressbar=False, timeout=self.timeout)
+            downloader(url, output_file, pooch_object)
+        self.md5 = md5sum(output_file)
+
+
+def _copy_local(url: str, output_file: str) -> None:
+    """Copy the file a ``file://`` URL names (a local mirror) to ``output_file``."""
+    source = Path(url2pathname(urlsplit(url).path))
+    if not source.is_file():
+        raise DatasetNotFoundError(f"could not download {url}: {source} is not a file")
+    shutil.copyfile(source, output_file)
 
 
 def _remove_empty(folders: list[Path]) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from refusals import command_refuses, count_refusal, fuzz, refused
 
-from deepal.cli import main
 from deepal.errors import DeepALError
 from deepal.labeling import Project
 from deepal.labeling.requests import MAX_BODY
@@ -24,8 +24,7 @@ from deepal.labeling.server import LabelServer
 
 N_ITEMS = 12
 CLASSES = ["x", "y"]
-EXAMPLES = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = fuzz(60)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +63,13 @@ def post(server: LabelServer, path: str, body: bytes,
 
 
 def assert_refused(server: LabelServer, path: str, body: bytes, before: list[str],
-                   headers: dict[str, str] | None = None) -> str:
+                   headers: dict[str, str] | None = None, kind: str = "malformed body") -> str:
     status, answer = post(server, path, body, headers)
     assert 400 <= status < 500, (status, answer, body[:80])
     assert set(answer) == {"error"} and isinstance(answer["error"], str)
     assert "\n" not in answer["error"] and "Traceback" not in answer["error"]
     assert snapshot(server.project) == before
+    count_refusal(f"label server POST {path}", kind)
     return answer["error"]
 
 
@@ -152,7 +152,7 @@ def test_malformed_bodies_get_a_4xx_json_answer_and_change_nothing(server, proje
 
 @pytest.mark.parametrize("body", RAW_BAD)
 def test_each_malformed_json_body_is_refused(server, project, capfd, body):
-    assert_refused(server, "/api/labels", body, snapshot(project))
+    assert_refused(server, "/api/labels", body, snapshot(project), kind="malformed JSON")
     assert capfd.readouterr().err == ""  # nothing in the server's log: a refusal, not a fault
 
 
@@ -167,7 +167,8 @@ def test_each_malformed_json_body_is_refused(server, project, capfd, body):
     ({"item": 0, "label": "x", "round": 1}, "unknown key 'round'"),
 ])
 def test_each_bad_field_is_named(server, project, body, message):
-    error = assert_refused(server, "/api/labels", json.dumps(body).encode(), snapshot(project))
+    error = assert_refused(server, "/api/labels", json.dumps(body).encode(), snapshot(project),
+                           kind="bad field")
     assert message in error
 
 
@@ -203,6 +204,7 @@ def test_body_sizes_outside_the_limits(server, project, headers, body, status):
     assert response.status == status and "error" in json.loads(response.read())
     conn.close()
     assert snapshot(project) == before
+    count_refusal("label server POST /api/labels", "body size outside the limits")
 
 
 @pytest.mark.parametrize("content_type", [
@@ -215,6 +217,7 @@ def test_a_body_that_is_not_declared_json_is_refused(server, project, content_ty
                           {"Content-Type": content_type})
     assert status == 415 and "Content-Type application/json" in answer["error"]
     assert snapshot(project) == before
+    count_refusal("label server POST /api/labels", "not declared JSON")
     assert post(server, "/api/labels", b'{"item": 0, "label": "x"}',
                 {"Content-Type": "application/json; charset=utf-8"})[0] == 200
 
@@ -237,6 +240,7 @@ def test_a_body_shorter_than_its_length_is_dropped_after_the_read_timeout(server
         "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n").encode() + b'{"item": 0,')
     assert status == 408 and "did not arrive" in answer["error"]
     assert snapshot(project) == before
+    count_refusal("label server POST /api/labels", "body shorter than its length")
     # the server still answers others
     assert post(server, "/api/labels", b'{"item": 0, "label": "cow"}')[0] == 400
 
@@ -250,6 +254,7 @@ def test_http_servers_own_refusals_answer_json(server, project, request_line, st
     code, answer = raw_exchange(server, request_line + b"\r\nHost: x\r\n\r\n")
     assert code == status and isinstance(answer["error"], str)
     assert snapshot(project) == before
+    count_refusal("label server", "bad method or headers")
 
 
 def test_an_unexpected_failure_is_one_line_in_the_log(server, project, monkeypatch, capfd):
@@ -270,15 +275,14 @@ def test_an_unexpected_failure_is_one_line_in_the_log(server, project, monkeypat
 
 @pytest.mark.parametrize("port", ["-1", "65536", "99999999999"])
 def test_ports_outside_0_to_65535_are_refused(project, port, capsys):
-    assert main(["label", "-p", str(project.root), "--port", port]) == 2
-    out = capsys.readouterr()
-    assert out.err.startswith("deepal: error: --port") and len(out.err.splitlines()) == 1
-    assert out.out == ""
+    line = command_refuses(["label", "-p", str(project.root), "--port", port], capsys,
+                           "deepal label", "bad port", watched=[project.root])
+    assert line.startswith("deepal: error: --port")
 
 
 @pytest.mark.parametrize("annotator", [{"name": "zoe"}, ["zoe"], 7, "z" * 101, "a\tb"])
 def test_project_label_checks_the_annotator_too(project, annotator):
     before = snapshot(project)
-    with pytest.raises(DeepALError, match="annotator"):
+    with refused("Project.label", "bad annotator", DeepALError, match="annotator"):
         project.label(0, "x", annotator)
     assert snapshot(project) == before

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from refusals import command_refuses, fuzz, refused
 
 from deepal.cli import main
 from deepal.errors import DeepALError
@@ -34,16 +35,12 @@ def snapshot(project: Project) -> list[str]:
         return list(db.iterdump())
 
 
-def refused(project: Project, path: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    """Import ``path`` with the command, which must refuse it in one line and change
-    nothing; the line."""
-    before = snapshot(project)
-    assert main(["import-labels", str(path), "-p", str(project.root)]) == 2
-    out = capsys.readouterr()
-    assert out.out == "" and len(out.err.splitlines()) == 1
-    assert out.err.startswith("deepal: error:") and "Traceback" not in out.err
-    assert snapshot(project) == before
-    return out.err
+def import_refused(project: Project, path: Path, capsys: pytest.CaptureFixture[str],
+                   kind: str) -> str:
+    """Import ``path`` with the command, which must refuse it in one line and change nothing
+    in the project; the line."""
+    return command_refuses(["import-labels", str(path), "-p", str(project.root)], capsys,
+                           "deepal import-labels", kind, watched=[project.root])
 
 
 @pytest.mark.parametrize("item", ["--5", "²", " 3", "3 ", "1e3", "+3", "3.0", "-1", "0x3", "٣",
@@ -51,12 +48,11 @@ def refused(project: Project, path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_item_ids_other_than_plain_decimals_or_known_refs_are_refused(project, tmp_path,
                                                                        capsys, item):
     (tmp_path / "bad.csv").write_text(f'item,label\n0,x\n"{item}",y\n', encoding="utf-8")
-    err = refused(project, tmp_path / "bad.csv", capsys)
+    err = import_refused(project, tmp_path / "bad.csv", capsys, "bad item id")
     assert f"bad.csv, row 3: unknown item {item!r}" in err and "nothing was imported" in err
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(40)
 @given(item=st.text(min_size=1, max_size=6).filter(
     lambda t: not (t.isascii() and t.isdigit() and int(t) < N_ITEMS)
     and t not in {f"row {i}" for i in range(N_ITEMS)}))
@@ -64,22 +60,23 @@ def test_any_other_item_text_is_refused(project, tmp_path, item):
     before = snapshot(project)
     path = tmp_path / "labels.json"
     path.write_text(json.dumps([{"item": 1, "label": "x"}, {"item": item, "label": "y"}]))
-    with pytest.raises(DeepALError, match=r"entry 2: unknown item"):
+    with refused("Project.import_labels", "bad item id", DeepALError,
+                 match=r"entry 2: unknown item"):
         project.import_labels(path)
     assert snapshot(project) == before
 
 
 def test_repeated_rows_for_one_item_are_refused_with_their_rows(project, tmp_path, capsys):
     (tmp_path / "twice.csv").write_text("item,label\n1,x\n2,y\n\n1,y\n")  # conflicting
-    err = refused(project, tmp_path / "twice.csv", capsys)
+    err = import_refused(project, tmp_path / "twice.csv", capsys, "repeated item")
     assert "item 1 is labeled twice (row 2 and row 5)" in err
     (tmp_path / "same.csv").write_text("item,label\n1,x\nrow 1,x\n")  # the same, by its ref
-    assert "item 1 is labeled twice (row 2 and row 3)" in refused(
-        project, tmp_path / "same.csv", capsys)
+    assert "item 1 is labeled twice (row 2 and row 3)" in import_refused(
+        project, tmp_path / "same.csv", capsys, "repeated item")
     (tmp_path / "twice.json").write_text(json.dumps([{"item": 4, "label": "x"},
                                                      {"item": "4", "label": "x"}]))
-    assert "item 4 is labeled twice (entry 1 and entry 2)" in refused(
-        project, tmp_path / "twice.json", capsys)
+    assert "item 4 is labeled twice (entry 1 and entry 2)" in import_refused(
+        project, tmp_path / "twice.json", capsys, "repeated item")
 
 
 def studio(annotation: dict[str, Any], item: Any = 3) -> list[dict[str, Any]]:
@@ -112,7 +109,8 @@ def choice(value: Any) -> dict[str, Any]:
 def test_label_studio_exports_of_another_shape_are_refused(project, tmp_path, capsys, export,
                                                           message):
     (tmp_path / "studio.json").write_text(json.dumps(export))
-    assert message in refused(project, tmp_path / "studio.json", capsys)
+    assert message in import_refused(project, tmp_path / "studio.json", capsys,
+                                     "Label Studio export of another shape")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -126,28 +124,22 @@ def test_label_studio_exports_of_another_shape_are_refused(project, tmp_path, ca
 ])
 def test_malformed_json_label_files_are_refused(project, tmp_path, capsys, text, message):
     (tmp_path / "bad.json").write_text(text)
-    assert message in refused(project, tmp_path / "bad.json", capsys)
+    assert message in import_refused(project, tmp_path / "bad.json", capsys, "malformed JSON")
     (tmp_path / "bad.json").write_bytes(b'[{"item": 0, "label": "\xff"}]')
-    assert "not UTF-8" in refused(project, tmp_path / "bad.json", capsys)
-
-
-def tree(root: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
-            for p in sorted(root.rglob("*"))}
+    assert "not UTF-8" in import_refused(project, tmp_path / "bad.json", capsys, "not UTF-8")
 
 
 @pytest.mark.parametrize("fmt", ["labels", "label-studio"])
 def test_export_refuses_an_output_that_is_or_lies_under_a_file(project, tmp_path, capsys, fmt):
     (tmp_path / "file.txt").write_text("mine")
     (tmp_path / "out" / ("labels.csv" if fmt == "labels" else "tasks.json")).mkdir(parents=True)
-    before = tree(tmp_path)
     for output, message in [(tmp_path / "file.txt", "file.txt is a file, not a folder"),
                             (tmp_path / "file.txt" / "sub", "file.txt is a file, not a folder"),
                             (tmp_path / "out", "is a folder where the export writes a file")]:
-        assert main(["export", "-p", str(project.root), "--format", fmt, "-o", str(output)]) == 2
-        err = capsys.readouterr().err
-        assert message in err and len(err.splitlines()) == 1
-        assert tree(tmp_path) == before
+        err = command_refuses(["export", "-p", str(project.root), "--format", fmt, "-o",
+                               str(output)], capsys, "deepal export", "bad output path",
+                              watched=[tmp_path, project.root])
+        assert message in err
     assert main(["export", "-p", str(project.root), "--no-model", "-o",
                  str(tmp_path / "new" / "dir")]) == 0
     assert (tmp_path / "new" / "dir" / "labels.csv").is_file()
@@ -155,8 +147,10 @@ def test_export_refuses_an_output_that_is_or_lies_under_a_file(project, tmp_path
 
 def test_a_folder_or_a_missing_file_is_not_a_label_file(project, tmp_path, capsys):
     (tmp_path / "labels.csv").mkdir()
-    assert "labels.csv is a folder: give the label file" in refused(
-        project, tmp_path / "labels.csv", capsys)
-    assert "does not exist" in refused(project, tmp_path / "missing.csv", capsys)
+    assert "labels.csv is a folder: give the label file" in import_refused(
+        project, tmp_path / "labels.csv", capsys, "folder for a file")
+    assert "does not exist" in import_refused(project, tmp_path / "missing.csv", capsys,
+                                             "missing file")
     (tmp_path / "labels.txt").write_text("item,label\n0,x\n")
-    assert "label files are .csv or .json" in refused(project, tmp_path / "labels.txt", capsys)
+    assert "label files are .csv or .json" in import_refused(project, tmp_path / "labels.txt",
+                                                              capsys, "unknown file type")

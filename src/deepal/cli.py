@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from deepal import __version__
 from deepal.errors import DeepALError
@@ -42,8 +42,16 @@ def add_option(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> Non
     parser.add_argument(*spellings, **kwargs)
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """An argument parser whose refusals are one line (no usage block), like every other error
+    of the command; sub-commands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="deepal", description="Deep active learning: the DeepAL loop and its strategies."
     )
     parser.add_argument("--version", action="version", version=f"deepal {__version__}")
@@ -117,6 +125,7 @@ RUN_OPTIONS = {
     "[training] epochs": "--n-epoch", "[training] test_batch_size": "--test-batch-size",
     "[training] device": "--device", "[training] net": "--net", "[data] n_pool": "--n-pool",
     "[data] data_dir": "--data-dir", "seeds.0": "--seed", "[resources] cpus_per_run": "--threads",
+    "strategies.0": "--strategy-name", "datasets.0": "--dataset-name",
 }
 
 

@@ -103,7 +103,7 @@ def check_net_fits(config: ExperimentConfig, net: Any, data: Any, dataset: str) 
     find them."""
     from deepal.nets.net import DROPOUT_TYPES, OPTIMIZERS, weight_decay_groups
 
-    module = net.net()
+    module = _built(net)
     name = type(module).__name__
     if config.training.weight_decay_params is not None:  # names must exist in the net
         weight_decay_groups(module, list(config.training.weight_decay_params), [])
@@ -118,6 +118,20 @@ def check_net_fits(config: ExperimentConfig, net: Any, data: Any, dataset: str) 
         raise ConfigError(f"[training] optimizer {net.params['optimizer']} refuses "
                           f"{name}'s parameters or its arguments "
                           f"{net.params['optimizer_args']}: {error}") from None
+
+
+def _built(net: Any) -> torch.nn.Module:
+    """The net's module, built as training will build it; a failure is the config's error."""
+    try:
+        module = net.net()
+    except Exception as error:  # noqa: BLE001 - a user's class may fail in any way
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"[training] net cannot be built without arguments ({reason}): give "
+                          "a torch.nn.Module class whose arguments all have defaults") from None
+    if not isinstance(module, torch.nn.Module):
+        raise ConfigError(f"[training] net gives a {type(module).__name__}, not a "
+                          "torch.nn.Module: give a module class or a function returning one")
+    return module
 
 
 def _forward_one_batch(module: torch.nn.Module, data: Any, dataset: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepal.errors import UnknownNameError
 from deepal.nets import architectures
 from deepal.nets.architectures import MLP, CIFAR10_Net, MNIST_Net, ResNet18, SVHN_Net
 from deepal.nets.net import Net, merge_params
@@ -56,7 +57,11 @@ NET_DEFAULTS: dict[str, tuple[str, dict[str, Any]]] = {
 def get_architecture(name: str) -> Callable[[], nn.Module]:
     """An architecture by name, or a user's class given as ``package.module:ClassName``."""
     if is_import_spec(name):
-        return load_object(name)  # type: ignore[no-any-return]
+        found = load_object(name)
+        if not callable(found) or isinstance(found, type) and not issubclass(found, nn.Module):
+            raise UnknownNameError(f"{name!r} is not a network: give a torch.nn.Module class "
+                                   "(or a function returning a module) as package.module:Name")
+        return found  # type: ignore[no-any-return]
     return ARCHITECTURES[canonical_name(name, list(ARCHITECTURES), "network")]
 
 

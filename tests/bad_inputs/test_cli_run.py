@@ -7,7 +7,6 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from refusals import command_refuses, fuzz
 
 #: Small good values for every option, so that an input accepted by mistake ends quickly.

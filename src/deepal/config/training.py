@@ -44,8 +44,10 @@ _NON_NEGATIVE = ("weight_decay", "momentum", "dampening", "eps")
 
 
 def check_optimizer_args(optimizer: str, args: Mapping[str, Any]) -> None:
-    """Refuse keywords that ``optimizer`` does not take, non-finite numbers, a learning rate
-    that is not > 0 and negative decays, each with a :class:`ValueError` naming the keyword.
+    """Refuse keywords that ``optimizer`` does not take, values of another type than the
+    keyword's default (a number, a flag, a pair of numbers), non-finite numbers, a learning
+    rate that is not > 0 and negative decays, each with a :class:`ValueError` naming the
+    keyword.
 
     Examples
     --------
@@ -54,15 +56,43 @@ def check_optimizer_args(optimizer: str, args: Mapping[str, Any]) -> None:
     Traceback (most recent call last):
     ...
     ValueError: Adam takes no keyword 'momentum': its keywords are lr, betas, eps, ...
+    >>> check_optimizer_args("Adam", {"betas": 0.9})
+    Traceback (most recent call last):
+    ...
+    ValueError: betas must be a list of 2 finite numbers, got 0.9
     """
-    parameters = inspect.signature(OPTIMIZERS[optimizer]).parameters.values()
-    known = [p.name for p in parameters if p.name != "params" and p.kind in _KEYWORDS]
-    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    parameters = inspect.signature(OPTIMIZERS[optimizer]).parameters
+    known = [p.name for p in parameters.values() if p.name != "params" and p.kind in _KEYWORDS]
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     for key, value in args.items():
         if key not in known and not open_ended:
             raise ValueError(f"{optimizer} takes no keyword {key!r}: its keywords are "
                              f"{', '.join(known)}")
+        default = parameters[key].default if key in parameters else None
+        _check_type(key, value, default)
         _check_value(key, value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    """``value`` is of the kind ``default`` is: a flag, a number, or a list of as many
+    numbers; a keyword whose default is ``None`` takes a flag or nothing."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, got {value!r}")
+    elif isinstance(default, tuple):
+        if not (isinstance(value, (list, tuple)) and len(value) == len(default)
+                and all(_is_number(v) and math.isfinite(v) for v in value)):
+            raise ValueError(f"{key} must be a list of {len(default)} finite numbers, "
+                             f"got {value!r}")
+    elif _is_number(default) or key == "lr":
+        if not _is_number(value):
+            raise ValueError(f"{key} must be a number, got {value!r}")
+    elif not (value is None or isinstance(value, bool)):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
 
 
 def _check_value(key: str, value: Any) -> None:

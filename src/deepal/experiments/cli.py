@@ -144,8 +144,11 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 def command_report(args: argparse.Namespace) -> int:
+    from deepal.config import ConfigError
     from deepal.experiments.report import write_report
 
+    if args.target is not None and not 0 < args.target <= 1:
+        raise ConfigError(f"--target must be an accuracy in (0, 1], got {args.target}")
     path = write_report(Path(args.output), target=args.target, plots=not args.no_plots)
     print(f"report: {path}")
     return 0

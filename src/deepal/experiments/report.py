@@ -109,11 +109,16 @@ def _summary(strategy: str, runs: list[Run], goal: float | None) -> StrategySumm
         aubc=mean_std([aubc(x, y) for x, y in curves]),
         final=mean_std([final_accuracy(y) for _, y in curves]),
         reach=[labels_to_reach(x, y, goal) if goal is not None else None for x, y in curves],
-        train_seconds=float(np.mean([r["train_seconds"] for run in runs for r in run])),
-        query_seconds=float(np.mean([r["query_seconds"] for r in querying]))
-        if querying else 0.0,
+        train_seconds=_mean_of_known([r["train_seconds"] for run in runs for r in run]),
+        query_seconds=_mean_of_known([r["query_seconds"] for r in querying]),
         curve=mean_curve(curves),
     )
+
+
+def _mean_of_known(values: list[float | None]) -> float:
+    """The mean of the values recorded (0 if none is)."""
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else 0.0
 
 
 def _rank(strategy: str, order: list[str]) -> tuple[int, str]:
@@ -194,7 +199,7 @@ def write_report(output: Path, target: float | None = None, plots: bool = True) 
     manifest: dict[str, Any] = {}
     if (output / MANIFEST).exists():
         manifest = read_manifest(output)
-    config = manifest.get("config", {})
+    config = manifest.get("config") if manifest else {}
     if not isinstance(config, dict) or not isinstance(config.get("strategies", []), list):
         raise DeepALError(f"{output / MANIFEST} holds no readable config: restore it, or move "
                           "it aside to report the results alone")

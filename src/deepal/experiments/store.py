@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import socket
@@ -128,15 +129,34 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
 
 
+#: Cells every row needs: which run and which round it is.
+_REQUIRED = ("dataset", "strategy", "seed", "round", "n_labeled")
+
+
 def _parsed(row: dict[Any, Any]) -> dict[str, Any]:
     if None in row:  # csv puts the cells past the header's under the key None
         raise ValueError(f"a row has more cells than the header: {row[None]!r}")
+    missing = [key for key in _REQUIRED if not row.get(key)]
+    if missing:
+        raise ValueError(f"a row has no {', '.join(missing)}")
     for key in _INT:
-        row[key] = int(row[key]) if row.get(key) else None
+        row[key] = _number(int, row, key)
     for key in _FLOAT:
-        row[key] = float(row[key]) if row.get(key) else None
+        row[key] = _number(float, row, key)
+    if row["test_accuracy"] is not None and row["test_accuracy"] > 1:
+        raise ValueError(f"test_accuracy {row['test_accuracy']} is above 1")
     row["queried"] = [int(i) for i in (row.get("queried") or "").split()]
     return row
+
+
+def _number(kind: type[int] | type[float], row: dict[str, Any], key: str) -> int | float | None:
+    """The cell ``key`` as a finite number >= 0 (``None`` if empty)."""
+    if not row.get(key):
+        return None
+    value = kind(row[key])
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{key} = {row[key]!r} is not a finite number >= 0")
+    return value
 
 
 class RunStore:

@@ -100,12 +100,21 @@ def tree(root: Path) -> dict[str, bytes | None]:
         key = str(path.relative_to(root))
         if path.name.endswith(("-wal", "-shm", "-journal")):
             continue  # SQLite's side files: their content is in the dump below
-        if path.suffix == ".sqlite":
-            with contextlib.closing(sqlite3.connect(path)) as db:
-                found[key] = "\n".join(db.iterdump()).encode()
-        else:
-            found[key] = path.read_bytes() if path.is_file() else None
+        found[key] = _content(path)
     return found
+
+
+def _content(path: Path) -> bytes | None:
+    """A file's bytes (a database's SQL dump); ``None`` for a folder."""
+    if not path.is_file():
+        return None
+    if path.suffix == ".sqlite":
+        try:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                return "\n".join(db.iterdump()).encode()
+        except sqlite3.DatabaseError:  # not a database: its bytes, then
+            pass
+    return path.read_bytes()
 
 
 def command_refuses(argv: Sequence[str], capsys: pytest.CaptureFixture[str], entry: str,

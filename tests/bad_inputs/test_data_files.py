@@ -372,3 +372,33 @@ def test_damaged_svhn_files_are_read_exactly_or_refused(tmp_path, data):
     if read is not None:
         X, Y = read
         assert X.shape[1:] == (3, 32, 32) and len(X) == len(Y) and Y.max() <= 9
+
+
+def small_parquet() -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "y": ["x", "y", "x"]}), buffer)
+    return buffer.getvalue()
+
+
+PARQUET = small_parquet()
+_FOOTER = len(PARQUET) - 8 - int.from_bytes(PARQUET[-8:-4], "little")
+
+
+@fuzz(80)
+@given(patches=st.lists(st.tuples(st.integers(_FOOTER, len(PARQUET) - 9),
+                                  st.binary(min_size=1, max_size=3)), min_size=1, max_size=3),
+       cut=st.integers(0, 12))
+def test_damaged_parquet_footers_are_read_or_refused_in_one_line(tmp_path, patches, cut):
+    raw = bytearray(PARQUET)
+    for at, patch in patches:  # the footer: the schema, row groups, sizes and offsets
+        raw[at:at + len(patch)] = patch
+    path = tmp_path / "pool.parquet"
+    path.write_bytes(bytes(raw[:len(PARQUET) - cut]))
+    table = read_exactly_or_refused("from_table (Parquet)", "damaged footer",
+                                    lambda: from_table(path, label_column="y"),
+                                    error=DeepALError, naming=str(path))
+    if table is not None:  # a patch the footer survives: still 3 rows or fewer, never more
+        assert table.n_pool <= 3

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, model_validator
 
 from deepal.config.base import Settings
 from deepal.config.fields import Name, Names, PositiveInt, Seed
@@ -39,6 +39,10 @@ def _strategy_form(name: str) -> str:
 def _two_or_more(names: tuple[str, ...]) -> tuple[str, ...]:
     if len(names) < 2:
         raise ValueError("a project needs at least two classes: pass --classes a,b,...")
+    unprintable = [name for name in names if not name.isprintable()]
+    if unprintable:
+        raise ValueError(f"class names are shown and written as text: {unprintable[0]!r} "
+                         "holds a control character")
     return names
 
 
@@ -102,6 +106,17 @@ class ProjectSettings(Settings):
     label_column: Name | None = None
     text_column: Name | None = None
     feature_names: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _columns_of_tables(self) -> ProjectSettings:
+        # Else a column named for data that has none would be ignored without a word.
+        if self.label_column is not None and self.kind not in ("table", "texts"):
+            raise ValueError(f"label_column: {self.kind} data has no columns; only a table "
+                             "(or a table of texts) has a column of labels")
+        if self.text_column is not None and self.kind != "texts":
+            raise ValueError(f"text_column: only texts are read from a text column, and this "
+                             f"project's data is {self.kind}: pass --kind texts")
+        return self
 
 
 class StoredProjectSettings(ProjectSettings):

@@ -97,8 +97,11 @@ def _class_list(classes: Sequence[str] | str | None) -> list[str] | None:
     """Class names given as a list or as ``"a,b,c"``, stripped."""
     if classes is None:
         return None
-    names = classes.split(",") if isinstance(classes, str) else classes
-    return [str(c).strip() for c in names]
+    names = classes.split(",") if isinstance(classes, str) else list(classes)
+    others = [c for c in names if not isinstance(c, str)]
+    if others:
+        raise ConfigError(f"classes: class names must be strings, got {others[0]!r}")
+    return [c.strip() for c in names]
 
 
 def _test_arrays(settings: StoredProjectSettings, path: Path) -> dict[str, np.ndarray]:

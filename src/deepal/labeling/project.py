@@ -10,6 +10,7 @@ project is opened, and a class is imported only when the user types its path.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import zipfile
 from collections.abc import Sequence
@@ -59,10 +60,14 @@ class Project:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.store = Store(self.root / DB_NAME)
-        self.settings = stored_settings(self.store)
+        try:
+            self.settings = stored_settings(self.store)
+            self.n_items = self.store.n_items()  # items are fixed at init
+        except sqlite3.DatabaseError as error:  # a damaged file, or not SQLite at all
+            raise DeepALError(f"{self.store.path} is not a labelling project database deepal "
+                              f"can read ({error}): restore it from a copy") from None
         self.classes: list[str] = list(self.settings.classes)
         self._arrays: dict[str, np.ndarray] | None = None
-        self.n_items = self.store.n_items()  # items are fixed at init
 
     # -- creation --------------------------------------------------------------------------
 

@@ -190,7 +190,10 @@ def _read_texts(path: Path, text_column: str | None,
         if column not in columns:
             raise DeepALError(f"{path} has no text column {column!r}: pass --text-column "
                               f"(columns: {list(columns)})")
-        labels = columns[label_column] if label_column in columns else None
+        if label_column is not None and label_column not in columns:
+            raise DeepALError(f"{path} has no label column {label_column!r} (columns: "
+                              f"{list(columns)})")
+        labels = columns[label_column] if label_column is not None else None
         return [str(t) for t in columns[column]], labels
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

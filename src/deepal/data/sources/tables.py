@@ -82,8 +82,9 @@ def _read_parquet(file: Path) -> dict[str, list[Any]]:
             from error
     try:
         return pq.read_table(file).to_pydict()  # type: ignore[no-any-return]
-    except Exception as error:  # pyarrow raises its own error types
-        raise CorruptDataError(f"cannot read Parquet file {file}: {error}") from error
+    except Exception as error:  # pyarrow raises its own error types, often on several lines
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CorruptDataError(f"cannot read Parquet file {file}: {reason}") from error
 
 
 def features_of(columns: dict[str, list[Any]], names: Sequence[str], source: str) -> np.ndarray:

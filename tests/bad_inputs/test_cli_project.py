@@ -1,0 +1,119 @@
+"""The project commands (``deepal project init``, ``query``, ``status``, ``export``) and
+``Project.init`` in Python: a bad option, data file or table is refused in one line, before
+the project folder is made, and a project's database is never changed by a refused command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from refusals import command_refuses, fuzz, refused
+
+from deepal.labeling import Project
+
+N_ITEMS = 12
+
+not_an_integer = st.sampled_from(["", "1.5", "nan", "inf", "x", "1e3", "0x3"])
+
+BAD_INIT = {
+    "--classes": st.sampled_from(["", "a", "a,a", ",", "a,,b", " , "]),
+    "--kind": st.sampled_from(["image", "csv", "", "npz"]),
+    "--net": st.sampled_from(["ResNet", "", "os:system"]),
+    "--strategy": st.sampled_from(["NoSuchSampling", "", "x:y:z", "deepal:Data"]),
+    "--image-size": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
+    "--channels": st.sampled_from(["2", "0", "rgb", ""]),
+    "--n-epoch": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
+    "--seed": st.one_of(st.integers(max_value=-1).map(str),
+                        st.integers(min_value=2**32).map(str), not_an_integer),
+    "--label-column": st.sampled_from(["nope", ""]),
+    "--test": st.sampled_from(["missing.npz", "pool.npz/x", "."]),
+}
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pool")
+    np.savez(root / "pool.npz", X=np.random.default_rng(0).normal(size=(N_ITEMS, 3)))
+    return root / "pool.npz"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, pool: Path) -> Project:
+    return Project.init(tmp_path_factory.mktemp("made") / "proj", pool, classes=["x", "y"])
+
+
+@fuzz(80)
+@given(option=st.sampled_from(sorted(BAD_INIT)), data=st.data())
+def test_project_init_refuses_a_bad_option_before_making_the_folder(tmp_path, capsys, pool,
+                                                                    option, data):
+    value = data.draw(BAD_INIT[option])
+    if option == "--test" and value != ".":
+        value = str(pool.parent / value)
+    arguments = {"--data": str(pool), "--classes": "x,y", option: value}
+    argv = ["project", "init", str(tmp_path / "proj"),
+            *[part for key, v in arguments.items() for part in (key, v)]]
+    command_refuses(argv, capsys, "deepal project init", f"bad {option}",
+                    watched=[tmp_path, pool.parent])
+
+
+@fuzz(40)
+@given(raw=st.binary(max_size=200), suffix=st.sampled_from([".npz", ".npy", ".csv",
+                                                            ".parquet", ".txt"]))
+def test_project_init_refuses_a_data_file_it_cannot_read(tmp_path, capsys, raw, suffix):
+    data = tmp_path / f"pool{suffix}"
+    data.write_bytes(raw)
+    argv = ["project", "init", str(tmp_path / "proj"), "--data", str(data), "--classes", "x,y"]
+    if suffix == ".txt" and raw.strip() and _utf8(raw):
+        return  # any UTF-8 text is a valid file of texts
+    command_refuses(argv, capsys, "deepal project init", f"unreadable {suffix}",
+                    watched=[tmp_path])
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+BAD_QUERY = {
+    "-n": st.one_of(st.integers(max_value=0).map(str), st.integers(N_ITEMS + 1, 10**20).map(str),
+                    not_an_integer),
+    "--n-epoch": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
+    "--threads": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
+    "--device": st.sampled_from(["gpu", "", "cuda:x"]),
+    "--strategy": st.sampled_from(["NoSuchSampling", "", "x:y:z", "deepal:Data"]),
+}
+
+
+@fuzz(60)
+@given(option=st.sampled_from(sorted(BAD_QUERY)), data=st.data())
+def test_query_refuses_a_bad_option_and_leaves_the_project_unchanged(capsys, project, option,
+                                                                     data):
+    value = data.draw(BAD_QUERY[option])
+    command_refuses(["query", "-p", str(project.root), option, value, "--device", "cpu"]
+                    if option != "--device" else
+                    ["query", "-p", str(project.root), option, value], capsys,
+                    "deepal query", f"bad {option}", watched=[project.root])
+
+
+def test_commands_on_a_folder_that_is_no_project_are_refused(tmp_path: Path, capsys):
+    (tmp_path / "file.txt").write_text("mine")
+    (tmp_path / "deepal.sqlite").write_bytes(b"not a database at all")
+    for folder in (tmp_path / "missing", tmp_path / "file.txt", tmp_path):
+        for command in (["status"], ["query", "-n", "2"], ["export", "-o", str(tmp_path / "o")],
+                        ["label", "--port", "0"]):
+            command_refuses([*command, "-p", str(folder)], capsys, f"deepal {command[0]}",
+                            "not a project", watched=[tmp_path])
+
+
+@pytest.mark.parametrize("classes", [[], ["x"], ["x", "x"], ["x", ""], [1, 2], "xy",
+                                     ["x", "a\nb"]])
+def test_project_init_in_python_refuses_bad_classes(tmp_path: Path, pool: Path, classes):
+    with refused("Project.init", "bad classes"):
+        Project.init(tmp_path / "proj", pool, classes=classes)
+    assert not (tmp_path / "proj").exists()

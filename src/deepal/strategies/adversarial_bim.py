@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from deepal.config.arguments import number
 from deepal.data.pool import Data
-from deepal.errors import DeepALError
 from deepal.nets.net import Net
 from deepal.scores.adversarial import Attack, bim_perturbation_norms
 from deepal.strategies.adversarial import AdversarialMargin
@@ -37,9 +37,7 @@ class AdversarialBIM(AdversarialMargin):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, max_iter, progress, **kwargs)
-        if not eps > 0:
-            raise DeepALError(f"eps must be positive, got {eps!r}")
-        self.eps = float(eps)
+        self.eps = number("eps", eps, above=0)
 
     def attack(self) -> Attack:
         return partial(bim_perturbation_norms, eps=self.eps, max_iter=self.max_iter)

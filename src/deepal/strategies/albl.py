@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from deepal.config.arguments import number
+from deepal.config.base import ConfigError
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
@@ -82,7 +84,9 @@ class ActiveLearningByLearning(Strategy):
         self.needs_model = any(s.needs_model for s in self.strategies)  # type: ignore[misc]
         self.p_min = p_min
         self.horizon = horizon if horizon is not None else max(dataset.n_unlabeled, 1)
-        self.delta = delta
+        self.delta = number("delta", delta, above=0)
+        if self.delta >= 1:
+            raise ConfigError(f"delta is a probability of failure: it must be below 1, got {delta}")
         self.weights = np.ones(len(self.strategies))
         self.last_reward: float | None = None
         self._pending: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepal.config.arguments import number
 from deepal.data.pool import Data, _take
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
@@ -65,9 +66,9 @@ class CEAL(Strategy):
         super().__init__(dataset, net, **kwargs)
         if criterion not in CRITERIA:
             raise DeepALError(f"unknown criterion {criterion!r}: choose one of {sorted(CRITERIA)}")
-        if delta < 0 or decay < 0:
-            raise DeepALError(f"delta and decay must be >= 0, got {delta} and {decay}")
-        self.criterion, self.delta, self.decay = criterion, delta, decay
+        self.criterion = criterion
+        self.delta = number("delta", delta, at_least=0)
+        self.decay = number("decay", decay, at_least=0)
         self.n_queries = 0
         self.pseudo_idxs = np.empty(0, dtype=np.int64)
         self.pseudo_labels = np.empty(0, dtype=np.int64)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from deepal.config.arguments import integer
 from deepal.data.pool import Data
 from deepal.nets.net import Net
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE, k_center_greedy
@@ -34,7 +35,7 @@ class KCenterGreedy(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
-        self.chunk_size = chunk_size
+        self.chunk_size = integer("chunk_size", chunk_size, minimum=1)
 
     def query(self, n: int) -> np.ndarray:
         # Distances count to every labeled example, but only candidates can be picked.

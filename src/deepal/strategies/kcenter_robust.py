@@ -59,7 +59,8 @@ class KCenterGreedyRobust(Strategy):
         super().__init__(dataset, net, **kwargs)
         self.n_outliers = optional_integer("n_outliers", n_outliers, minimum=0)
         self.n_steps = integer("n_steps", n_steps, minimum=0)
-        self.chunk_size, self.max_edges = chunk_size, max_edges
+        self.chunk_size = integer("chunk_size", chunk_size, minimum=1)
+        self.max_edges = integer("max_edges", max_edges, minimum=1)
         self.last_radius: float | None = None
 
     def query(self, n: int) -> np.ndarray:

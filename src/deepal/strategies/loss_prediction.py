@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from deepal.config.arguments import integer, number
+from deepal.config.base import ConfigError
 from deepal.data.batches import iter_batches
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
@@ -152,11 +154,13 @@ class LossPrediction(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
-        if not 0 <= detach_after <= 1:
-            raise DeepALError(f"detach_after must be a fraction in [0, 1], got {detach_after}")
+        if number("detach_after", detach_after, at_least=0) > 1:
+            raise ConfigError(f"detach_after must be a fraction in [0, 1], got {detach_after}")
         self.feature_layers = list(feature_layers) if feature_layers else None
-        self.hook = LossPredictionHook(net, self.feature_layers, hidden, margin, weight,
-                                       detach_after)
+        self.hook = LossPredictionHook(net, self.feature_layers,
+                                       integer("hidden", hidden, minimum=1),
+                                       number("margin", margin, at_least=0),
+                                       number("weight", weight, at_least=0), detach_after)
         net.training_hooks.append(self.hook)
 
     def state_parts(self) -> dict[str, Stateful]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from deepal.config.arguments import number
+from deepal.config.arguments import integer, number
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
 from deepal.nets.net import Net
@@ -85,7 +85,7 @@ class ProbCover(Strategy):
         self.alpha = number("alpha", alpha, above=0)
         if self.alpha > 1:
             raise DeepALError(f"alpha must be in (0, 1], got {alpha!r}")
-        self.max_edges = max_edges
+        self.max_edges = integer("max_edges", max_edges, minimum=1)
         self.last_delta: float | None = None
 
     def query(self, n: int) -> np.ndarray:

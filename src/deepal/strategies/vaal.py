@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from deepal.config.arguments import integer, number, optional_integer
 from deepal.data.batches import iter_batches
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
@@ -182,9 +183,12 @@ class VAAL(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
-        if n_steps is not None and n_steps < 1:
-            raise DeepALError(f"n_steps must be at least 1, got {n_steps}")
-        options = _Options(latent_dim, hidden, n_steps, batch_size, lr, beta, adversary_weight)
+        options = _Options(
+            integer("latent_dim", latent_dim, minimum=1), integer("hidden", hidden, minimum=1),
+            optional_integer("n_steps", n_steps, minimum=1),
+            integer("batch_size", batch_size, minimum=1), number("lr", lr, above=0),
+            number("beta", beta, at_least=0),
+            number("adversary_weight", adversary_weight, at_least=0))
         self.hook = VAALHook(dataset, net, self.rng, options)
         net.training_hooks.append(self.hook)
 

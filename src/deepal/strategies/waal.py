@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from deepal.config.arguments import integer, number
 from deepal.data.batches import iter_batches
 from deepal.data.pool import Data
 from deepal.errors import DeepALError
@@ -161,11 +162,12 @@ class WAAL(Strategy):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, net, **kwargs)
-        if critic_steps < 1:
-            raise DeepALError(f"critic_steps must be at least 1, got {critic_steps}")
-        self.diversity_weight = diversity_weight
-        self.hook = WAALHook(dataset, net, self.rng, alpha, gp_weight, critic_hidden, critic_lr,
-                             critic_steps)
+        self.diversity_weight = number("diversity_weight", diversity_weight, at_least=0)
+        self.hook = WAALHook(dataset, net, self.rng, number("alpha", alpha, at_least=0),
+                             number("gp_weight", gp_weight, at_least=0),
+                             integer("critic_hidden", critic_hidden, minimum=1),
+                             number("critic_lr", critic_lr, above=0),
+                             integer("critic_steps", critic_steps, minimum=1))
         net.training_hooks.append(self.hook)
 
     def state_parts(self) -> dict[str, Stateful]:

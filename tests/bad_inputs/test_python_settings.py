@@ -10,14 +10,13 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from refusals import fuzz, refused
 
 from deepal import Data, Net
 from deepal.nets import MLP
 from deepal.strategies.registry import STRATEGIES, get_strategy
-from refusals import fuzz, refused
 
 GOOD_PARAMS: dict[str, Any] = {"n_epoch": 1, "train_args": {"batch_size": 8},
                                "test_args": {"batch_size": 16}, "optimizer": "Adam",

@@ -8,6 +8,7 @@ import json
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +37,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 @pytest.fixture(scope="module")
 def server(project: Project) -> Iterator[LabelServer]:
-    server = LabelServer(project, port=0, read_timeout=0.5)
+    server = LabelServer(project, port=0, read_timeout=0.5, request_deadline=2.0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -243,6 +244,48 @@ def test_a_body_shorter_than_its_length_is_dropped_after_the_read_timeout(server
     count_refusal("label server POST /api/labels", "body shorter than its length")
     # the server still answers others
     assert post(server, "/api/labels", b'{"item": 0, "label": "cow"}')[0] == 400
+
+
+def drip(sock: socket.socket, data: bytes, pause: float) -> bool:
+    """Send ``data`` a byte at a time, ``pause`` seconds apart (within the read timeout);
+    whether the server closed the connection before the end."""
+    for i in range(len(data)):
+        try:
+            sock.sendall(data[i:i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        time.sleep(pause)
+    return False
+
+
+def test_a_body_dripping_in_is_dropped_at_the_request_deadline(server, project):
+    before = snapshot(project)
+    head = (f"POST /api/labels HTTP/1.1\r\nHost: x\r\nX-Deepal-Token: {server.token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n").encode()
+    with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+        sock.sendall(head)
+        drip(sock, b'{"item": 0, "label": "x", "annotator": "' + b"z" * 17 + b'"}', 0.3)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    head_, _, body = answer.partition(b"\r\n\r\n")
+    assert int(head_.split()[1]) == 408
+    assert "did not arrive" in json.loads(body)["error"]
+    assert snapshot(project) == before
+    count_refusal("label server POST /api/labels", "body dripping in")
+
+
+def test_headers_dripping_in_are_dropped_at_the_request_deadline(server, project):
+    before = snapshot(project)
+    head = b"GET /api/batch HTTP/1.1\r\nHost: x\r\n\r\n"  # 3 s at 0.1 s a byte
+    with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+        closed = drip(sock, head, 0.1)
+        rest = sock.recv(4096)
+    # Had the whole request been read, it would have been answered (403: no token); the
+    # server stopped reading at the deadline and closed the connection unanswered.
+    assert closed or rest == b""
+    assert snapshot(project) == before
+    count_refusal("label server", "headers dripping in")
 
 
 @pytest.mark.parametrize("request_line, status", [

@@ -4,6 +4,9 @@ from or written to the project."""
 
 from __future__ import annotations
 
+import io
+import socket
+import time
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -27,6 +30,45 @@ class RequestError(DeepALError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class DeadlineReader(io.RawIOBase):
+    """A connection's bytes, read with two limits: each wait for more bytes lasts at most
+    ``read_timeout`` seconds, and one whole request (line, headers and body) at most
+    ``request_deadline`` seconds from :meth:`restart`. The second keeps a client that sends
+    one byte at a time, just within the first limit, from holding a thread forever.
+
+    Examples
+    --------
+    ``rfile = io.BufferedReader(DeadlineReader(connection, 10.0, 30.0))``
+    """
+
+    def __init__(self, connection: socket.socket, read_timeout: float,
+                 request_deadline: float) -> None:
+        super().__init__()
+        self.connection = connection
+        self.read_timeout = read_timeout
+        self.request_deadline = request_deadline
+        self.restart()
+
+    def restart(self) -> None:
+        """Start the clock of the next request."""
+        self.deadline = time.monotonic() + self.request_deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the request did not arrive within {self.request_deadline:g} s")
+        self.connection.settimeout(min(self.read_timeout, left))
+        try:
+            return self.connection.recv_into(buffer)
+        except TimeoutError:
+            raise TimeoutError(f"the client sent nothing for {self.connection.gettimeout():g} s "
+                               "or the request took over "
+                               f"{self.request_deadline:g} s") from None
 
 
 class ServerOptions(Settings):

@@ -11,6 +11,7 @@ saved is on disk.
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import re
 import secrets
@@ -28,6 +29,7 @@ from deepal.labeling.page import ASSETS, page_file, render_page
 from deepal.labeling.project import Project
 from deepal.labeling.requests import (
     MAX_BODY,
+    DeadlineReader,
     LabelBody,
     RequestError,
     UndoBody,
@@ -37,6 +39,8 @@ from deepal.labeling.requests import (
 
 #: Seconds a connection may stay silent while the server waits for its request or body.
 READ_TIMEOUT = 10.0
+#: Seconds one whole request (its line, headers and body) may take to arrive.
+REQUEST_DEADLINE = 30.0
 _IMAGE = re.compile(r"^/api/items/(\d{1,12})/image$")
 
 
@@ -54,16 +58,20 @@ class LabelServer(ThreadingHTTPServer):
     read_timeout:
         Seconds a client may stay silent mid-request before it gets 408 and is dropped, so a
         body shorter than its ``Content-Length`` never holds a thread.
+    request_deadline:
+        Seconds one whole request may take to arrive, however steadily its bytes trickle in.
     """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, project: Project, port: int = 8765, token: str | None = None,
-                 host: str = "127.0.0.1", read_timeout: float = READ_TIMEOUT) -> None:
+                 host: str = "127.0.0.1", read_timeout: float = READ_TIMEOUT,
+                 request_deadline: float = REQUEST_DEADLINE) -> None:
         port = check_port(port)
         self.project = project
         self.read_timeout = read_timeout
+        self.request_deadline = request_deadline
         self.token = token or secrets.token_urlsafe(18)
         self.features = project.arrays()["X"] if project.settings.kind in ("table", "numpy") \
             else None
@@ -132,6 +140,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         pass  # the terminal shows the URL, not a line per request
 
+    def setup(self) -> None:
+        super().setup()
+        self._reader = DeadlineReader(self.connection, self.server.read_timeout,
+                                      self.server.request_deadline)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.restart()  # each request of a kept-alive connection has its own clock
+        super().handle_one_request()
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -196,9 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
                                f"the body is over {MAX_BODY // 1024} KiB")
         try:
             data = self.rfile.read(length)
-        except TimeoutError:
-            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, "the body did not arrive within "
-                               f"{self.server.read_timeout:g} s") from None
+        except TimeoutError as error:
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT,
+                               f"the body did not arrive: {error}") from None
         if len(data) < length:
             raise RequestError(HTTPStatus.BAD_REQUEST, "the body is shorter than its "
                                "Content-Length")

@@ -37,7 +37,7 @@ ACCEPTED: Counter[tuple[str, str]] = Counter()
 def fuzz(max_examples: int) -> settings:
     """Hypothesis settings of this suite: reproducible examples, no deadline (the machine is
     shared), fixtures reused across examples (each example overwrites what it writes)."""
-    return settings(max_examples=max_examples, deadline=None, derandomize=True,
+    return settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

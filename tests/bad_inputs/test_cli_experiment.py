@@ -35,8 +35,9 @@ def toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        # A JSON string is a TOML basic string once non-ASCII characters are left as they are.
-        return json.dumps(value, ensure_ascii=False)
+        # A JSON string is a TOML basic string once non-ASCII characters are left as they are
+        # (and DEL, which JSON leaves raw and TOML forbids, is escaped).
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     assert isinstance(value, dict)

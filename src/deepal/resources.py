@@ -1,4 +1,4 @@
-"""How many CPU threads a run's torch operations use.
+"""How many CPU threads a run's torch operations use, and how much memory the machine has.
 
 torch's default (one thread per core, idle threads spinning) collapses when the cores are
 shared: on a busy 2-core machine ``deepal run`` on digits took 114 s with two threads against
@@ -37,3 +37,22 @@ def passive_openmp_wait() -> None:
     core from the thread doing the work). Effective only before torch starts its thread
     pool, so the command line calls it first; an explicit ``OMP_WAIT_POLICY`` is kept."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, where the system says (POSIX), else ``None``.
+
+    Returns
+    -------
+    int or None
+        Bytes of physical memory.
+
+    Examples
+    --------
+    >>> (physical_memory() or 1) > 0
+    True
+    """
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from refusals import fuzz, read_exactly_or_refused, refused
 
+from deepal import resources
 from deepal.data.registry import get_dataset
 from deepal.data.sources.arrays import from_numpy_file, read_numpy_file
 from deepal.data.sources.cifar10 import TRAIN_MEMBERS, read_cifar10_archive
@@ -402,3 +403,16 @@ def test_damaged_parquet_footers_are_read_or_refused_in_one_line(tmp_path, patch
                                     error=DeepALError, naming=str(path))
     if table is not None:  # a patch the footer survives: still 3 rows or fewer, never more
         assert table.n_pool <= 3
+
+
+def test_an_idx_file_holding_more_than_the_machines_memory_is_refused_before_reading(
+        tmp_path, monkeypatch):
+    # An honest file: its header matches its data, which compresses 1000-fold (zeros), so
+    # only the machine's memory can refuse it; here a machine of 1 MB.
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    write_gzip(path, idx_header((2000, 28, 28)) + bytes(2000 * 28 * 28))
+    monkeypatch.setattr(resources, "physical_memory", lambda: 1 << 20)
+    with refused("read_idx", "more than the machine's memory", match="more than this machine"):
+        read_idx(path, IMAGES_MAGIC)
+    monkeypatch.undo()
+    assert read_idx(path, IMAGES_MAGIC).shape == (2000, 28, 28)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from deepal import resources
 from deepal.config.base import Settings, validated
 from deepal.data.handlers import image_handler
 from deepal.data.pool import Data
@@ -98,17 +99,9 @@ class _ImageShape(Settings):
     channels: Literal[1, 3]
 
 
-def _physical_memory() -> int | None:
-    """This machine's memory in bytes, where the system says (POSIX)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def _refuse_beyond_memory(n_bytes: int, n_images: int, size: int) -> None:
     """Refuse a pixel tensor larger than the machine's memory before allocating it."""
-    memory = _physical_memory()
+    memory = resources.physical_memory()
     if memory is not None and n_bytes > memory:
         raise DeepALError(
             f"{n_images} images of {size} x {size} pixels need {n_bytes / 2**30:.1f} GiB, more "

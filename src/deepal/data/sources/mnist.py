@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepal import resources
 from deepal.data.sources import Splits
 from deepal.data.sources import corrupt_file as corrupt
 from deepal.data.sources.download import TIMEOUT, ensure_files
-from deepal.errors import CorruptDataError
+from deepal.errors import DeepALError
 
 #: IDX magic numbers: unsigned bytes (type 0x08) with 3 dimensions (images) or 1 (labels).
 IMAGES_MAGIC = 0x00000803
@@ -63,7 +64,8 @@ def _read_exactly(f: gzip.GzipFile, n: int, path: Path, what: str) -> bytearray:
 
 
 def _check_declared(path: Path, dims: tuple[int, ...], declared: int, stored: int | None) -> None:
-    """Refuse a header whose shape the file cannot hold, before anything is allocated."""
+    """Refuse a header whose shape the file cannot hold, or this machine's memory, before
+    anything is allocated."""
     compressed = path.stat().st_size
     if declared > _MAX_RATIO * compressed:
         raise corrupt(
@@ -75,6 +77,13 @@ def _check_declared(path: Path, dims: tuple[int, ...], declared: int, stored: in
         raise corrupt(
             path, f"the header declares shape {dims} ({declared} bytes) but gzip's "
             f"trailer records {stored} bytes: the file is truncated or damaged"
+        )
+    # A header that may be honest (the data compresses that well): it must still fit.
+    memory = resources.physical_memory()
+    if memory is not None and declared > memory:
+        raise DeepALError(
+            f"{path} holds data of shape {dims} ({declared / 2**30:.1f} GiB), more than this "
+            f"machine's {memory / 2**30:.1f} GiB of memory: keep fewer examples in the file"
         )
 
 
@@ -141,7 +150,7 @@ def read_idx(path: str | os.PathLike[str], magic: int,
             # catches data beyond what the header declares.
             if f.read(1):
                 raise corrupt(path, f"more bytes than the header's shape {dims} declares")
-    except CorruptDataError:
+    except DeepALError:
         raise
     except (OSError, EOFError, zlib.error) as error:
         raise corrupt(path, f"{type(error).__name__}: {error}") from error

@@ -20,7 +20,8 @@ class PowerBALD(BALDScore, PosteriorStrategy):
     Parameters
     ----------
     dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
-        As for :class:`~deepal.strategies.posterior.PosteriorStrategy` (``acquisition="power"`` by default).
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`,
+        with ``acquisition="power"`` by default.
 
     Examples
     --------
@@ -47,7 +48,8 @@ class SoftmaxBALD(BALDScore, PosteriorStrategy):
     Parameters
     ----------
     dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
-        As for :class:`~deepal.strategies.posterior.PosteriorStrategy` (``acquisition="softmax"`` by default).
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`,
+        with ``acquisition="softmax"`` by default.
 
     Examples
     --------
@@ -74,7 +76,8 @@ class SoftRankBALD(BALDScore, PosteriorStrategy):
     Parameters
     ----------
     dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
-        As for :class:`~deepal.strategies.posterior.PosteriorStrategy` (``acquisition="softrank"`` by default).
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`,
+        with ``acquisition="softrank"`` by default.
 
     Examples
     --------

@@ -4,6 +4,8 @@
   at build time, so the page cannot drift from the commands: a line ``<!-- help: run -->``
   (or ``<!-- help: project init -->``, ``<!-- help: -->`` for the top level) becomes that
   command's help text.
+- Docstrings cross-reference in Sphinx's roles (``:class:`~deepal.Data```), which the
+  reference pages would show as written: the role goes and a ``~`` keeps the last name.
 - ``deepal.__all__`` adds every strategy's name from the registry (``*STRATEGIES``), which a
   static reading of the sources cannot expand; the strategies have their own reference page, so
   that one message is dropped rather than failing the strict build.
@@ -21,7 +23,8 @@ from typing import Any
 
 _SRC = Path(__file__).resolve().parents[1] / "src"
 _HELP = re.compile(r"^<!-- help:(?P<command>[ a-z-]*)-->$", flags=re.M)
-_WIDTH = "100"  # argparse wraps to $COLUMNS: fixed, so the page does not depend on the terminal
+_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|obj|exc):<code>(~?)([^<]*)</code>")
+_WIDTH = "80"  # argparse wraps to $COLUMNS: fixed, so the page does not depend on the terminal
 
 
 class _DropUnpackedAll(logging.Filter):
@@ -59,3 +62,7 @@ def command_help(words: list[str]) -> str:
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     return _HELP.sub(lambda m: "```text\n" + command_help(m["command"].split()) + "\n```",
                      markdown)
+
+
+def on_page_content(html: str, **kwargs: Any) -> str:
+    return _ROLE.sub(lambda m: f"<code>{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}</code>", html)

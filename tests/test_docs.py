@@ -198,3 +198,11 @@ def test_the_project_speaks_only_of_itself():
             continue  # figures and other binary files
         found += [f"{file}: {m[0]}" for m in HISTORY.finditer(text)]
     assert not found, found
+
+
+def test_the_documented_results_columns_are_the_written_ones():
+    from deepal.experiments.store import COLUMNS
+
+    page = (ROOT / "docs" / "guide" / "experiments.md").read_text()
+    bullet = page.split("- `results.csv`", 1)[1].split("\n- `manifest.json`", 1)[0]
+    assert re.findall(r"`(\w+)`", bullet) == list(COLUMNS)

@@ -439,7 +439,8 @@ same output folder, so the unfinished runs above can be completed by re-running 
 The rounds behind this page (without the queried indices) and the manifests are kept in
 [`docs/results/modern_low`](results/modern_low/rounds.csv) and
 [`modern_mid`](results/modern_mid/rounds.csv);
-`.venv/bin/python docs/strategies_mnist.py` rebuilds the page from them.
+`.venv/bin/python docs/strategies_mnist.py` rebuilds the page from them (it reads them with
+pandas: `pip install pandas`).
 """
 
 

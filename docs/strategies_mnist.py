@@ -1,4 +1,4 @@
-"""Tables and figures of docs/strategies-mnist.md: the issue-4 strategies beside RandomSampling
+"""Tables and figures of docs/strategies-mnist.md: deepal's strategies beside RandomSampling
 and MarginSampling on MNIST, at a low and a mid budget, from the experiments' per-run CSVs.
 
 Reads the rounds of ``docs/results/modern_low`` and ``docs/results/modern_mid``: each holds the
@@ -75,11 +75,11 @@ VAAL_NOTE = (
 BATCHBALD_NOTE = (
     "BatchBALD with its current default posterior, consistent MC dropout (20 masks drawn once "
     "per query and shared by the whole pool, so sample k is one network, as its joint "
-    "entropy assumes); the GPU tables above predate it and drew fresh masks per example. "
+    "entropy assumes); the GPU tables above drew fresh masks per example, the former default. "
     "Otherwise the GPU configs' settings (the mid budget scores a random 5,000 candidates).")
 
-# Runs completed on this 2-core CPU (torch 2.13, one run at a time) for what did not finish
-# or was lost on the GPU, each experiment with RandomSampling and MarginSampling of its own.
+# Runs completed on a 2-core CPU (torch 2.13, one run at a time) for what did not finish
+# on the GPU, each experiment with RandomSampling and MarginSampling of its own.
 SUPPLEMENTS = (
     Budget("low-cpu", "Low budget, the unfinished strategies completed on the CPU",
            Path("modern_low_cpu"), "experiments/modern_low_cpu.toml"),
@@ -109,7 +109,7 @@ SUPPLEMENTS = (
            BATCHBALD_NOTE),
 )
 
-# An earlier CPU measurement made during the issue-4 work, with another protocol (low budget:
+# An earlier CPU measurement with another protocol (low budget:
 # 20 + 10 per round to 70 labels; mid: 1,000 + 1,000 to 3,000; 3 seeds; Adam 1e-3, 50
 # epochs). Its CSVs are not in this repository: these numbers are quoted as reported then,
 # only for the strategies that did not finish on the GPU, and are not comparable cell by cell
@@ -331,42 +331,41 @@ def earlier_cpu_table(missing: list[str]) -> list[str]:
 
 
 INTRO = """\
-# Issue-4 strategies on MNIST: accuracy per round and query time
+# Strategies on MNIST: accuracy per round and query time
 
-The strategies added by issue 4 beside `RandomSampling` and `MarginSampling`, all from the
+deepal's strategies beside `RandomSampling` and `MarginSampling`, all from the
 same two experiments (same initial labels per seed, same network and training), at a low and a
 mid budget. Every number below is computed by
-[`docs/strategies_mnist.py`](strategies_mnist.py) from the experiments' per-run
+`docs/strategies_mnist.py` from the experiments' per-run
 `runs/<RUN>/rounds.csv` files (kept in `docs/results/`); nothing is typed in by hand except
 the earlier CPU measurement, which is labelled as such.
 
 ## What was run
 
-- **Configs**: [`experiments/modern_low.toml`](../experiments/modern_low.toml) (20 random
+- **Configs**: `experiments/modern_low.toml` (20 random
   initial labels, then 10 per round up to 100 labels: 8 query rounds) and
-  [`experiments/modern_mid.toml`](../experiments/modern_mid.toml) (1,000 random initial
+  `experiments/modern_mid.toml` (1,000 random initial
   labels, then 1,000 per round up to 3,000: 2 query rounds). Both: DeepAL's `MNIST_Net`,
   retrained from scratch every round with Adam (lr 0.001, batch 64, 50 epochs), each
   strategy with its defaults (10 MC-dropout samples), scoring the whole unlabeled pool; in the
   mid config `BatchBALD` and `BAIT` pick their greedy batch of 1,000 from a random 5,000
   candidates. Seeds 1, 2 and 3: a seed fixes the initial labels, so the round-0 models of a
   seed start from the same labeled set for every strategy.
-- **BatchBALD's posterior**: these runs predate consistent MC dropout (commit `e31efde`), so
-  `BatchBALD` here drew fresh dropout masks per example, as every MC-dropout strategy here
-  did; it now uses one set of masks for the whole pool by default, as its paper does, and
-  these BatchBALD numbers are those of the former default. BatchBALD with the current default
-  was run again on the CPU at both budgets (see "Completed on the CPU").
+- **BatchBALD's posterior**: in these runs `BatchBALD` drew fresh dropout masks per
+  example, as every MC-dropout strategy here did; its default is now one set of masks for the
+  whole pool, as its paper does, and these BatchBALD numbers are those of the former default.
+  BatchBALD with the current default was run on the CPU at both budgets (see "Completed on
+  the CPU").
 - **Commands**:
   `deepal experiment experiments/modern_low.toml --workers 8 --quiet` and
   `deepal experiment experiments/modern_mid.toml --workers 8 --quiet`.
 - **Hardware**: one NVIDIA H100 GPU with 16 CPU cores, torch 2.11.0+cu130, deepal 0.1.0;
   8 runs in parallel per experiment, each run with 1 CPU thread; {started}.
-- **Time**: each experiment was given about 9 minutes of wall time and then stopped; the
+- **Time**: each experiment was stopped after about 9 minutes of wall time; the
   runs that had not reached the budget by then are listed below, and the tables use every
   round they completed.
 - **Elsewhere on this page**: BALD on a deep-ensemble posterior
-  (`experiments/modern_low_ensemble.toml`, `modern_mid_ensemble.toml`) also finished on the
-  GPU, but its result files were lost in the transfer back; it was run again on the CPU,
+  (`experiments/modern_low_ensemble.toml`, `modern_mid_ensemble.toml`) was run on the CPU,
   with the runs that did not finish on the GPU (see "Completed on the CPU"). VAAL, which no
   GPU run finished, is there too, with its VAE and discriminator bounded to 3,000 steps a
   round (`experiments/modern_vaal_low_cpu.toml`, `modern_vaal_mid_cpu.toml`).
@@ -438,8 +437,10 @@ An interrupted experiment resumes where it stopped when the same command is run 
 same output folder, so the unfinished runs above can be completed by re-running the commands.
 `deepal report results/modern_low` writes the library's own report (complete runs only).
 The rounds behind this page (without the queried indices) and the manifests are kept in
-[`docs/results/modern_low`](results/modern_low) and [`modern_mid`](results/modern_mid);
-`.venv/bin/python docs/strategies_mnist.py` rebuilds the page from them.
+[`docs/results/modern_low`](results/modern_low/rounds.csv) and
+[`modern_mid`](results/modern_mid/rounds.csv);
+`.venv/bin/python docs/strategies_mnist.py` rebuilds the page from them (it reads them with
+pandas: `pip install pandas`).
 """
 
 
@@ -453,8 +454,8 @@ def supplements(results: Path) -> list[str]:
     if not present:
         return []
     lines = ["", "## Completed on the CPU", "",
-             "What did not finish (or was lost) on the GPU, run again with the same configs on "
-             "this project's 2-core CPU (torch 2.13.0+cpu, one run at a time, "
+             "What did not finish on the GPU, run with the same configs on "
+             "a 2-core CPU (torch 2.13.0+cpu, one run at a time, "
              "`--workers 1`), each experiment with RandomSampling and MarginSampling of its "
              "own, so each table compares within one machine."]
     for budget in present:
@@ -463,7 +464,7 @@ def supplements(results: Path) -> list[str]:
         labels = sorted(int(n) for n in rounds["n_labeled"].unique())
         rows = summarise(rounds, strategy_order(manifest), n_rounds(manifest))
         lines += ["", f"### {budget.title}", "",
-                  f"Config [`{budget.config}`](../{budget.config}), started "
+                  f"Config `{budget.config}`, started "
                   f"{manifest['started']}; columns: labels.", ""]
         lines += table(rows, labels)
         if budget.note:
@@ -505,7 +506,7 @@ def main() -> None:
         plot(rounds, order, f"MNIST, {budget.title.lower()}", figure)
         missing += [r.strategy for r in rows if r.finished < SEEDS_WANTED]
         lines += ["", f"## {budget.title}", "",
-                  f"Config [`{budget.config}`](../{budget.config}); columns: labels.", ""]
+                  f"Config `{budget.config}`; columns: labels.", ""]
         lines += table(rows, labels)
         absent = [f"`{r.strategy}`" for r in rows if r.started == 0]
         lines += ["", f"![{budget.title}](figures/{figure.name})", ""]
@@ -521,8 +522,8 @@ def main() -> None:
     lines += ["", "## Incomplete runs", "", *why_incomplete(frames, epochs), "",
               "### An earlier CPU measurement, for the strategies that did not finish here", "",
               "Another protocol (low budget 20 + 10 per round to **70** labels; mid budget "
-              "1,000 + 1,000 to 3,000; 3 seeds; Adam 1e-3, 50 epochs) measured on a CPU "
-              "during the issue-4 work, mean test accuracy over the seeds as reported then "
+              "1,000 + 1,000 to 3,000; 3 seeds; Adam 1e-3, 50 epochs) measured on a CPU, "
+              "mean test accuracy over the seeds "
               "(its CSVs are not in the repository). Not comparable cell by cell with the "
               "tables above.", ""]
     lines += earlier_cpu_table(missing)

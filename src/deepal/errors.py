@@ -11,7 +11,17 @@ from collections.abc import Mapping
 
 
 class DeepALError(ValueError):
-    """Base class of the errors deepal raises for bad input or an impossible request."""
+    """Base class of the errors deepal raises for bad input or an impossible request.
+
+    Examples
+    --------
+    >>> import deepal
+    >>> try:
+    ...     deepal.get_strategy("NoSuchStrategy")
+    ... except DeepALError as error:
+    ...     print(type(error).__name__)
+    UnknownNameError
+    """
 
 
 class PoolExhaustedError(DeepALError):

@@ -17,6 +17,11 @@ def seed_everything(seed: int) -> None:
     training and the queries. Same seed, same indices, on the same machine and library
     versions.
 
+    Parameters
+    ----------
+    seed:
+        The seed.
+
     Examples
     --------
     >>> seed_everything(0)

@@ -234,13 +234,12 @@ def test_numpy_and_text_projects(tmp_path: Path):
 
 
 def _walk_blocks() -> list[str]:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Your own data and labelling", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    page = Path(__file__).resolve().parents[2] / "docs" / "guide" / "labelling.md"
+    return re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)
 
 
 def test_readme_walk_from_unlabeled_images_to_a_model(tmp_path: Path, monkeypatch, capsys):
-    """The README's walk, command by command, in a folder with photos/ and test/."""
+    """The labelling guide's walk, command by command, in a folder with photos/ and test/."""
     truth = write_images(tmp_path / "photos", 40, labeled=False, size=16)
     write_images(tmp_path / "test", 10, labeled=True, seed=1, size=16)
     env = {**os.environ, "PYTHONUNBUFFERED": "1",

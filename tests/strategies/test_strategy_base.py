@@ -11,7 +11,7 @@ from deepal.errors import DeepALError, PoolExhaustedError, UnknownNameError
 
 
 class SmallestMaxProb(Strategy):
-    """The README's custom strategy: least confident first, in a few lines."""
+    """The guide's custom strategy: least confident first, in a few lines."""
 
     def query(self, n):
         idxs, data = self.candidates()

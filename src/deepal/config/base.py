@@ -12,12 +12,31 @@ from deepal.errors import DeepALError
 
 
 class ConfigError(DeepALError):
-    """A setting is malformed or asks for something impossible."""
+    """A setting is malformed or asks for something impossible.
+
+    Examples
+    --------
+    >>> class Loop(Settings):
+    ...     n_query: int = 10
+    >>> try:
+    ...     validated(Loop, {"n_query": 0.5})
+    ... except ConfigError as error:
+    ...     print(error)
+    n_query: input should be a valid integer, got 0.5
+    """
 
 
 class Settings(BaseModel):
     """A block of settings: unknown keys refused, no type coercion (``"3"`` is not 3, ``true``
-    is not 1), no NaN or infinite float, immutable once checked."""
+    is not 1), no NaN or infinite float, immutable once checked.
+
+    Examples
+    --------
+    >>> class Loop(Settings):
+    ...     n_query: int = 10
+    >>> Loop(n_query=5).n_query
+    5
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
@@ -32,6 +51,22 @@ def validated(model: type[S], raw: Any, where: str = "",
     ``where`` prefixes the key's location (e.g. ``"[training]"``, ``"--"``); ``names`` renames
     locations for the reader (e.g. ``{"[loop] n_query": "--n-query"}`` when the settings came
     from command-line options).
+
+    Parameters
+    ----------
+    model:
+        The :class:`Settings` class to check ``raw`` against.
+    raw:
+        The settings as read: a mapping of keys to values.
+    where:
+        Prefix of the key's location in messages.
+    names:
+        Locations renamed for the reader.
+
+    Returns
+    -------
+    Settings
+        ``raw`` as a ``model``.
 
     Examples
     --------

@@ -42,6 +42,13 @@ class TensorHandler(Dataset):
         Integer labels, or ``None`` for the unlabeled view (items are then ``(x, index)``).
     mean, std:
         Per-channel normalisation applied after scaling; ``None`` means none.
+
+    Examples
+    --------
+    >>> handler = TensorHandler(torch.zeros(4, 3), torch.tensor([0, 1, 0, 1]))
+    >>> x, y, index = handler[1]
+    >>> len(handler), x.shape, int(y), index
+    (4, torch.Size([3]), 1, 1)
     """
 
     def __init__(
@@ -109,5 +116,24 @@ def _channel_tensor(values: Sequence[float], ndim: int) -> torch.Tensor:
 
 
 def image_handler(mean: Sequence[float], std: Sequence[float]) -> partial[TensorHandler]:
-    """A handler for ``uint8`` images of shape ``(N, C, H, W)`` normalised with ``mean``/``std``."""
+    """A handler for ``uint8`` images of shape ``(N, C, H, W)`` normalised with ``mean``/``std``.
+
+    Parameters
+    ----------
+    mean, std:
+        Per-channel mean and standard deviation, applied after scaling to [0, 1].
+
+    Returns
+    -------
+    partial[TensorHandler]
+        A handler: call it with ``(X, Y)``.
+
+    Examples
+    --------
+    >>> handler = image_handler(mean=[0.5], std=[0.5])
+    >>> images = torch.zeros(2, 1, 4, 4, dtype=torch.uint8)
+    >>> x, y, index = handler(images, torch.tensor([0, 1]))[0]
+    >>> float(x.min())
+    -1.0
+    """
     return partial(TensorHandler, mean=mean, std=std)

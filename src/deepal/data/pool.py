@@ -45,6 +45,8 @@ class Data:
     class_names:
         Optional names of the classes, index = class.
 
+    Notes
+    -----
     Strategies see the unlabeled pool through :meth:`get_unlabeled_data`, which carries no
     labels, so the same strategy works on a simulated pool and on one nobody has labelled.
 

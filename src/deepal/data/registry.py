@@ -115,6 +115,12 @@ def get_dataset(
         ``n_pool`` is not a whole number of at least 1.
     DeepALError
         ``n_pool`` is larger than the training split.
+
+    Examples
+    --------
+    >>> data = get_dataset("digits")
+    >>> data.n_pool, data.n_test, data.n_labeled
+    (1347, 450, 0)
     """
     canonical = canonical_name(name, DATASETS, "data set")
     spec = _SPECS[canonical]

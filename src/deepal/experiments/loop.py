@@ -18,7 +18,27 @@ from deepal.strategies.base import Strategy
 
 @dataclass
 class RoundResult:
-    """What happened in one round. Round 0 is the initial labeled set (no query)."""
+    """What happened in one round. Round 0 is the initial labeled set (no query).
+
+    Parameters
+    ----------
+    round:
+        The round: 0 for the initial labeled set.
+    n_labeled:
+        Labels after the round's query.
+    test_accuracy, test_loss:
+        On the test set, ``None`` without one.
+    train_seconds, query_seconds:
+        Wall time of the round's training and query.
+    queried:
+        The pool indices queried this round.
+
+    Examples
+    --------
+    >>> RoundResult(round=1, n_labeled=15, test_accuracy=0.9, train_seconds=1.0,
+    ...             query_seconds=0.1, queried=[3, 7]).to_dict()["n_labeled"]
+    15
+    """
 
     round: int
     n_labeled: int
@@ -81,6 +101,19 @@ def run_loop(
         label something), before anything is trained.
     PoolExhaustedError
         If the rounds to run would query more examples than the pool has unlabeled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(40) % 2)
+    >>> first = data.initialize_labels(10, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=2), {"n_epoch": 2}, device="cpu")
+    >>> results = run_loop(deepal.RandomSampling(data, net, random_state=0), n_query=5, n_round=2)
+    >>> [result.n_labeled for result in results]
+    [10, 15, 20]
     """
     data = strategy.dataset
     sizes = query_sizes(n_query, n_round, resume_after, data.n_unlabeled)

@@ -51,6 +51,11 @@ class Project:
 
     Create one with :meth:`init`, open it with ``Project(folder)``.
 
+    Parameters
+    ----------
+    root:
+        The project's folder.
+
     Examples
     --------
     ``project = Project.init("pets", "photos", classes=["cat", "dog"])``, then

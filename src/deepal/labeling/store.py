@@ -119,6 +119,13 @@ class Store:
         Create it (and its tables); otherwise it must exist.
     timeout:
         Seconds a writer waits for another one to commit.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> Store(os.path.join(tempfile.mkdtemp(), "project.db"), create=True).n_items()
+    0
     """
 
     def __init__(self, path: str | os.PathLike[str], create: bool = False,

@@ -24,7 +24,22 @@ from deepal.nets.consistent_dropout import ConsistentMasks
 
 
 class MNIST_Net(nn.Module):  # noqa: N801 - DeepAL's name
-    """The DeepAL CNN for 1x28x28 images (MNIST, Fashion-MNIST)."""
+    """The DeepAL CNN for 1x28x28 images (MNIST, Fashion-MNIST).
+
+    Parameters
+    ----------
+    n_classes:
+        Number of classes (outputs).
+    in_channels:
+        Channels of the input images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, embedding = MNIST_Net()(torch.zeros(2, 1, 28, 28))
+    >>> logits.shape, embedding.shape
+    (torch.Size([2, 10]), torch.Size([2, 50]))
+    """
 
     def __init__(self, n_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
@@ -51,7 +66,22 @@ class MNIST_Net(nn.Module):  # noqa: N801 - DeepAL's name
 
 
 class SVHN_Net(nn.Module):  # noqa: N801 - DeepAL's name
-    """The DeepAL CNN for 3x32x32 SVHN images."""
+    """The DeepAL CNN for 3x32x32 SVHN images.
+
+    Parameters
+    ----------
+    n_classes:
+        Number of classes (outputs).
+    in_channels:
+        Channels of the input images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, embedding = SVHN_Net()(torch.zeros(2, 3, 32, 32))
+    >>> logits.shape, embedding.shape
+    (torch.Size([2, 10]), torch.Size([2, 50]))
+    """
 
     def __init__(self, n_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
@@ -82,7 +112,22 @@ class SVHN_Net(nn.Module):  # noqa: N801 - DeepAL's name
 
 
 class CIFAR10_Net(nn.Module):  # noqa: N801 - DeepAL's name
-    """The DeepAL CNN for 3x32x32 CIFAR-10 images."""
+    """The DeepAL CNN for 3x32x32 CIFAR-10 images.
+
+    Parameters
+    ----------
+    n_classes:
+        Number of classes (outputs).
+    in_channels:
+        Channels of the input images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, embedding = CIFAR10_Net()(torch.zeros(2, 3, 32, 32))
+    >>> logits.shape, embedding.shape
+    (torch.Size([2, 10]), torch.Size([2, 50]))
+    """
 
     def __init__(self, n_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
@@ -113,7 +158,22 @@ class CIFAR10_Net(nn.Module):  # noqa: N801 - DeepAL's name
 class GalCNN(nn.Module):
     """The MNIST CNN of Gal, Islam & Ghahramani (2017), "Deep Bayesian Active Learning with
     Image Data": conv(32, 4x4)-ReLU-conv(32, 4x4)-ReLU-maxpool(2x2)-dropout(0.25)-dense(128)-
-    ReLU-dropout(0.5)-dense(classes). The embedding is the 128-unit layer."""
+    ReLU-dropout(0.5)-dense(classes). The embedding is the 128-unit layer.
+
+    Parameters
+    ----------
+    n_classes:
+        Number of classes (outputs).
+    in_channels:
+        Channels of the input images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, embedding = GalCNN()(torch.zeros(2, 1, 28, 28))
+    >>> logits.shape, embedding.shape
+    (torch.Size([2, 10]), torch.Size([2, 128]))
+    """
 
     def __init__(self, n_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
@@ -142,7 +202,22 @@ class BatchBALDCNN(nn.Module):
     """The MNIST CNN of Kirsch, van Amersfoort & Gal (2019), "BatchBALD": two blocks
     conv(5x5)-dropout-maxpool(2x2)-ReLU with 32 and 64 filters, dense(128)-dropout-ReLU,
     dense(classes). The dropout probabilities are PyTorch's default 0.5 (2-d dropout after
-    the convolutions), as in the authors' code. The embedding is the 128-unit layer."""
+    the convolutions), as in the authors' code. The embedding is the 128-unit layer.
+
+    Parameters
+    ----------
+    n_classes:
+        Number of classes (outputs).
+    in_channels:
+        Channels of the input images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, embedding = BatchBALDCNN()(torch.zeros(2, 1, 28, 28))
+    >>> logits.shape, embedding.shape
+    (torch.Size([2, 10]), torch.Size([2, 128]))
+    """
 
     def __init__(self, n_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
@@ -218,7 +293,28 @@ def consistent_steps(device: torch.device) -> tuple[int, int]:
 
 
 class MLP(nn.Module):
-    """A two-hidden-layer perceptron for feature vectors (the default for ``digits``)."""
+    """A two-hidden-layer perceptron for feature vectors (the default for ``digits``).
+
+    Parameters
+    ----------
+    n_features:
+        Size of an input vector (inputs of any shape are flattened).
+    n_classes:
+        Number of classes (outputs).
+    hidden:
+        Units of the first hidden layer.
+    embedding_dim:
+        Units of the second hidden layer: the embedding.
+    dropout:
+        Dropout probability before the classifier (MC-dropout strategies sample it).
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, embedding = MLP()(torch.zeros(2, 64))
+    >>> logits.shape, embedding.shape
+    (torch.Size([2, 10]), torch.Size([2, 50]))
+    """
 
     def __init__(
         self,
@@ -276,7 +372,24 @@ class ResNet18(nn.Module):
     """ResNet-18 for 32x32 images (3x3 stem, no initial max-pool), embedding size 512.
 
     A dropout layer before the classifier (``dropout``, default 0.3) gives the MC-dropout
-    strategies something to sample; set it to 0 for the plain network."""
+    strategies something to sample; set it to 0 for the plain network.
+
+    Parameters
+    ----------
+    n_classes:
+        Number of classes (outputs).
+    in_channels:
+        Channels of the input images.
+    dropout:
+        Dropout probability before the classifier.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, embedding = ResNet18()(torch.zeros(2, 3, 32, 32))
+    >>> logits.shape, embedding.shape
+    (torch.Size([2, 10]), torch.Size([2, 512]))
+    """
 
     def __init__(self, n_classes: int = 10, in_channels: int = 3, dropout: float = 0.3) -> None:
         super().__init__()

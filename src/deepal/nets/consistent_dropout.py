@@ -127,6 +127,22 @@ def consistent_dropout(
     DeepALError
         If ``model`` has an alpha-dropout module, whose masks this cannot fix, or no dropout
         module at all.
+
+    Yields
+    ------
+    ConsistentMasks
+        The masks; its ``sample`` attribute chooses the network of the next forward passes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepal.nets import MLP
+    >>> model, x = MLP(n_features=4, n_classes=2), torch.randn(3, 4)
+    >>> with consistent_dropout(model, 2, torch.Generator().manual_seed(0)) as masks:
+    ...     masks.sample = 1
+    ...     first, again = model(x)[0], model(x)[0]
+    >>> bool(torch.equal(first, again))
+    True
     """
     named = list(model.named_modules())
     unsupported = [f"{name or 'the model'} ({type(m).__name__})"

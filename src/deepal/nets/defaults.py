@@ -111,6 +111,12 @@ def default_net(
     architecture:
         ``auto`` (by the pool's shape), ``SmallCNN`` or ``MLP``.
 
+    Returns
+    -------
+    Net
+        A small CNN for images, an MLP otherwise, with Adam and 20 epochs unless ``params``
+        say otherwise.
+
     Examples
     --------
     ``net = default_net(from_image_folder("photos/", class_names=["cat", "dog"]))``

@@ -47,7 +47,29 @@ def eval_mode(model: nn.Module, sample_dropout: bool = False) -> Iterator[nn.Mod
 
 def mc_dropout(model: nn.Module) -> AbstractContextManager[nn.Module]:
     """Evaluate ``model`` with its dropout layers sampling and everything else (BatchNorm
-    included) in eval mode; every module's mode is restored on exit."""
+    included) in eval mode; every module's mode is restored on exit.
+
+    Parameters
+    ----------
+    model:
+        The network.
+
+    Returns
+    -------
+    AbstractContextManager[nn.Module]
+        A context manager giving ``model`` in that mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepal.nets import MLP
+    >>> _ = torch.manual_seed(0)
+    >>> model, x = MLP(n_features=4, n_classes=2), torch.randn(3, 4)
+    >>> with mc_dropout(model) as sampling:
+    ...     first, second = sampling(x)[0], sampling(x)[0]
+    >>> bool(torch.equal(first, second)), model.training
+    (False, True)
+    """
     return eval_mode(model, sample_dropout=True)
 
 

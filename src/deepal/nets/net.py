@@ -72,6 +72,19 @@ class Net:
         each batch's cross-entropy), ``after_step(step)`` after each optimiser step and
         ``on_train_end(net, model, data)``, hook after hook. Without hooks, training is
         unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> data = deepal.Data(np.random.default_rng(0).normal(size=(40, 4)).astype("float32"),
+    ...                    np.arange(40) % 2)
+    >>> first = data.initialize_labels(10, random_state=0)
+    >>> net = Net(lambda: MLP(n_features=4, n_classes=2), {"n_epoch": 2}, device="cpu")
+    >>> net.train(data.get_labeled_data()[1])
+    >>> net.predict_prob(data.get_unlabeled_data()[1]).shape
+    torch.Size([30, 2])
     """
 
     def __init__(

@@ -87,6 +87,16 @@ def get_net(
         Overrides of the data set's training parameters (merged key by key).
     progress:
         Show a progress bar while training.
+
+    Returns
+    -------
+    Net
+        The network and the data set's training parameters (DeepAL's, for the images).
+
+    Examples
+    --------
+    >>> get_net("digits", device="cpu").params["n_epoch"]
+    30
     """
     dataset = canonical_name(name, list(NET_DEFAULTS), "data set")
     default_arch, default_params = NET_DEFAULTS[dataset]

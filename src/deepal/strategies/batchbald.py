@@ -52,6 +52,21 @@ class BatchBALD(BALDScore, PosteriorStrategy):
         The candidates' individual BALD scores at the last query.
     last_joint_mi:
         ``I(y_1..y_t ; w)`` after each greedy pick of the last query.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.BatchBALD(data, net, random_state=0, posterior="ensemble", n_members=2)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
     """
 
     default_posterior = "consistent_mc_dropout"

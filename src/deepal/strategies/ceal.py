@@ -50,6 +50,21 @@ class CEAL(Strategy):
     ----------
     pseudo_idxs, pseudo_labels:
         The pseudo-labeled pool indices and classes waiting for the next training.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.CEAL(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
     """
 
     state_attrs = (*Strategy.state_attrs, "n_queries", "pseudo_idxs", "pseudo_labels")

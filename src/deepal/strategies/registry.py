@@ -45,7 +45,23 @@ STRATEGIES: dict[str, str] = {
 
 def get_strategy(name: str) -> type[Strategy]:
     """The strategy class called ``name`` (case-insensitive), or a user's
-    ``package.module:ClassName``, which must subclass :class:`Strategy`."""
+    ``package.module:ClassName``, which must subclass :class:`Strategy`.
+
+    Parameters
+    ----------
+    name:
+        A strategy's class name (see :data:`STRATEGIES`), or ``package.module:ClassName``.
+
+    Returns
+    -------
+    type[Strategy]
+        The class, to be called with ``(dataset, net, ...)``.
+
+    Examples
+    --------
+    >>> get_strategy("marginsampling").__name__
+    'MarginSampling'
+    """
     if is_import_spec(name):
         cls = load_object(name)
     else:

@@ -37,6 +37,21 @@ class TypiClust(Strategy):
     features:
         Fixed features of the whole pool, shape ``(n_pool, d)``, or ``None`` for the
         network's embedding (see :mod:`deepal.strategies.features`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.TypiClust(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
     """
 
     def __init__(

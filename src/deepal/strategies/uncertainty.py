@@ -66,39 +66,165 @@ class UncertaintySampling:
 
 
 class LeastConfidence(UncertaintySampling, PosteriorStrategy):
-    """Lowest top-class probability first (score ``1 - max p``)."""
+    """Lowest top-class probability first (score ``1 - max p``).
+
+    Parameters
+    ----------
+    dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.LeastConfidence(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
+    """
 
     score = staticmethod(uncertainty.least_confidence)
 
 
 class MarginSampling(UncertaintySampling, PosteriorStrategy):
-    """Smallest gap between the two most probable classes first."""
+    """Smallest gap between the two most probable classes first.
+
+    Parameters
+    ----------
+    dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.MarginSampling(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
+    """
 
     score = staticmethod(uncertainty.margin)
 
 
 class EntropySampling(UncertaintySampling, PosteriorStrategy):
-    """Highest predictive entropy first."""
+    """Highest predictive entropy first.
+
+    Parameters
+    ----------
+    dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.EntropySampling(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
+    """
 
     score = staticmethod(uncertainty.entropy)
 
 
 class LeastConfidenceDropout(UncertaintySampling, PosteriorStrategy):
-    """:class:`LeastConfidence` on MC-dropout probabilities (``n_drop=10``)."""
+    """:class:`LeastConfidence` on MC-dropout probabilities (``n_drop=10``).
+
+    Parameters
+    ----------
+    dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy` (``n_drop=10`` by default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.LeastConfidenceDropout(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
+    """
 
     score = staticmethod(uncertainty.least_confidence)
     default_n_drop = 10
 
 
 class MarginSamplingDropout(UncertaintySampling, PosteriorStrategy):
-    """:class:`MarginSampling` on MC-dropout probabilities (``n_drop=10``)."""
+    """:class:`MarginSampling` on MC-dropout probabilities (``n_drop=10``).
+
+    Parameters
+    ----------
+    dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy` (``n_drop=10`` by default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.MarginSamplingDropout(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
+    """
 
     score = staticmethod(uncertainty.margin)
     default_n_drop = 10
 
 
 class EntropySamplingDropout(UncertaintySampling, PosteriorStrategy):
-    """:class:`EntropySampling` on MC-dropout probabilities (``n_drop=10``)."""
+    """:class:`EntropySampling` on MC-dropout probabilities (``n_drop=10``).
+
+    Parameters
+    ----------
+    dataset, net, n_drop, posterior, n_members, acquisition, beta, **kwargs:
+        As for :class:`~deepal.strategies.posterior.PosteriorStrategy` (``n_drop=10`` by default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> X = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    >>> data = deepal.Data(X, np.arange(60) % 3)
+    >>> first = data.initialize_labels(12, random_state=0)
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=3), {"n_epoch": 2}, device="cpu")
+    >>> strategy = deepal.EntropySamplingDropout(data, net, random_state=0)
+    >>> strategy.train()
+    >>> picked = strategy.query(5)
+    >>> len(set(picked.tolist())), bool(data.labeled_idxs[picked].any())
+    (5, False)
+    """
 
     score = staticmethod(uncertainty.entropy)
     default_n_drop = 10

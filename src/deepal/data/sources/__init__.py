@@ -28,7 +28,19 @@ from deepal.errors import CorruptDataError, DatasetNotFoundError, DeepALError
 
 
 class Splits(NamedTuple):
-    """A data set's training and test splits, first axis = examples; labels are int64."""
+    """A data set's training and test splits, first axis = examples; labels are int64.
+
+    Parameters
+    ----------
+    X_train, Y_train, X_test, Y_test:
+        The splits' inputs and labels.
+
+    Examples
+    --------
+    >>> from deepal.data.sources.digits import load_digits
+    >>> load_digits().X_train.shape
+    torch.Size([1347, 64])
+    """
 
     X_train: torch.Tensor
     Y_train: torch.Tensor
@@ -50,6 +62,11 @@ def corrupt_file(path: Path, problem: str) -> CorruptDataError:
     -------
     CorruptDataError
         An error naming the file and the problem and advising to delete it and re-download.
+
+    Examples
+    --------
+    >>> type(corrupt_file(Path("mnist/t10k-images-idx3-ubyte.gz"), "it is truncated")).__name__
+    'CorruptDataError'
     """
     return CorruptDataError(
         f"{path} is corrupted or not the original file ({problem}): delete it and run again "

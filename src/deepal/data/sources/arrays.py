@@ -54,6 +54,11 @@ def from_arrays(
     class_names, n_classes:
         The classes; one of them is needed when no label is known.
 
+    Returns
+    -------
+    Data
+        The pool, with the test set when given.
+
     Examples
     --------
     ``data = from_arrays(features, labels)``
@@ -82,6 +87,27 @@ def from_numpy_file(
 
     A ``.npz`` holds ``X`` and optionally ``y``, ``X_test`` and ``y_test`` (as written by
     ``np.savez("pool.npz", X=X, y=y)``). Arrays of Python objects are refused (no pickle).
+
+    Parameters
+    ----------
+    path:
+        A ``.npy`` or ``.npz`` file.
+    class_names, n_classes:
+        The classes; one of them is needed when no label is known.
+
+    Returns
+    -------
+    Data
+        The pool, with the test set when the archive holds one.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "pool.npz")
+    >>> np.savez(path, X=np.zeros((5, 3), dtype="float32"))
+    >>> from_numpy_file(path, n_classes=2).n_pool
+    5
     """
     file = existing_file(path, "numpy file")
     arrays = read_numpy_file(file)
@@ -182,6 +208,27 @@ def from_torch_dataset(
     through the dataset again. Items may be ``x`` alone (no labels) or ``(x, y, ...)``;
     ``x`` may be a tensor, a numpy array, a number or a PIL image (``H x W x C`` images
     become ``uint8`` ``(C, H, W)``). A dataset's ``classes`` attribute gives the class names.
+
+    Parameters
+    ----------
+    dataset:
+        The pool's dataset.
+    test_dataset:
+        An optional labeled test dataset.
+    class_names, n_classes:
+        The classes; one of them is needed when no label is known.
+
+    Returns
+    -------
+    Data
+        The pool, with the test set when given.
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> data = from_torch_dataset(TensorDataset(torch.randn(20, 3), torch.arange(20) % 2))
+    >>> data.n_pool, data.n_classes
+    (20, 2)
     """
     X, Y = _read_dataset(dataset, "dataset")
     if class_names is None and getattr(dataset, "classes", None) is not None:

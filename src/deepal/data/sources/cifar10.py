@@ -256,6 +256,10 @@ def load_cifar10(
     -------
     Splits
         Images ``uint8`` ``(N, 3, 32, 32)``, labels ``int64`` 0..9 (see :data:`CLASSES`).
+
+    Examples
+    --------
+    ``splits = load_cifar10("data/cifar-10")``: ``splits.X_train`` has shape ``(50000, 3, 32, 32)``.
     """
     paths = ensure_files("CIFAR10", folder, "cifar-10", download, timeout)
     return read_cifar10_archive(paths[ARCHIVE])

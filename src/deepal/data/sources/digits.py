@@ -24,6 +24,12 @@ def load_digits() -> Splits:
         Inputs ``float32`` of shape ``(N, 64)`` scaled to [0, 1] (pixel / 16), labels ``int64``
         0..9. The split is stratified, with ``random_state=0``, so results are comparable
         across runs and machines.
+
+    Examples
+    --------
+    >>> splits = load_digits()
+    >>> splits.X_train.shape, splits.X_test.shape
+    (torch.Size([1347, 64]), torch.Size([450, 64]))
     """
     # Imported here: scikit-learn is slow to import and only this data set needs it.
     from sklearn.datasets import load_digits as sklearn_digits

@@ -224,6 +224,10 @@ def load_mnist(
     -------
     Splits
         Images ``uint8`` ``(N, 1, 28, 28)``, labels ``int64`` 0..9.
+
+    Examples
+    --------
+    ``splits = load_mnist("data/mnist")``: ``splits.X_train`` has shape ``(60000, 1, 28, 28)``.
     """
     return _load("MNIST", folder, "mnist", download, timeout)
 
@@ -247,5 +251,10 @@ def load_fashion_mnist(
     Splits
         Images ``uint8`` ``(N, 1, 28, 28)``, labels ``int64`` 0..9 (see
         :data:`FASHION_CLASSES`).
+
+    Examples
+    --------
+    ``splits = load_fashion_mnist("data/fashion-mnist")``: ``splits.X_train`` has shape
+    ``(60000, 1, 28, 28)``.
     """
     return _load("FashionMNIST", folder, "fashion-mnist", download, timeout)

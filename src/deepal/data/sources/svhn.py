@@ -89,6 +89,10 @@ def load_svhn(
     -------
     Splits
         Images ``uint8`` ``(N, 3, 32, 32)``, labels ``int64`` 0..9 (digit 0 is label 0).
+
+    Examples
+    --------
+    ``splits = load_svhn("data/svhn")``: ``splits.X_train`` has shape ``(73257, 3, 32, 32)``.
     """
     paths = ensure_files("SVHN", folder, "svhn", download, timeout)
     X_train, Y_train = read_svhn_mat(paths["train_32x32.mat"])

@@ -128,6 +128,11 @@ def from_table(
     standardize:
         Scale each feature to zero mean and unit variance over the pool (in the handler).
 
+    Returns
+    -------
+    Data
+        The pool, with the test table when given.
+
     Examples
     --------
     ``data = from_table("measurements.csv", label_column="species")``

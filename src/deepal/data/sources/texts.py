@@ -73,6 +73,11 @@ def from_texts(
     test_texts, test_labels:
         An optional labeled test set.
 
+    Returns
+    -------
+    Data
+        The pool of the texts' 384-d sentence embeddings.
+
     Examples
     --------
     ``data = from_texts(reviews, class_names=["negative", "positive"])``

@@ -11,6 +11,7 @@ import torch
 
 from benchmarks import (
     adversarial,
+    batchbald_accuracy,
     consistent_dropout,
     kcenter,
     kmeans,
@@ -29,6 +30,7 @@ ROWS = {
     "consistent-dropout": lambda a: consistent_dropout.run(a.full),
     "adversarial": lambda a: adversarial.run(a.full),
     "threads": lambda a: threads.run(a.full),
+    "batchbald-accuracy": lambda a: batchbald_accuracy.run(a.full),
 }
 
 

@@ -16,6 +16,7 @@ from benchmarks import (
     kcenter,
     kmeans,
     mc_dropout,
+    shifted,
     threads,
     train_epoch,
 )
@@ -31,6 +32,7 @@ ROWS = {
     "adversarial": lambda a: adversarial.run(a.full),
     "threads": lambda a: threads.run(a.full),
     "batchbald-accuracy": lambda a: batchbald_accuracy.run(a.full),
+    "shifted": lambda a: shifted.run(a.full),
 }
 
 

@@ -148,7 +148,9 @@ def kmeans_centres(
     float64), on points translated by their mean (computed in float64, a block at a time):
     distances and cluster sums of float32 points far from the origin would otherwise lose
     the digits that tell the points apart. For the same reason the centres are returned in
-    float64, translated back.
+    float64, translated back. The seeding works on a translated copy of its sample (at
+    most ``seed_sample`` points); the mean and the Lloyd passes read the points a block at
+    a time, so memory-mapped points are never copied whole.
 
     Parameters
     ----------

@@ -51,7 +51,10 @@ def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         a, b = a - shift, b - shift
     a_sq = (a * a).sum(dim=1, keepdim=True)
     b_sq = (b * b).sum(dim=1)
-    return (a_sq + b_sq - 2.0 * (a @ b.T)).clamp_min(0.0)
+    # One (M, P) result, updated in place: fresh temporaries of that size cost more than
+    # the translation above.
+    out = torch.addmm(b_sq[None, :], a, b.T, alpha=-2.0)
+    return out.add_(a_sq).clamp_min_(0.0)
 
 
 def sq_dists_to(point: torch.Tensor, others: torch.Tensor) -> torch.Tensor:

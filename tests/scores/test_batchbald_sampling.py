@@ -10,6 +10,8 @@ estimators that do differ, not between two noiseless figures.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -132,16 +134,18 @@ def test_sampled_picks_match_exact_greedy_at_least_as_often_as_stratified_sampli
     assert hits["deepal"] < 90  # the sampled step can err
 
 
-def test_reported_joint_mutual_information_is_clamped_at_zero(monkeypatch) -> None:
+@pytest.mark.parametrize(("gain", "clamped"), [(-1e-9, 0.0), (3.0, math.log(K))])
+def test_reported_joint_mutual_information_is_clamped_to_its_range(
+        monkeypatch, gain: float, clamped: float) -> None:
     # A sampled gain can come out below 0 (an estimate of a conditional mutual information
-    # near 0); forced here, so that the sum of the gains does.
-    def slightly_negative(samples, configs, conditional, bound, available, chunk, lazy):
-        return int(available.nonzero()[0]), -1e-9
+    # near 0), and sums of the best noisy gains above log K; forced here.
+    def forced(samples, configs, conditional, bound, available, chunk, lazy):
+        return int(available.nonzero()[0]), gain
 
-    monkeypatch.setattr(batchbald_scores, "_best_candidate", slightly_negative)
+    monkeypatch.setattr(batchbald_scores, "_best_candidate", forced)
     positions, joint_mi = batchbald(posterior(10, seed=0), 3)
     assert positions.tolist() == [0, 1, 2]
-    assert joint_mi.tolist() == [0.0, 0.0, 0.0]
+    assert joint_mi.tolist() == [clamped] * 3
 
 
 def test_agreeing_posterior_samples_give_no_joint_mutual_information() -> None:

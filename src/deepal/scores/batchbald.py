@@ -36,11 +36,15 @@ never ``O(N * C^t)``. Everything runs on the samples' device (a GPU makes the sa
 ``N * K * M * C`` operations in float64, fast); the configurations are drawn on the CPU from
 the CPU generator, so a seed gives the same batch on every device up to rounding.
 
-Each gain is unbiased; their sum, the reported joint score, is clamped at 0 (a sampled
-gain can come out slightly negative). More configurations make every figure finer.
+Each gain is unbiased; their sum, the reported joint score, is clamped to ``[0, log K]``,
+where every mutual information with ``K`` samples lies (a sampled gain can come out slightly
+negative, and the best of many noisy gains is biased upwards). More configurations make
+every figure finer.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -221,8 +225,8 @@ def batchbald(
     positions:
         The picks in greedy order, shape ``(n,)``.
     joint_mi:
-        ``I(y_1..y_t ; w)`` of the first ``t`` picks for ``t = 1..n``, shape ``(n,)``, float64;
-        the first entry is the first pick's BALD score.
+        ``I(y_1..y_t ; w)`` of the first ``t`` picks for ``t = 1..n``, shape ``(n,)``, float64,
+        within ``[0, log K]``; the first entry is the first pick's BALD score.
     """
     if samples.dim() != 3:
         raise ValueError(f"expected samples of shape (K, N, C), got {tuple(samples.shape)}")
@@ -252,8 +256,9 @@ def batchbald(
         joint_mi.append(joint_mi[-1] + best_gain)
         available[best] = False
         configs.add(samples[:, picks].double())
-    # A sum of sampled gains can dip below 0, which no mutual information does.
-    reported = torch.tensor(joint_mi[1:], dtype=torch.float64).clamp_min_(0.0)
+    # A sum of sampled gains can leave [0, log K], where every mutual information with K
+    # equally likely posterior samples lies (it is at most their entropy).
+    reported = torch.tensor(joint_mi[1:], dtype=torch.float64).clamp_(0.0, math.log(n_samples))
     return np.asarray(picks, dtype=np.int64), reported
 
 

@@ -11,10 +11,12 @@ import torch
 
 from benchmarks import (
     adversarial,
+    batchbald_accuracy,
     consistent_dropout,
     kcenter,
     kmeans,
     mc_dropout,
+    shifted,
     threads,
     train_epoch,
 )
@@ -29,6 +31,8 @@ ROWS = {
     "consistent-dropout": lambda a: consistent_dropout.run(a.full),
     "adversarial": lambda a: adversarial.run(a.full),
     "threads": lambda a: threads.run(a.full),
+    "batchbald-accuracy": lambda a: batchbald_accuracy.run(a.full),
+    "shifted": lambda a: shifted.run(a.full),
 }
 
 

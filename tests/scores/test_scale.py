@@ -42,7 +42,11 @@ def test_float32_pools_are_computed_in_float32_with_float64_picks() -> None:
     pool), and the picks are those of a float64 computation."""
     x = torch.randn(300, 8)
     centres = kmeans_centres(x, 5, np.random.default_rng(0))
-    assert centres.dtype == torch.float32
+    in_float64 = kmeans_centres(x.double(), 5, np.random.default_rng(0))
+    # Only the k centres are float64; the Lloyd passes ran in float32: they round as float32.
+    assert centres.dtype == torch.float64
+    torch.testing.assert_close(centres, in_float64, rtol=0, atol=1e-5)
+    assert not torch.equal(centres, in_float64)
     labeled = np.zeros(300, dtype=bool)
     labeled[:10] = True
     # float32 and float64 computations agree on well-separated distances.

@@ -10,26 +10,41 @@ and builds the batch greedily (a ``1 - 1/e`` approximation, as the score is subm
 step adds the candidate that maximises the joint score with the examples already picked.
 
 With ``K`` posterior samples ``p_k``, the joint predictive of a configuration ``y_1..y_t`` is
-``p(y_1..y_t) = mean_k prod_i p_k(y_i)``. While the ``C^t`` configurations number at most
-``n_configurations``, they are enumerated and the joint entropy is exact. Beyond that, as in
-the paper, ``M = n_configurations`` configurations ``ŷ_m`` are sampled from the joint
-predictive and the entropy of a candidate ``x`` joined to them is estimated by importance
-sampling::
+``p(y_1..y_t) = mean_k prod_i p_k(y_i)``. A step's gain is a conditional mutual information,
+by the chain rule::
 
-    H(y_1..y_t, y_x) ≈ -1/M sum_m sum_y  p(ŷ_m, y) / p(ŷ_m) * log p(ŷ_m, y)
+    I(y_1..y_t, y_x ; w) - I(y_1..y_t ; w) = H(y_x | y_1..y_t) - E_w H(y_x | w)
+    H(y_x | y_1..y_t) = sum_ŷ p(ŷ) H(y_x | ŷ),  p(y_x | ŷ) = sum_k p_k(ŷ) p_k(y_x) / sum_k p_k(ŷ)
+
+and the reported joint score is the sum of the gains. While the ``C^t`` configurations ``ŷ``
+number at most ``n_configurations``, they are enumerated and every figure is exact. Beyond
+that, as in the paper, ``M = n_configurations`` configurations are sampled from the joint
+predictive, and ``H(y_x | y_1..y_t)`` is their mean of ``H(y_x | ŷ_m)``. Two choices keep
+that estimate tight for its cost:
+
+- the sampled configurations are stratified over the posterior samples: each sample ``k``
+  draws an equal share of them (``M / K``; the shares are weighted when ``K`` does not
+  divide ``M``), which removes the noise of choosing ``k`` at random;
+- the estimate is of the conditional entropy, whose terms lie in ``[0, log C]``, not of the
+  joint entropy ``H(y_1..y_t, y_x)``, whose terms ``-log p(ŷ_m)`` grow with the batch. The
+  two differ by an estimate of ``H(y_1..y_t)``, the same for every candidate of a step:
+  leaving it out changes no choice among them, but it keeps its noise out of the gains
+  (which the lazy bounds of later steps compare) and out of the reported joint score.
 
 Memory is ``O(K * M)`` for the configurations plus a bounded chunk of candidates at a time,
 never ``O(N * C^t)``. Everything runs on the samples' device (a GPU makes the sampled steps,
 ``N * K * M * C`` operations in float64, fast); the configurations are drawn on the CPU from
 the CPU generator, so a seed gives the same batch on every device up to rounding.
 
-The estimate is unbiased for a fixed set, but its variance grows with the batch: with ``K``
-samples the true joint score is at most ``log K``, and a sampled estimate of a long batch can
-exceed it (all candidates of a step share the same configurations, so the choice between them
-is much less noisy than the reported value). More configurations make it finer.
+Each gain is unbiased; their sum, the reported joint score, is clamped to ``[0, log K]``,
+where every mutual information with ``K`` samples lies (a sampled gain can come out slightly
+negative, and the best of many noisy gains is biased upwards). More configurations make
+every figure finer.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -63,15 +78,43 @@ def sum_xlogx(p: torch.Tensor) -> torch.Tensor:
     return p.log().clamp_min_(torch.finfo(p.dtype).min).mul_(p).sum(dim=-1)
 
 
+def stratified_sources(n_samples: int, n_configurations: int) -> torch.Tensor:
+    """The posterior sample each sampled configuration is drawn from: ``0, 1, .., K - 1``
+    in turn, so that every sample draws an equal share (one more for the first
+    ``M mod K``).
+
+    Parameters
+    ----------
+    n_samples:
+        ``K``, the posterior samples.
+    n_configurations:
+        ``M``, the configurations.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(M,)``, int64.
+
+    Examples
+    --------
+    >>> stratified_sources(3, 7).tolist()
+    [0, 1, 2, 0, 1, 2, 0]
+    """
+    return torch.arange(n_configurations) % n_samples
+
+
 class _Configurations:
     """Label configurations of the examples picked so far and their probability under each
-    posterior sample: ``p_k(ŷ_m) = probs[k, m] * exp(log_scale[m])``.
+    posterior sample, ``p_k(ŷ_m)`` up to a factor of column ``m`` (``probs[k, m]``), and the
+    weight of each in an expectation over configurations.
 
-    Exact mode enumerates every configuration (``log_scale`` stays 0); sampled mode holds
-    ``M`` configurations drawn from the joint predictive, each drawn by first choosing a
-    posterior sample ``k_m`` and then labels from ``p_{k_m}``, which is what lets a new pick
-    extend them in place. Columns are rescaled to a maximum of 1 so long products never
-    underflow; the scale lives in ``log_scale``."""
+    Exact mode enumerates every configuration (``probs`` are the probabilities themselves,
+    the weight of ``ŷ_m`` is ``p(ŷ_m)``); sampled mode holds ``M`` configurations drawn from
+    the joint predictive, each drawn by first taking a posterior sample ``k_m`` (stratified:
+    every sample in turn) and then labels from ``p_{k_m}``, which is what lets a new pick
+    extend them in place; the weights are ``1 / (K * M_k)`` for the ``M_k`` configurations
+    drawn from sample ``k``. Sampled columns are rescaled to a maximum of 1 so long products never
+    underflow: the conditional entropies need only the ratios within a column."""
 
     def __init__(
         self, n_samples: int, n_configurations: int, generator: torch.Generator,
@@ -79,30 +122,31 @@ class _Configurations:
     ) -> None:
         self.block = step_sizes(device)[0]
         self.probs = torch.ones(n_samples, 1, dtype=torch.float64, device=device)
-        self.log_scale = torch.zeros(1, dtype=torch.float64, device=device)
+        self.weights = torch.ones(1, dtype=torch.float64, device=device)
         self.sampled = False
         self.n_configurations = n_configurations
         self.generator = generator
         self.source: torch.Tensor | None = None  # k_m of each sampled configuration
         self.labels: torch.Tensor | None = None  # (M, t) labels of each sampled configuration
 
-    def joint_entropy(self, candidates: torch.Tensor) -> torch.Tensor:
-        """``H(y_picked, y_x)`` for each candidate; ``candidates`` has shape ``(K, B, C)``."""
+    def conditional_entropy(self, candidates: torch.Tensor) -> torch.Tensor:
+        """``H(y_x | y_picked)`` for each candidate; ``candidates`` has shape ``(K, B, C)``."""
         n_samples, batch, n_classes = candidates.shape
         n_configs = self.probs.shape[1]
         flat = candidates.reshape(n_samples, -1) / n_samples
         total = torch.zeros(batch, dtype=torch.float64, device=candidates.device)
         for start in range(0, n_configs, self.block):
             probs = self.probs[:, start:start + self.block]
-            # joint[m, b, c] = mean_k p_k(ŷ_m) p_k(y_b = c), up to the scale of column m
+            # joint[m, b, c] = mean_k p_k(ŷ_m) p_k(y_b = c), up to the factor of column m; it
+            # sums over c to marginal[m], so with p(c | ŷ_m) = joint / marginal,
+            # sum_c p log p = sum_c joint log joint / marginal - log marginal (scale-free).
             joint = (probs.T @ flat).reshape(-1, batch, n_classes)
-            plogp = sum_xlogx(joint)  # (block, B)
-            if self.sampled:
-                marginal = probs.mean(dim=0)[:, None]  # p(ŷ_m) / exp(log_scale[m])
-                log_scale = self.log_scale[start:start + self.block, None]
-                plogp = (plogp + log_scale * joint.sum(dim=2)) / marginal
-            total += plogp.sum(dim=0)
-        return -total / n_configs if self.sampled else -total
+            marginal = probs.mean(dim=0)[:, None]
+            plogp = sum_xlogx(joint) / marginal - marginal.log()  # (block, B)
+            # an enumerated configuration of probability 0 has weight 0 (and a NaN here)
+            plogp = torch.where(marginal > 0, plogp, 0.0)
+            total += self.weights[start:start + self.block] @ plogp
+        return -total
 
     def add(self, picked: torch.Tensor) -> None:
         """Extend every configuration with the label of a new pick, probabilities ``(K, C)``
@@ -111,7 +155,7 @@ class _Configurations:
         n_samples, n_classes = new.shape
         if not self.sampled and self.probs.shape[1] * n_classes <= self.n_configurations:
             self.probs = (self.probs[:, :, None] * new[:, None, :]).reshape(n_samples, -1)
-            self.log_scale = torch.zeros_like(self.probs[0])
+            self.weights = self.probs.mean(dim=0)
             return
         if not self.sampled:
             self._sample(picked)
@@ -119,14 +163,15 @@ class _Configurations:
         assert self.source is not None and self.labels is not None
         drawn = torch.multinomial(new.cpu()[self.source], 1, generator=self.generator)[:, 0]
         self.labels = torch.cat([self.labels, drawn[:, None]], dim=1)
-        self._rescale(self.probs.log() + self.log_scale + new[:, drawn.to(new.device)].log())
+        self._rescale(self.probs.log() + new[:, drawn.to(new.device)].log())
 
     def _sample(self, picked: torch.Tensor) -> None:
         """Draw ``M`` configurations of all the picks from scratch and switch to sampling."""
         n_samples, n_picked, _ = picked.shape
-        m = self.n_configurations
         on_cpu = picked.cpu()  # (K, t, C): small; the CPU generator draws from it
-        self.source = torch.randint(n_samples, (m,), generator=self.generator)
+        self.source = stratified_sources(n_samples, self.n_configurations)
+        share = torch.bincount(self.source, minlength=n_samples)[self.source]
+        self.weights = (1.0 / (n_samples * share.double())).to(picked.device)
         self.labels = torch.stack(
             [torch.multinomial(on_cpu[self.source, i], 1, generator=self.generator)[:, 0]
              for i in range(n_picked)], dim=1,
@@ -138,8 +183,7 @@ class _Configurations:
         self._rescale(log_probs)
 
     def _rescale(self, log_probs: torch.Tensor) -> None:
-        self.log_scale = log_probs.max(dim=0).values
-        self.probs = (log_probs - self.log_scale).exp()
+        self.probs = (log_probs - log_probs.max(dim=0).values).exp()
 
 
 def batchbald(
@@ -181,8 +225,8 @@ def batchbald(
     positions:
         The picks in greedy order, shape ``(n,)``.
     joint_mi:
-        ``I(y_1..y_t ; w)`` of the first ``t`` picks for ``t = 1..n``, shape ``(n,)``, float64;
-        the first entry is the first pick's BALD score.
+        ``I(y_1..y_t ; w)`` of the first ``t`` picks for ``t = 1..n``, shape ``(n,)``, float64,
+        within ``[0, log K]``; the first entry is the first pick's BALD score.
     """
     if samples.dim() != 3:
         raise ValueError(f"expected samples of shape (K, N, C), got {tuple(samples.shape)}")
@@ -201,20 +245,21 @@ def batchbald(
     available = torch.ones(n_pool, dtype=torch.bool, device=device)
     picks: list[int] = []
     joint_mi = [0.0]
-    picked_conditional = 0.0
     for _ in range(n):
         block = min(configs.probs.shape[1], configs.block)
         chunk = max(1, chunk_elements // (block * n_classes))
         if lazy:
             chunk = min(chunk, 256)  # small chunks let the bounds prune
         best, best_gain = _best_candidate(samples, configs, conditional, bound, available,
-                                          (picked_conditional, joint_mi[-1]), chunk, lazy)
+                                          chunk, lazy)
         picks.append(best)
         joint_mi.append(joint_mi[-1] + best_gain)
-        picked_conditional += float(conditional[best])
         available[best] = False
         configs.add(samples[:, picks].double())
-    return np.asarray(picks, dtype=np.int64), torch.tensor(joint_mi[1:], dtype=torch.float64)
+    # A sum of sampled gains can leave [0, log K], where every mutual information with K
+    # equally likely posterior samples lies (it is at most their entropy).
+    reported = torch.tensor(joint_mi[1:], dtype=torch.float64).clamp_(0.0, math.log(n_samples))
+    return np.asarray(picks, dtype=np.int64), reported
 
 
 def _best_candidate(
@@ -223,15 +268,12 @@ def _best_candidate(
     conditional: torch.Tensor,
     bound: torch.Tensor,
     available: torch.Tensor,
-    picked: tuple[float, float],
     chunk: int,
     lazy: bool,
 ) -> tuple[int, float]:
     """One greedy step: the available position with the largest gain in joint mutual
-    information and that gain. ``picked`` holds the picks' summed conditional entropy and
-    their joint mutual information; ``bound`` (every candidate's last gain) is updated for
-    the candidates scored."""
-    picked_conditional, joint_mi = picked
+    information and that gain; ``bound`` (every candidate's last gain) is updated for the
+    candidates scored."""
     remaining = available.nonzero().flatten()
     order = remaining[torch.argsort(-bound[remaining], stable=True)]
     best, best_gain = -1, -torch.inf
@@ -239,8 +281,8 @@ def _best_candidate(
         if lazy and best >= 0 and float(bound[order[start]]) < best_gain:
             break  # nothing left can beat the best gain found
         positions = order[start:start + chunk]
-        gain = (configs.joint_entropy(samples[:, positions].double())
-                - conditional[positions] - picked_conditional - joint_mi)
+        candidates = samples[:, positions].double()
+        gain = configs.conditional_entropy(candidates) - conditional[positions]
         gain = torch.nan_to_num(gain, nan=-torch.inf)
         bound[positions] = gain
         top = float(gain.max())

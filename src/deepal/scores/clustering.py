@@ -106,9 +106,11 @@ def kmeans_plusplus(
     chosen = [int(torch.randint(len(points), (1,), generator=generator))]
     closest = (sq_norms - 2.0 * (points @ points[chosen[0]]) + sq_norms[chosen[0]]).clamp_min(0)
     for _ in range(1, k):
-        cumulative = closest.cumsum(0)
+        # float64 whatever the points' precision: a float32 running sum over many points
+        # drifts, and a float64 draw makes the same choices for float32 and float64 points.
+        cumulative = closest.double().cumsum(0)
         if cumulative[-1] > 0:
-            draws = torch.rand(n_trials, generator=generator, dtype=closest.dtype).to(
+            draws = torch.rand(n_trials, generator=generator, dtype=torch.float64).to(
                 closest.device)
             candidates = torch.searchsorted(cumulative, draws * cumulative[-1], right=True)
             candidates = candidates.clamp_max(len(points) - 1)
@@ -140,8 +142,15 @@ def kmeans_centres(
     of ``chunk_size`` (memory ``O(chunk_size * k)``), until the centres move less than ``tol``
     (scikit-learn's criterion: the summed squared centre shift below ``tol`` times the mean
     per-feature variance) or ``max_iter`` iterations. A cluster left empty is moved to the
-    point farthest from its own centre. Computation stays in the input's precision (float32
-    embeddings are not copied to float64).
+    point farthest from its own centre.
+
+    Computation stays in the input's precision (float32 embeddings are not copied to
+    float64), on points translated by their mean (computed in float64, a block at a time):
+    distances and cluster sums of float32 points far from the origin would otherwise lose
+    the digits that tell the points apart. For the same reason the centres are returned in
+    float64, translated back. The seeding works on a translated copy of its sample (at
+    most ``seed_sample`` points); the mean and the Lloyd passes read the points a block at
+    a time, so memory-mapped points are never copied whole.
 
     Parameters
     ----------
@@ -159,13 +168,12 @@ def kmeans_centres(
     seed_sample:
         Points the seeding looks at; default ``max(10_000, 20 * k)`` (all when fewer).
     chunk_size:
-        Points per block of the assignment step.
+        Points per block of the mean and of the assignment step.
 
     Returns
     -------
     torch.Tensor
-        Shape ``(k, d)``, in the floating dtype of ``points`` (float32 for integers) and on
-        its device.
+        Shape ``(k, d)``, float64, on the device of ``points``.
     """
     x = torch.as_tensor(points).detach()  # stays on its device (a GPU runs it there)
     if x.dim() != 2:
@@ -174,42 +182,85 @@ def kmeans_centres(
         x = x.float()
     _check_k(k, len(x))
     if k == len(x):
-        return x.clone()
+        return x.double()
+    mean, variance = column_moments(x, chunk_size)
+    shift = mean.to(x.dtype)  # points minus shift: near the origin, in their own precision
     generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
     sample_size = min(len(x), seed_sample or max(10_000, 20 * k))
     sample = x if sample_size == len(x) else x[torch.randperm(len(x), generator=generator)[
         :sample_size].to(x.device)]
-    centres = kmeans_plusplus(sample, k, generator)
-    threshold = tol * float(x.var(dim=0).mean()) if len(x) > 1 else 0.0
+    centres = kmeans_plusplus(sample - shift, k, generator)
+    threshold = tol * variance
     for _ in range(max_iter):
-        labels, dists = _assign_sq(x, centres, chunk_size)
+        labels, dists, sums = _lloyd_pass(x, shift, centres, chunk_size)
         counts = torch.bincount(labels, minlength=k)
-        sums = torch.zeros_like(centres).index_add_(0, labels, x)
         updated = sums / counts.clamp_min(1)[:, None].to(x.dtype)
         empty = torch.nonzero(counts == 0).flatten()
         if len(empty):
-            updated[empty] = x[torch.as_tensor(top_n(dists, len(empty)))]
-        shift = float(((updated - centres) ** 2).sum())
+            updated[empty] = x[torch.as_tensor(top_n(dists, len(empty)))] - shift
+        moved = float(((updated - centres) ** 2).sum())
         centres = updated
-        if shift <= threshold:
+        if moved <= threshold:
             break
-    return centres
+    return centres.double() + shift.double()
 
 
-def _assign_sq(
-    x: torch.Tensor, centres: torch.Tensor, chunk_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each point's nearest centre (squared Euclidean) and the squared distance to it."""
+def column_moments(x: torch.Tensor, chunk_size: int = 8192) -> tuple[torch.Tensor, float]:
+    """The mean of the rows of ``x`` and the mean over columns of their variance, in float64,
+    a block of rows at a time (a memory-mapped ``x`` is read once, never copied whole).
+
+    Parameters
+    ----------
+    x:
+        Shape ``(N, d)``, ``N >= 1``.
+    chunk_size:
+        Rows per block.
+
+    Returns
+    -------
+    tuple
+        The mean, shape ``(d,)`` float64 on the device of ``x``, and the mean sample
+        variance (``N - 1`` in the denominator; 0 for one row).
+
+    Examples
+    --------
+    >>> mean, variance = column_moments(torch.tensor([[1.0, 10.0], [3.0, 10.0]]))
+    >>> mean.tolist(), variance
+    ([2.0, 10.0], 1.0)
+    """
+    # Sums of differences from the first row, which is near the data, so the squares do not
+    # cancel against the squared mean.
+    origin = x[0].double()
+    first = torch.zeros_like(origin)
+    second = torch.zeros_like(origin)
+    for start in range(0, len(x), chunk_size):
+        block = x[start : start + chunk_size].double() - origin
+        first += block.sum(dim=0)
+        second += (block * block).sum(dim=0)
+    n = len(x)
+    offset = first / n
+    variance = (second - n * offset * offset) / max(n - 1, 1)
+    return origin + offset, float(variance.clamp_min(0.0).mean())
+
+
+def _lloyd_pass(
+    x: torch.Tensor, shift: torch.Tensor, centres: torch.Tensor, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One assignment pass over the points ``x - shift``, a block at a time: each point's
+    nearest centre (squared Euclidean), the squared distance to it, and each cluster's sum
+    of its (translated) points."""
     labels = torch.empty(len(x), dtype=torch.long, device=x.device)
     dists = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    sums = torch.zeros_like(centres)
     c_sq = (centres * centres).sum(dim=1)
     for start in range(0, len(x), chunk_size):
-        block = x[start : start + chunk_size]
+        block = x[start : start + chunk_size] - shift
         # ||x||^2 is the same for every centre of a point: added after the argmin.
         best = torch.addmm(c_sq[None, :], block, centres.T, alpha=-2.0).min(dim=1)
         labels[start : start + chunk_size] = best.indices
         dists[start : start + chunk_size] = (best.values + (block * block).sum(dim=1)).clamp_min(0)
-    return labels, dists
+        sums.index_add_(0, best.indices, block)
+    return labels, dists, sums
 
 
 def _assign_l1(

@@ -22,6 +22,10 @@ from deepal.scores.neighbours import as_points
 #: makes the graph denser than this is almost surely too large for the pool.
 MAX_EDGES = 20_000_000
 
+#: How far, relatively, :func:`purity_radius` stays below the distance that bounds it: far
+#: above the rounding of a float32 distance (about 1e-7), far below any gap that matters.
+RADIUS_MARGIN = 1e-5
+
 
 class BallGraph(NamedTuple):
     """Symmetric sparse graph in CSR form: the neighbours of ``i`` (itself included) are
@@ -220,7 +224,8 @@ def purity_radius(
     rng: np.random.Generator | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> float:
-    """The largest radius at which about ``alpha`` of the balls are *pure* (ProbCover's rule).
+    """The largest radius at which about ``alpha`` of the balls are *pure* (ProbCover's rule),
+    less a relative :data:`RADIUS_MARGIN`.
 
     A ball around ``x`` is pure when every point in it has ``x``'s (pseudo-)label, that is
     when the radius is below ``x``'s distance to the nearest differently labeled point. So the
@@ -258,6 +263,8 @@ def purity_radius(
         d[label[block][:, None] == label[None, :]] = float("inf")
         nearest_other[start : start + len(block)] = d.min(dim=1).values.double().sqrt().numpy()
     # Balls up to radius r are pure for the points with nearest_other > r: allowing
-    # j = floor((1 - alpha) m) impure balls, r is just below the (j + 1)-th smallest distance.
+    # j = floor((1 - alpha) m) impure balls, r is just below the (j + 1)-th smallest distance:
+    # a relative RADIUS_MARGIN below, since the ball graph measures that distance again, in
+    # other blocks, and float32 rounding must not decide whether the pair is an edge.
     j = int(np.floor((1.0 - alpha) * len(nearest_other) + 1e-9))
-    return float(np.nextafter(np.sort(nearest_other)[j], -np.inf))
+    return float(np.sort(nearest_other)[j] * (1.0 - RADIUS_MARGIN))

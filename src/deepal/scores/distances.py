@@ -16,8 +16,15 @@ DEFAULT_CHUNK_SIZE = 1024
 def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances ``||a_i - b_j||^2 = ||a_i||^2 + ||b_j||^2 - 2 a_i . b_j``.
 
-    The expansion is one matrix product, so it suits blocks of any size; it can round slightly
-    below 0 for (near-)identical points, so the result is clamped at 0.
+    The expansion is one matrix product, so it suits blocks of any size. Its rounding error
+    is relative to the norms, not to the distance: in float32, for points with a spread of 1
+    sitting 10,000 from the origin it exceeds the distances themselves. Distances do not
+    change when both sets move together, so both are first translated by ``-b[0]``, which
+    makes the error relative to the spread of the points instead, for ``O((M + P) d)`` more
+    work against the product's ``O(M P d)``. A point of the data rather than a mean: each
+    difference to it rounds relative to its own size, and integer-valued points stay exact,
+    so tied distances stay tied. The result can still round slightly below 0 for
+    (near-)identical points, so it is clamped at 0.
 
     Parameters
     ----------
@@ -30,10 +37,50 @@ def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor
         Shape ``(M, P)``, in the promoted dtype of ``a`` and ``b``.
+
+    Examples
+    --------
+    >>> far = torch.tensor([[10_000.0, 0.0], [10_000.0, 1.0]])
+    >>> pairwise_sq_dists(far, far[1:]).tolist()
+    [[1.0], [0.0]]
     """
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    a, b = a.to(dtype), b.to(dtype)
+    if len(b):
+        shift = b[0]
+        a, b = a - shift, b - shift
     a_sq = (a * a).sum(dim=1, keepdim=True)
     b_sq = (b * b).sum(dim=1)
-    return (a_sq + b_sq - 2.0 * (a @ b.T)).clamp_min(0.0)
+    # One (M, P) result, updated in place: fresh temporaries of that size cost more than
+    # the translation above.
+    out = torch.addmm(b_sq[None, :], a, b.T, alpha=-2.0)
+    return out.add_(a_sq).clamp_min_(0.0)
+
+
+def sq_dists_to(point: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """Squared distances from one point ``(d,)`` to each of ``others`` ``(P, d)``, by direct
+    differences: exact up to one rounding per term, and cheaper than the expansion of
+    :func:`pairwise_sq_dists` for one point.
+
+    Parameters
+    ----------
+    point:
+        Shape ``(d,)``.
+    others:
+        Shape ``(P, d)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(P,)``.
+
+    Examples
+    --------
+    >>> sq_dists_to(torch.tensor([1.0, 1.0]), torch.tensor([[1.0, 1.0], [4.0, 5.0]])).tolist()
+    [0.0, 25.0]
+    """
+    diff = others - point
+    return (diff * diff).sum(dim=1)
 
 
 def min_sq_dists(
@@ -98,7 +145,9 @@ def k_center_greedy(
     ``rng`` is ``None``, is the point nearest the mean of all embeddings (ties: lowest index).
 
     Computation is in the precision and on the device of ``embeddings`` (float32 embeddings
-    are used in place, with no copy; integers become float32).
+    are used in place, with no copy; integers become float32), with each block of distances
+    translated near the data first (:func:`pairwise_sq_dists`), so that float32 embeddings
+    far from the origin give the picks of a float64 computation.
 
     Parameters
     ----------
@@ -169,7 +218,7 @@ def k_center_greedy(
             continue
         if refreshes < sync_every:
             refreshes += 1
-            nearest = pairwise_sq_dists(x[candidate][None], x[unseen]).min()
+            nearest = sq_dists_to(x[candidate], x[unseen]).min()
             bound[candidate] = torch.minimum(bound[candidate], nearest)
             seen[candidate] = len(picks)
             continue

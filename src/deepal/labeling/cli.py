@@ -1,5 +1,5 @@
 """The labelling commands: ``deepal project init``, ``query``, ``import-labels``, ``export``,
-``status`` and ``label``."""
+``status``, ``predict`` and ``label``."""
 
 from __future__ import annotations
 
@@ -102,6 +102,8 @@ def register(commands: Any) -> None:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=command_status)
 
+    _register_predict(commands)
+
     label = commands.add_parser(
         "label", help="label the current batch in a web browser",
         description="Serve the current batch on 127.0.0.1 and print the URL to open; the "
@@ -111,6 +113,47 @@ def register(commands: Any) -> None:
                        help="TCP port (default 8765; 0 = any free port)")
     label.add_argument("--token", help="access token (default: a random one)")
     label.set_defaults(handler=command_label)
+
+
+def _register_predict(commands: Any) -> None:
+    from deepal.cli import add_option
+
+    predict = commands.add_parser(
+        "predict", help="predict the classes of the unlabeled items, or of new files",
+        description="Write the trained model's predictions (class, probability, top classes, "
+        "and a needs_review flag) for the project's unlabeled items or for new files.")
+    _project_option(predict)
+    predict.add_argument("--files", nargs="+", metavar="PATH",
+                         help="new files of the project's kind (images or image folders, "
+                         "tables, text files) instead of the unlabeled items")
+    predict.add_argument("-o", "--output", required=True, metavar="FILE",
+                         help="the file to write (e.g. predictions.csv)")
+    add_option(predict, "format", default="csv", choices=("csv", "json"),
+               help="csv (default) or json")
+    add_option(predict, "top-k", type=int, default=3, metavar="K",
+               help="classes listed per item (default 3)")
+    add_option(predict, "review-below", type=float, default=0.5, metavar="P",
+               help="flag needs_review where the probability is below P (default 0.5)")
+    add_option(predict, "retrain", action="store_true",
+               help="train on every label first instead of using the saved model.pt")
+    add_option(predict, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
+    _threads_option(predict)
+    predict.set_defaults(handler=command_predict)
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from deepal.labeling.predict import check_output, write_predictions
+
+    out = Path(args.output)
+    check_output(out, args.format)
+    project = _open(args)
+    rows = project.predict(files=args.files, top_k=args.top_k, review_below=args.review_below,
+                           retrain=args.retrain, device=args.device, threads=args.threads)
+    write_predictions(rows, out, args.format)
+    flagged = sum(row["needs_review"] for row in rows)
+    print(f"Wrote {len(rows)} predictions to {out} ({flagged} below probability "
+          f"{args.review_below:g}, flagged needs_review).")
+    return 0
 
 
 def _open(args: argparse.Namespace) -> Any:

@@ -25,6 +25,7 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.labeling import labels as item_labels
 from deepal.labeling.folder import DB_NAME, MODEL_NAME, POOL_NAME, create_project, stored_settings
+from deepal.labeling.model_file import model_record, save_model
 from deepal.labeling.sources import pool_handler
 from deepal.labeling.store import Round, Store
 from deepal.plugins import is_import_spec
@@ -231,15 +232,9 @@ class Project:
         return float(data.cal_test_acc(chosen.predict(data.get_test_data())))
 
     def _save_model(self, net: Any) -> Path:
-        import torch
-
-        path = self.root / MODEL_NAME
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"state_dict": net.clf.state_dict(), "classes": self.classes,
-                    "architecture": type(net.clf).__name__,
-                    "input_shape": list(self.arrays()["X"].shape[1:])}, tmp)
-        os.replace(tmp, path)
-        return path
+        X = self.arrays()["X"]
+        return save_model(self.root / MODEL_NAME,
+                          model_record(net, self.classes, X, pool_handler(X)))
 
     def train_and_save(self, device: str | None = None, n_epoch: int | None = None,
                        threads: int = DEFAULT_THREADS) -> Path:
@@ -256,6 +251,68 @@ class Project:
             net = self.net(device, n_epoch, data)
             net.train(data.get_labeled_data()[1])
         return self._save_model(net)
+
+    # -- predictions -----------------------------------------------------------------------
+
+    def predict(self, files: Sequence[str | os.PathLike[str]] | None = None, top_k: int = 3,
+                review_below: float = 0.5, retrain: bool = False, device: str | None = None,
+                threads: int = DEFAULT_THREADS) -> list[dict[str, Any]]:
+        """The trained model's predictions for the unlabeled items, or for ``files``.
+
+        Parameters
+        ----------
+        files:
+            New files of the project's kind (image files or folders, tables, text files,
+            arrays); ``None``: the project's items that have no label.
+        top_k:
+            Classes listed per item, most probable first.
+        review_below:
+            Items whose predicted class has a lower probability get ``needs_review``.
+        retrain:
+            Train on every label first (as ``deepal export`` does) instead of using the
+            saved ``model.pt``.
+        device, threads:
+            Where to predict (and train), and torch's CPU threads.
+
+        Returns
+        -------
+        list of dict
+            Per item: ``item`` (the project's id, ``None`` for a new file), ``ref``,
+            ``label``, ``probability``, ``top`` and ``needs_review``.
+
+        Examples
+        --------
+        ``[row["label"] for row in project.predict(files=["new_photos/"])]``
+        """
+        from deepal.labeling.model_file import read_model
+        from deepal.labeling.predict import (
+            PredictOptions,
+            new_inputs,
+            predict_probabilities,
+            prediction_rows,
+        )
+
+        options = validated(PredictOptions, {"top_k": top_k, "review_below": review_below,
+                                             "threads": threads},
+                            names={"top_k": "--top-k", "review_below": "--review-below"})
+        if files is not None:
+            X, refs = new_inputs(self, files)
+            ids: list[int | None] = [None] * len(refs)
+        else:
+            labeled = self.store.current_labels()
+            ids = [i for i in range(self.n_items) if i not in labeled]
+            X = self.arrays()["X"][np.asarray(ids, dtype=np.int64)]
+            named = self.store.refs([i for i in ids if i is not None])
+            refs = [named[i] for i in ids if i is not None]
+        if retrain:
+            self.train_and_save(device=device, threads=options.threads)
+        record = read_model(self.root / MODEL_NAME, self.classes)
+        if not len(X):
+            return []
+        with torch_threads(options.threads):
+            probs = predict_probabilities(self, X, record, device)
+        return prediction_rows(probs, self.classes, refs, ids, options.top_k,
+                               options.review_below)
 
     # -- reporting -------------------------------------------------------------------------
 

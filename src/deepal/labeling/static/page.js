@@ -1,7 +1,8 @@
 "use strict";
 const token = new URLSearchParams(location.search).get("token") || "";
-const keys = "1234567890";
-const state = { items: [], classes: [], pos: 0, skipped: new Set(), undo: [], busy: false };
+const positionKeys = "1234567890";
+const state = { items: [], classes: [], keys: [], pos: 0, skipped: new Set(), undo: [],
+                busy: false };
 const $ = (id) => document.getElementById(id);
 const annotatorBox = $("annotator");
 annotatorBox.value = new URLSearchParams(location.search).get("annotator")
@@ -20,6 +21,14 @@ async function api(path, body) {
   const payload = await response.json().catch(() => ({ error: response.statusText }));
   if (!response.ok) throw new Error(payload.error || response.statusText);
   return payload;
+}
+
+function classKeys(classes) {
+  // Classes named by single digits are labelled by their own digit (class "0" by 0), so a
+  // digit data set cannot be mislabelled by one; other classes by position: 1, 2, ..., 0.
+  const digits = classes.every((name) => /^[0-9]$/.test(name));
+  if (digits) return classes.slice();
+  return classes.map((_, i) => (i < positionKeys.length ? positionKeys[i] : null));
 }
 
 function say(text, kind) {
@@ -156,8 +165,8 @@ function back() {
 
 document.addEventListener("keydown", (event) => {
   if (event.target === annotatorBox || event.ctrlKey || event.metaKey || event.altKey) return;
-  const k = keys.indexOf(event.key);
-  if (k >= 0 && k < state.classes.length) { give(state.classes[k]); event.preventDefault(); }
+  const k = state.keys.indexOf(event.key);
+  if (k >= 0) { give(state.classes[k]); event.preventDefault(); }
   else if (event.key === "s" || event.key === "ArrowRight") { skip(); event.preventDefault(); }
   else if (event.key === "ArrowLeft") { back(); event.preventDefault(); }
   else if (event.key === "u" || event.key === "Backspace") { undo(); event.preventDefault(); }
@@ -171,6 +180,7 @@ async function load() {
     const batch = await api("/api/batch");
     state.items = batch.items;
     state.classes = batch.classes;
+    state.keys = classKeys(batch.classes);
     $("round").textContent = batch.round === null ? "" : `\u00b7 round ${batch.round}`;
     const box = $("classes");
     batch.classes.forEach((name, i) => {
@@ -178,9 +188,9 @@ async function load() {
       button.className = "class";
       button.dataset.label = name;
       button.textContent = name;
-      if (i < keys.length) {
+      if (state.keys[i] !== null) {
         const kbd = document.createElement("kbd");
-        kbd.textContent = keys[i];
+        kbd.textContent = state.keys[i];
         button.appendChild(kbd);
       }
       button.addEventListener("click", () => give(name));

@@ -112,6 +112,20 @@ def register(commands: Any) -> None:
     label.add_argument("--port", type=int, default=8765,
                        help="TCP port (default 8765; 0 = any free port)")
     label.add_argument("--token", help="access token (default: a random one)")
+    label.add_argument("-n", type=int, metavar="N",
+                       help="items per batch made in the background (default: as many as "
+                       "the current batch)")
+    label.add_argument("--ahead", type=int, metavar="K",
+                       help="start training and picking the next batch when K items of the "
+                       "current one are left (default: half the batch; 0: only on the "
+                       "page's button)")
+    label.add_argument("--no-background", action="store_true",
+                       help="make no batch in the background: run `deepal query` yourself")
+    add_option(label, "n-epoch", type=int, metavar="N", help="training epochs per batch")
+    add_option(label, "strategy", metavar="NAME",
+               help="another strategy, or the project's own package.module:Class")
+    add_option(label, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
+    _threads_option(label)
     label.set_defaults(handler=command_label)
 
 
@@ -282,7 +296,21 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def command_label(args: argparse.Namespace) -> int:
+    from deepal.labeling.background import NextBatch, background_settings
+    from deepal.labeling.requests import check_port
     from deepal.labeling.server import serve
 
-    serve(_open(args), port=args.port, token=args.token)
+    project = _open(args)
+    check_port(args.port)
+    worker = None
+    if not args.no_background:
+        settings = background_settings(n=args.n, ahead=args.ahead, strategy=args.strategy,
+                                       n_epoch=args.n_epoch, device=args.device,
+                                       threads=args.threads)
+        worker = NextBatch(project.root, settings)
+    try:
+        serve(project, port=args.port, token=args.token, next_batch=worker)
+    finally:
+        if worker is not None:
+            worker.close()
     return 0

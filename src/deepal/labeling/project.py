@@ -175,12 +175,19 @@ class Project:
     # -- querying --------------------------------------------------------------------------
 
     def query(self, n: int, device: str | None = None, n_epoch: int | None = None,
-              strategy: str | None = None, threads: int = DEFAULT_THREADS) -> QueryResult:
+              strategy: str | None = None, threads: int = DEFAULT_THREADS,
+              exclude: Sequence[int] = (), training_hooks: Sequence[Any] = ()) -> QueryResult:
         """Train on the labels so far, pick the next ``n`` items, record the round.
 
         ``strategy`` replaces the project's for this round; a project whose strategy is a
         user's ``package.module:Class`` needs it passed here again (it is never imported from
-        the database). ``threads`` is torch's CPU thread count, recorded with the round."""
+        the database). ``threads`` is torch's CPU thread count, recorded with the round.
+
+        ``exclude`` names unlabeled items not to pick (the items an annotator is labelling
+        while this query runs): the strategy picks ``n`` more than that and they are dropped,
+        so the round holds the strategy's first ``n`` other picks. ``training_hooks`` are
+        :class:`~deepal.nets.hooks.TrainingHook` objects added to the network (to follow
+        the training's progress)."""
         from deepal.seeding import seed_everything
         from deepal.strategies.random_sampling import RandomSampling
         from deepal.strategies.registry import get_strategy
@@ -191,8 +198,10 @@ class Project:
         name = self._strategy_name(options.strategy)
         strategy_cls = get_strategy(name)
         data = self.data()
-        if options.n > data.n_unlabeled:
-            raise PoolExhaustedError(f"-n {n} exceeds the {data.n_unlabeled} unlabeled items")
+        skip = {int(i) for i in exclude if not data.labeled_idxs[int(i)]}
+        if options.n + len(skip) > data.n_unlabeled:
+            raise PoolExhaustedError(f"-n {n} exceeds the {data.n_unlabeled - len(skip)} "
+                                     "unlabeled items" + (" not being labelled" if skip else ""))
         rounds = self.store.rounds()
         seed_everything(self.settings.seed + len(rounds))
         notes = _open_items_note(rounds, data)
@@ -202,8 +211,10 @@ class Project:
             strategy_cls, name = RandomSampling, "RandomSampling"
         with torch_threads(options.threads):
             chosen = strategy_cls(data, self.net(device, options.n_epoch, data))
+            chosen.net.training_hooks.extend(training_hooks)
             accuracy = self._train(chosen, data) if data.n_labeled else None
-            idxs = [int(i) for i in chosen.query(options.n)]
+            picked = [int(i) for i in chosen.query(options.n + len(skip))]
+            idxs = [i for i in picked if i not in skip][:options.n]
         round_id = self.store.add_round(name, data.n_labeled, idxs, accuracy,
                                         time.perf_counter() - started, options.threads)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,

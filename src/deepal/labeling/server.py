@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from deepal.errors import DeepALError
+from deepal.labeling.background import NextBatch, NextBody
 from deepal.labeling.labels import annotator_name
 from deepal.labeling.page import ASSETS, page_file, render_page
 from deepal.labeling.project import Project
@@ -38,6 +39,7 @@ from deepal.labeling.requests import (
 #: Seconds a connection may stay silent while the server waits for its request or body.
 READ_TIMEOUT = 10.0
 _IMAGE = re.compile(r"^/api/items/(\d{1,12})/image$")
+_ROUND = re.compile(r"^\d{1,12}$")
 
 
 class LabelServer(ThreadingHTTPServer):
@@ -54,15 +56,21 @@ class LabelServer(ThreadingHTTPServer):
     read_timeout:
         Seconds a client may stay silent mid-request before it gets 408 and is dropped, so a
         body shorter than its ``Content-Length`` never holds a thread.
+    next_batch:
+        The worker that makes the next batch while the annotator labels
+        (:class:`~deepal.labeling.background.NextBatch`); ``None``: batches come from
+        ``deepal query`` alone.
     """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, project: Project, port: int = 8765, token: str | None = None,
-                 host: str = "127.0.0.1", read_timeout: float = READ_TIMEOUT) -> None:
+                 host: str = "127.0.0.1", read_timeout: float = READ_TIMEOUT,
+                 next_batch: NextBatch | None = None) -> None:
         port = check_port(port)
         self.project = project
+        self.next_batch = next_batch
         self.read_timeout = read_timeout
         self.token = token or secrets.token_urlsafe(18)
         self.features = project.arrays()["X"] if project.settings.kind in ("table", "numpy") \
@@ -92,9 +100,18 @@ class LabelServer(ThreadingHTTPServer):
 
     # -- what the API returns --------------------------------------------------------------
 
-    def batch(self) -> dict[str, Any]:
+    def round_items(self, round_id: int | None) -> tuple[int | None, list[int]]:
+        """The round ``round_id``'s id and items (``None``: the latest round's)."""
+        if round_id is None:
+            return self.project.batch()
+        found = next((r for r in self.project.store.rounds() if r.id == round_id), None)
+        if found is None:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"there is no round {round_id}")
+        return found.id, found.item_ids
+
+    def batch(self, round_id: int | None = None) -> dict[str, Any]:
         project = self.project
-        round_id, item_ids = project.batch()
+        round_id, item_ids = self.round_items(round_id)
         labels = project.store.current_labels()
         items = []
         names = project.settings.feature_names
@@ -112,7 +129,31 @@ class LabelServer(ThreadingHTTPServer):
                 entry["annotator"] = labels[item_id].annotator
             items.append(entry)
         return {"round": round_id, "classes": project.classes, "items": items,
-                "kind": project.settings.kind, **self.progress(item_ids, labels)}
+                "kind": project.settings.kind, **self.progress(item_ids, labels),
+                "next": self.next_state()}
+
+    def next_state(self) -> dict[str, Any]:
+        """The background worker's state and the latest round (``state`` is ``"off"``
+        without a worker)."""
+        state = self.next_batch.state() if self.next_batch else {"state": "off"}
+        return {**state, "latest_round": self.project.batch()[0]}
+
+    def start_next(self, force: bool = False) -> bool:
+        """Start the next batch in the background when the latest batch has at most
+        ``ahead`` unlabeled items left (or at once with ``force``); whether it started."""
+        worker = self.next_batch
+        if worker is None:
+            return False
+        round_id, item_ids = self.project.batch()
+        labels = self.project.store.current_labels()
+        still_open = [i for i in item_ids if i not in labels]
+        ahead = worker.settings.ahead
+        if ahead is None:
+            ahead = max(1, len(item_ids) // 2)
+        if not force and (not ahead or not item_ids or len(still_open) > ahead):
+            return False
+        n = worker.settings.n or len(item_ids) or 10
+        return worker.start(round_id, n, still_open)
 
     def progress(self, item_ids: list[int] | None = None,
                  labels: dict[int, Any] | None = None) -> dict[str, Any]:
@@ -178,7 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
     def timeout(self) -> float:  # type: ignore[override]  # read by StreamRequestHandler.setup
         return self.server.read_timeout
 
-    def _body(self, model: type[UndoBody]) -> UndoBody:
+    def _body(self, model: type[Any]) -> Any:
         """The request's body checked as ``model``, or a :class:`RequestError`."""
         if self.headers.get_content_type() != "application/json":
             # Also keeps a plain HTML form of another site from posting here unasked.
@@ -218,6 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answering = False
         try:
             route()
+        except RequestError as error:
+            self.close_connection = True  # the rest of a refused body is not read
+            self._error(error.status, str(error))
         except Exception as error:  # noqa: BLE001 - any fault: one line, no traceback
             self.server.log_failure(self.client_address, error)
             self.close_connection = True
@@ -236,7 +280,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path == "/":
             self._send(HTTPStatus.OK, render_page().encode(), "text/html; charset=utf-8")
         elif parts.path == "/api/batch":
-            self._json(HTTPStatus.OK, self.server.batch())
+            self._json(HTTPStatus.OK, self.server.batch(_round(parse_qs(parts.query))))
+        elif parts.path == "/api/next":
+            self._json(HTTPStatus.OK, self.server.next_state())
         elif match := _IMAGE.match(parts.path):
             found = self.server.project.store.item(int(match.group(1)))
             if found is None or found[2] is None:
@@ -248,21 +294,40 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self) -> None:
         parts = urlsplit(self.path)
-        if not self._authorised(parse_qs(parts.query)):
+        query = parse_qs(parts.query)
+        if not self._authorised(query):
+            return
+        if parts.path == "/api/next":
+            self._post_next()
             return
         if parts.path not in ("/api/labels", "/api/undo"):
             self._error(HTTPStatus.NOT_FOUND, f"no such page: {parts.path}")
             return
+        # The progress answered is that of the page's round (``?round=``), which may be
+        # older than the latest once the next batch was made in the background.
+        _, shown = self.server.round_items(_round(query))
         try:
             item_id = self._change(parts.path)
-        except RequestError as error:
-            self.close_connection = True  # the rest of a refused body is not read
-            self._error(error.status, str(error))
-            return
+        except RequestError:
+            raise
         except DeepALError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
             return
-        self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.progress()})
+        if parts.path == "/api/labels":
+            self.server.start_next()
+        self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.progress(shown),
+                                   "next": self.server.next_state()})
+
+    def _post_next(self) -> None:
+        """``POST /api/next``: make the next batch now, in the background."""
+        self._body(NextBody)
+        if self.server.next_batch is None:
+            raise RequestError(HTTPStatus.CONFLICT, "this server does not make batches: run "
+                               "`deepal query` in a terminal, or start `deepal label` "
+                               "without --no-background")
+        started = self.server.start_next(force=True)
+        self._json(HTTPStatus.OK, {"ok": True, "started": started,
+                                   "next": self.server.next_state()})
 
     def _change(self, path: str) -> int:
         """Record (``/api/labels``) or undo (``/api/undo``) the body's label; its item id."""
@@ -279,10 +344,23 @@ class _Handler(BaseHTTPRequestHandler):
         return item_id
 
 
+def _round(query: dict[str, list[str]]) -> int | None:
+    """The ``round`` of a request's query string (the round the page shows), if any."""
+    values = query.get("round")
+    if not values:
+        return None
+    given = values[0]
+    if not _ROUND.match(given):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"round={given[:20]!r}: expected a round "
+                           "number")
+    return int(given)
+
+
 def serve(project: Project, port: int = 8765, token: str | None = None,
-          ready: Any = None) -> None:
-    """Serve until interrupted; print the URL (with its token) first."""
-    server = LabelServer(project, port=port, token=token)
+          ready: Any = None, next_batch: NextBatch | None = None) -> None:
+    """Serve until interrupted; print the URL (with its token) first. With ``next_batch``
+    the next batch is made in the background while the annotator labels."""
+    server = LabelServer(project, port=port, token=token, next_batch=next_batch)
     _, items = project.batch()
     print(f"Labelling {len(items)} items of the latest batch: open {server.url}", flush=True)
     if not items:

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_label_page import CHROMIUM_ARGS, open_page, request, shown_item, wait_labeled
 
 from deepal.labeling import Project
 from deepal.labeling.background import NextBatch, QuerySettings
 from deepal.labeling.server import LabelServer
-
-from test_label_page import CHROMIUM_ARGS, open_page, request, shown_item, wait_labeled
 
 pytest.importorskip("PIL", reason='image folders need Pillow: pip install "deepal[images]"')
 

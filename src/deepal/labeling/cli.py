@@ -1,5 +1,5 @@
 """The labelling commands: ``deepal project init``, ``query``, ``import-labels``, ``export``,
-``status``, ``predict`` and ``label``."""
+``status``, ``predict``, ``review`` and ``label``."""
 
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ def register(commands: Any) -> None:
     status.set_defaults(handler=command_status)
 
     _register_predict(commands)
+    _register_review(commands)
 
     label = commands.add_parser(
         "label", help="label the current batch in a web browser",
@@ -168,6 +169,62 @@ def command_predict(args: argparse.Namespace) -> int:
     print(f"Wrote {len(rows)} predictions to {out} ({flagged} below probability "
           f"{args.review_below:g}, flagged needs_review).")
     return 0
+
+
+def _register_review(commands: Any) -> None:
+    from deepal.cli import add_option
+
+    review = commands.add_parser(
+        "review", help="list the labels most likely wrong",
+        description="Predict every labeled item with a model trained without it (k folds) "
+        "and list the items whose label the model doubts, most doubtful first; FLAGGED "
+        "items are those where it confidently prefers another class (confident learning).")
+    _project_option(review)
+    add_option(review, "folds", type=int, default=5, metavar="K",
+               help="models trained, each without one fold of the labels (default 5)")
+    add_option(review, "top", type=int, default=20, metavar="N",
+               help="items printed (default 20; the --output file holds them all)")
+    review.add_argument("-o", "--output", metavar="FILE",
+                        help="write every labeled item, ranked, to FILE (.csv or .json)")
+    add_option(review, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
+    _threads_option(review)
+    review.set_defaults(handler=command_review)
+
+
+def command_review(args: argparse.Namespace) -> int:
+    out = None if args.output is None else Path(args.output)
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        raise DeepALError(f"-o {out}: write a .csv or a .json file")
+    if out is not None and not out.parent.is_dir():
+        raise DeepALError(f"-o {out}: the folder {out.parent} does not exist")
+    if args.top < 0:
+        raise DeepALError(f"--top {args.top}: give a number of items, 0 or more")
+    rows = _open(args).review(folds=args.folds, device=args.device, threads=args.threads)
+    flagged = sum(row["flagged"] for row in rows)
+    print(f"{flagged} of {len(rows)} labels flagged as likely wrong; the most doubtful:")
+    for row in rows[:args.top]:
+        mark = "FLAGGED" if row["flagged"] else "       "
+        print(f"{mark} item {row['item']} ({row['ref']}): labeled {row['label']} by "
+              f"{row['annotator']} (p={row['label_probability']:.2f}), model says "
+              f"{row['suggested']} (p={row['suggested_probability']:.2f})")
+    if out is not None:
+        _write_rows(out, rows)
+        print(f"Wrote all {len(rows)} to {out}")
+    return 0
+
+
+def _write_rows(out: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+    import io
+
+    if out.suffix.lower() == ".json":
+        _write(out, json.dumps(rows, indent=1) + "\n")
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["item"])
+    writer.writeheader()
+    writer.writerows(rows)
+    _write(out, buffer.getvalue())
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -292,7 +349,35 @@ def command_status(args: argparse.Namespace) -> int:
         print(f"current batch: {status['batch_labeled']} of {status['batch_size']} labeled")
     if not status["has_test_set"]:
         print("no labeled test set (add one with `deepal project init --test`)")
+    for line in stopping_lines(status["stopping"]):
+        print(line)
     return 0
+
+
+def stopping_lines(stopping: dict[str, Any]) -> list[str]:
+    """``deepal status``'s lines on when to stop (see :mod:`deepal.labeling.stopping`).
+
+    Examples
+    --------
+    >>> stopping_lines({"kappas": [], "accuracy_curve": []})
+    ['stopping signal: needs two rounds with a trained model']
+    """
+    kappas = stopping["kappas"]
+    if not kappas:
+        return ["stopping signal: needs two rounds with a trained model"]
+    shown = ", ".join(f"{k['kappa']:.3f}" for k in kappas[-6:])
+    verdict = (f"fired at round {stopping['stop_round']} ({stopping['stop_n_labeled']} "
+               "labels): more labels are unlikely to change the model much"
+               if stopping["stop"] else "not yet")
+    lines = [f"stopping signal: agreement (Cohen's kappa) of successive models on "
+             f"{stopping['stop_set_size']} stop-set items: {shown}; fires when "
+             f"{stopping['window']} in a row are >= {stopping['threshold']}: {verdict}"]
+    gains = [c for c in stopping["accuracy_curve"] if c["gain_per_label"] is not None]
+    if gains:
+        last = gains[-1]
+        lines.append(f"held-out accuracy {last['test_accuracy']:.3f} at {last['n_labeled']} "
+                     f"labels, {last['gain_per_label']:+.5f} per label over the last round")
+    return lines
 
 
 def command_label(args: argparse.Namespace) -> int:

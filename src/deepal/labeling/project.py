@@ -27,6 +27,7 @@ from deepal.labeling import labels as item_labels
 from deepal.labeling.folder import DB_NAME, MODEL_NAME, POOL_NAME, create_project, stored_settings
 from deepal.labeling.model_file import model_record, save_model
 from deepal.labeling.sources import pool_handler
+from deepal.labeling.stopping import record_stop_predictions, stop_set, stopping_report
 from deepal.labeling.store import Round, Store
 from deepal.plugins import is_import_spec
 from deepal.resources import DEFAULT_THREADS, torch_threads
@@ -213,10 +214,13 @@ class Project:
             chosen = strategy_cls(data, self.net(device, options.n_epoch, data))
             chosen.net.training_hooks.extend(training_hooks)
             accuracy = self._train(chosen, data) if data.n_labeled else None
+            stop_votes = self._stop_set_predictions(chosen, data) if data.n_labeled else None
             picked = [int(i) for i in chosen.query(options.n + len(skip))]
             idxs = [i for i in picked if i not in skip][:options.n]
         round_id = self.store.add_round(name, data.n_labeled, idxs, accuracy,
                                         time.perf_counter() - started, options.threads)
+        if stop_votes is not None:
+            record_stop_predictions(self.root, round_id, stop_votes)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,
                            "; ".join(notes) or None)
 
@@ -241,6 +245,11 @@ class Project:
         if not data.n_test:
             return None
         return float(data.cal_test_acc(chosen.predict(data.get_test_data())))
+
+    def _stop_set_predictions(self, chosen: Any, data: Data) -> np.ndarray:
+        """The trained model's classes for the stop set (:mod:`deepal.labeling.stopping`)."""
+        items = stop_set(self.n_items, self.settings.seed)
+        return chosen.predict(data.handler(self.arrays()["X"][items], None)).numpy()
 
     def _save_model(self, net: Any) -> Path:
         X = self.arrays()["X"]
@@ -325,6 +334,35 @@ class Project:
         return prediction_rows(probs, self.classes, refs, ids, options.top_k,
                                options.review_below)
 
+    def review(self, folds: int = 5, device: str | None = None,
+               threads: int = DEFAULT_THREADS) -> list[dict[str, Any]]:
+        """The labeled items, most doubtful label first (:mod:`deepal.labeling.doubt`):
+        each predicted by a model trained without it, ``flagged`` where the model confidently
+        prefers another class.
+
+        Parameters
+        ----------
+        folds:
+            Models trained (each on all labels but one fold).
+        device, threads:
+            Where to train, and torch's CPU threads.
+
+        Returns
+        -------
+        list of dict
+            ``item``, ``ref``, ``label``, ``annotator``, ``label_probability``,
+            ``suggested``, ``suggested_probability``, ``flagged``.
+
+        Examples
+        --------
+        ``[row["ref"] for row in project.review() if row["flagged"]]``
+        """
+        from deepal.labeling.doubt import review_rows
+
+        validated(TrainOptions, {"threads": threads})
+        with torch_threads(threads):
+            return review_rows(self, folds, device)
+
     # -- reporting -------------------------------------------------------------------------
 
     def batch(self) -> tuple[int | None, list[int]]:
@@ -340,6 +378,7 @@ class Project:
             per_class[self.classes[label.class_index]] += 1
         rounds = self.store.rounds()
         _, batch = self.batch()
+        refs = self.store.refs(batch)
         return {
             "n_items": self.store.n_items(), "n_labeled": len(labels), "per_class": per_class,
             "rounds": [{"round": r.id, "strategy": r.strategy, "n_labeled": r.n_labeled,
@@ -349,6 +388,9 @@ class Project:
             "test_accuracy": next((r.test_accuracy for r in reversed(rounds)
                                    if r.test_accuracy is not None), None),
             "has_test_set": "X_test" in self.arrays(),
+            "batch": [{"item": i, "ref": refs[i], "label": self.classes[labels[i].class_index]
+                       if i in labels else None} for i in batch],
+            "stopping": stopping_report(self.root, len(self.classes), rounds),
         }
 
 

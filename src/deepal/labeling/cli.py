@@ -351,6 +351,13 @@ def command_status(args: argparse.Namespace) -> int:
         print("no labeled test set (add one with `deepal project init --test`)")
     for line in stopping_lines(status["stopping"]):
         print(line)
+    agreed = status["agreement"]
+    if agreed["items"]:
+        print(f"annotators agree on {agreed['agreeing']} of the {agreed['items']} items "
+              f"several of them labelled ({agreed['agreement']:.0%})")
+        for conflict in agreed["conflicts"][:20]:
+            said = ", ".join(f"{who}: {c}" for who, c in conflict["labels"].items())
+            print(f"  conflict on item {conflict['item']}: {said}")
     return 0
 
 

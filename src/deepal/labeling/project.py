@@ -24,6 +24,7 @@ from deepal.config.project import QueryOptions, TrainOptions
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.labeling import labels as item_labels
+from deepal.labeling.agreement import agreement, votes
 from deepal.labeling.folder import DB_NAME, MODEL_NAME, POOL_NAME, create_project, stored_settings
 from deepal.labeling.model_file import model_record, save_model
 from deepal.labeling.sources import pool_handler
@@ -391,6 +392,7 @@ class Project:
             "batch": [{"item": i, "ref": refs[i], "label": self.classes[labels[i].class_index]
                        if i in labels else None} for i in batch],
             "stopping": stopping_report(self.root, len(self.classes), rounds),
+            "agreement": agreement(votes(self.store.label_history()), self.classes),
         }
 
 

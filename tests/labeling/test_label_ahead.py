@@ -94,6 +94,8 @@ def test_the_annotator_never_waits_for_a_batch_after_the_first(chromium, digits)
     waits = page.get_attribute("body", "data-waited")
     # One entry per batch after the first, in milliseconds: no waiting at all.
     assert waits == ",".join(["0"] * BATCHES)
+    # Rounds 2 to 4 trained models: the page shows how much the last two agree.
+    assert page.inner_text("#stop-status").startswith("Agreement of the last two models: kappa")
 
     rounds = project.store.rounds()
     assert len(rounds) == BATCHES + 1

@@ -130,7 +130,18 @@ class LabelServer(ThreadingHTTPServer):
             items.append(entry)
         return {"round": round_id, "classes": project.classes, "items": items,
                 "kind": project.settings.kind, **self.progress(item_ids, labels),
-                "next": self.next_state()}
+                "next": self.next_state(), "stopping": self.stopping()}
+
+    def stopping(self) -> dict[str, Any]:
+        """The stopping signal's last kappa and whether it fired (as ``deepal status``)."""
+        from deepal.labeling.stopping import stopping_report
+
+        report = stopping_report(self.project.root, len(self.project.classes),
+                                 self.project.store.rounds())
+        last = report["kappas"][-1]["kappa"] if report["kappas"] else None
+        return {"kappa": last, "stop": report["stop"], "stop_round": report["stop_round"],
+                "stop_n_labeled": report["stop_n_labeled"], "threshold": report["threshold"],
+                "window": report["window"]}
 
     def next_state(self) -> dict[str, Any]:
         """The background worker's state and the latest round (``state`` is ``"off"``

@@ -105,6 +105,18 @@ async function requestNext() {
   }
 }
 
+function describeStopping(stopping) {
+  // The stabilising-predictions signal: do successive models still change their minds?
+  if (stopping.kappa === null) return "";
+  if (stopping.stop) {
+    return `Stopping signal: successive models agree (kappa \u2265 ${stopping.threshold} `
+      + `${stopping.window} times in a row since round ${stopping.stop_round}, `
+      + `${stopping.stop_n_labeled} labels): more labels are unlikely to change the model much.`;
+  }
+  return `Agreement of the last two models: kappa ${stopping.kappa.toFixed(3)} `
+    + `(the stopping signal needs \u2265 ${stopping.threshold} ${stopping.window} times in a row).`;
+}
+
 function render() {
   const item = state.items[state.pos];
   const allDone = batchDone();
@@ -283,6 +295,7 @@ async function loadBatch() {
     $("round").textContent = batch.round === null ? "" : `\u00b7 round ${batch.round}`;
     document.body.dataset.round = batch.round === null ? "" : String(batch.round);
     applyProgress(batch);
+    $("stop-status").textContent = describeStopping(batch.stopping);
     const first = state.items.findIndex((i) => !i.label);
     state.pos = first >= 0 ? first : 0;
     render();

@@ -153,3 +153,59 @@ def test_without_a_worker_the_page_asks_for_deepal_query(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_server_leaves_no_worker_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    mnist_folder(tmp_path / "digits", 20)
+    project = Project.init(tmp_path / "proj", tmp_path / "digits", classes=DIGITS,
+                           image_size=8, channels=1)
+    project.query(5)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepal", "label", "-p", str(project.root), "--port", "0"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert "open http://127.0.0.1:" in process.stdout.readline()  # type: ignore[union-attr]
+        workers: set[int] = set()
+        for _ in range(300):
+            workers = _children(process.pid)
+            if workers:
+                break
+            time.sleep(0.1)
+        assert workers, "the server started no worker process"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        for _ in range(300):
+            if not any(_alive(pid) for pid in workers):
+                break
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        if process.poll() is None:
+            process.kill()

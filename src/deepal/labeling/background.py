@@ -102,7 +102,17 @@ def _work(root: str, settings: QuerySettings, tasks: Any, events: Any) -> None:
 
     project = Project(root)
     events.put(("idle", 0, 0))
-    while (task := tasks.get()) is not None:
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            # A server killed outright (SIGKILL) cannot stop its worker: it stops itself.
+            if parent is not None and not parent.is_alive():
+                return
+            continue
+        if task is None:
+            return
         try:
             result = project.query(task.n, device=settings.device, n_epoch=settings.n_epoch,
                                    strategy=settings.strategy, threads=settings.threads,

@@ -1,7 +1,8 @@
 """Labelling without waiting, in a real headless Chromium: a scripted annotator labels an
 MNIST-derived image project at one label per second and 10 labels per batch while the server
 trains and picks the next batch in a worker process; the next batch is on the page when the
-current one is finished, and the labels given meanwhile are used by the round after."""
+current one is finished, and the labels given meanwhile are used by the round after. A
+review batch of doubtful labels is checked in the same page."""
 
 from __future__ import annotations
 
@@ -209,3 +210,51 @@ def test_a_killed_server_leaves_no_worker_behind(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_review_batch_is_checked_in_the_page(chromium, tmp_path, capsys):
+    from playwright.sync_api import expect
+
+    from deepal.cli import main
+    from deepal.labeling.doubt import read_review_batch
+    from deepal.labeling.views import ReviewBatch
+
+    truth = mnist_folder(tmp_path / "digits", 60)
+    project = Project.init(tmp_path / "proj", tmp_path / "digits", classes=DIGITS,
+                           image_size=8, channels=1, n_epoch=5)
+    wrong = {3: (truth[3] + 1) % 10, 7: (truth[7] + 5) % 10}
+    project.store.add_labels([(i, wrong.get(i, t), "ann") for i, t in enumerate(truth)], "web")
+    assert main(["review", "-p", str(project.root), "--folds", "2", "--batch", "4"]) == 0
+    assert "Kept the 4 most doubtful as a review batch" in capsys.readouterr().out
+    stamp, items, suggested = read_review_batch(project.root, project.n_items, DIGITS)
+    assert len(items) == 4 and set(suggested) == set(items)
+    server = LabelServer(project, port=0, review=ReviewBatch(stamp, items, suggested))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = open_page(chromium, server.url, "zoe")
+        assert page.inner_text("#round") == "\u00b7 review"
+        assert page.inner_text("#progress") == "0 / 4 labeled"   # labeled before: unchecked
+        first = shown_item(page)
+        assert page.inner_text("#current-label") == (
+            f"labeled {DIGITS[wrong.get(first, truth[first])]} by ann; the model suggests "
+            f"{suggested[first]}")
+        assert page.locator("button.class.suggested").get_attribute("data-label") \
+            == suggested[first]
+        page.keyboard.press(str(truth[first]))                  # corrected (or confirmed)
+        wait_labeled(page, 1)
+        labels = project.store.current_labels()
+        assert (labels[first].class_index, labels[first].annotator) == (truth[first], "zoe")
+        for n in range(2, 5):
+            page.keyboard.press(str(truth[shown_item(page)]))
+            wait_labeled(page, n)
+        expect(page.locator("#done-note")).to_have_text(
+            "Every label of the review batch is checked.")
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (project.root / "review.json").write_text('{"created_at": "x", "items": [{"item": 999, '
+                                              '"suggested": "3"}]}')
+    assert main(["label", "-p", str(project.root), "--review", "--port", "0"]) == 2
+    assert "not a review batch deepal wrote" in capsys.readouterr().err

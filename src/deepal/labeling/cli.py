@@ -122,6 +122,8 @@ def register(commands: Any) -> None:
                        "page's button)")
     label.add_argument("--no-background", action="store_true",
                        help="make no batch in the background: run `deepal query` yourself")
+    label.add_argument("--review", action="store_true",
+                       help="check the review batch of `deepal review --batch N` instead")
     add_option(label, "n-epoch", type=int, metavar="N", help="training epochs per batch")
     add_option(label, "strategy", metavar="NAME",
                help="another strategy, or the project's own package.module:Class")
@@ -186,6 +188,9 @@ def _register_review(commands: Any) -> None:
                help="items printed (default 20; the --output file holds them all)")
     review.add_argument("-o", "--output", metavar="FILE",
                         help="write every labeled item, ranked, to FILE (.csv or .json)")
+    add_option(review, "batch", type=int, metavar="N",
+               help="keep the N most doubtful as a review batch to check in the browser "
+               "with `deepal label --review`")
     add_option(review, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
     _threads_option(review)
     review.set_defaults(handler=command_review)
@@ -199,7 +204,10 @@ def command_review(args: argparse.Namespace) -> int:
         raise DeepALError(f"-o {out}: the folder {out.parent} does not exist")
     if args.top < 0:
         raise DeepALError(f"--top {args.top}: give a number of items, 0 or more")
-    rows = _open(args).review(folds=args.folds, device=args.device, threads=args.threads)
+    if args.batch is not None and args.batch < 1:
+        raise DeepALError(f"--batch {args.batch}: give a number of items, 1 or more")
+    project = _open(args)
+    rows = project.review(folds=args.folds, device=args.device, threads=args.threads)
     flagged = sum(row["flagged"] for row in rows)
     print(f"{flagged} of {len(rows)} labels flagged as likely wrong; the most doubtful:")
     for row in rows[:args.top]:
@@ -210,6 +218,12 @@ def command_review(args: argparse.Namespace) -> int:
     if out is not None:
         _write_rows(out, rows)
         print(f"Wrote all {len(rows)} to {out}")
+    if args.batch is not None:
+        from deepal.labeling.doubt import write_review_batch
+
+        write_review_batch(project.root, rows, args.batch)
+        print(f"Kept the {min(args.batch, len(rows))} most doubtful as a review batch: check "
+              f"them with `deepal label --review -p {args.project}`")
     return 0
 
 
@@ -225,6 +239,14 @@ def _write_rows(out: Path, rows: list[dict[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     _write(out, buffer.getvalue())
+
+
+def _review_batch(project: Any) -> Any:
+    from deepal.labeling.doubt import read_review_batch
+    from deepal.labeling.views import ReviewBatch
+
+    stamp, items, suggested = read_review_batch(project.root, project.n_items, project.classes)
+    return ReviewBatch(stamp, items, suggested)
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -394,6 +416,9 @@ def command_label(args: argparse.Namespace) -> int:
 
     project = _open(args)
     check_port(args.port)
+    if args.review:
+        serve(project, port=args.port, token=args.token, review=_review_batch(project))
+        return 0
     worker = None
     if not args.no_background:
         settings = background_settings(n=args.n, ahead=args.ahead, strategy=args.strategy,

@@ -14,7 +14,10 @@ much more, so that deepal needs no further dependency for them.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -153,3 +156,60 @@ def review_rows(project: Any, folds: int = 5, device: str | None = None) -> list
              "suggested": classes[suggested[n]],
              "suggested_probability": round(float(probs[n, suggested[n]]), 6),
              "flagged": bool(flagged[n])} for n in order]
+
+
+#: The review batch ``deepal review --batch N`` leaves for ``deepal label --review``.
+REVIEW_NAME = "review.json"
+
+
+def write_review_batch(root: Path, rows: list[dict[str, Any]], n: int) -> Path:
+    """Keep the ``n`` most doubtful of :func:`review_rows` as the project's review batch
+    (``review.json``), stamped with the time: a label given after it counts as checked.
+
+    Examples
+    --------
+    ``write_review_batch(project.root, project.review(), 20)``
+    """
+    from deepal.labeling.store import now
+
+    batch = {"created_at": now(),
+             "items": [{"item": row["item"], "suggested": row["suggested"]} for row in rows[:n]]}
+    path = Path(root) / REVIEW_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(batch, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_review_batch(root: Path, n_items: int, classes: Sequence[str]
+                      ) -> tuple[str, list[int], dict[int, str]]:
+    """The review batch of the project in ``root``: when it was made, its items and the class
+    suggested for each; checked against the project (the file is data).
+
+    Raises
+    ------
+    DeepALError
+        If there is none, or it is not one deepal wrote for this project.
+    """
+    from deepal.errors import DeepALError
+    from deepal.labeling.safejson import JSONInputError, parse_json
+
+    path = Path(root) / REVIEW_NAME
+    if not path.is_file():
+        raise DeepALError(f"there is no review batch in {root}: run `deepal review --batch 20` "
+                          "first")
+    problem = f"{path} is not a review batch deepal wrote: run `deepal review --batch 20` again"
+    try:
+        batch = parse_json(path.read_bytes(), 4)
+    except (OSError, JSONInputError):
+        raise DeepALError(problem) from None
+    try:
+        stamp = batch["created_at"]
+        pairs = [(entry["item"], entry["suggested"]) for entry in batch["items"]]
+    except (TypeError, KeyError):
+        raise DeepALError(problem) from None
+    if not isinstance(stamp, str) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_items
+            and s in classes for i, s in pairs):
+        raise DeepALError(problem)
+    return stamp, [i for i, _ in pairs], dict(pairs)

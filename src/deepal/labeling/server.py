@@ -35,6 +35,7 @@ from deepal.labeling.requests import (
     check_port,
     parse_body,
 )
+from deepal.labeling.views import BatchView, ReviewBatch
 
 #: Seconds a connection may stay silent while the server waits for its request or body.
 READ_TIMEOUT = 10.0
@@ -60,6 +61,8 @@ class LabelServer(ThreadingHTTPServer):
         The worker that makes the next batch while the annotator labels
         (:class:`~deepal.labeling.background.NextBatch`); ``None``: batches come from
         ``deepal query`` alone.
+    review:
+        Serve this review batch (``deepal review --batch N``) instead of the rounds.
     """
 
     daemon_threads = True
@@ -67,14 +70,13 @@ class LabelServer(ThreadingHTTPServer):
 
     def __init__(self, project: Project, port: int = 8765, token: str | None = None,
                  host: str = "127.0.0.1", read_timeout: float = READ_TIMEOUT,
-                 next_batch: NextBatch | None = None) -> None:
+                 next_batch: NextBatch | None = None, review: ReviewBatch | None = None
+                 ) -> None:
         port = check_port(port)
         self.project = project
-        self.next_batch = next_batch
+        self.view = BatchView(project, next_batch, review)
         self.read_timeout = read_timeout
         self.token = token or secrets.token_urlsafe(18)
-        self.features = project.arrays()["X"] if project.settings.kind in ("table", "numpy") \
-            else None
         self._lock = threading.Lock()
         try:
             super().__init__((host, port), _Handler)
@@ -97,85 +99,6 @@ class LabelServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         name = host.decode() if isinstance(host, bytes) else host
         return f"http://{name}:{port}/?token={self.token}"
-
-    # -- what the API returns --------------------------------------------------------------
-
-    def round_items(self, round_id: int | None) -> tuple[int | None, list[int]]:
-        """The round ``round_id``'s id and items (``None``: the latest round's)."""
-        if round_id is None:
-            return self.project.batch()
-        found = next((r for r in self.project.store.rounds() if r.id == round_id), None)
-        if found is None:
-            raise RequestError(HTTPStatus.NOT_FOUND, f"there is no round {round_id}")
-        return found.id, found.item_ids
-
-    def batch(self, round_id: int | None = None) -> dict[str, Any]:
-        project = self.project
-        round_id, item_ids = self.round_items(round_id)
-        labels = project.store.current_labels()
-        items = []
-        names = project.settings.feature_names
-        described = project.store.describe(item_ids)
-        for item_id in item_ids:
-            ref, text, has_image = described[item_id]
-            entry: dict[str, Any] = {"id": item_id, "ref": ref, "image": has_image,
-                                     "text": text, "label": None, "annotator": None}
-            if self.features is not None and not has_image:
-                row = self.features[item_id].reshape(-1)[:64]
-                entry["features"] = [[names[j] if names else f"x{j}", float(v)]
-                                     for j, v in enumerate(row)]
-            if item_id in labels:
-                entry["label"] = project.classes[labels[item_id].class_index]
-                entry["annotator"] = labels[item_id].annotator
-            items.append(entry)
-        return {"round": round_id, "classes": project.classes, "items": items,
-                "kind": project.settings.kind, **self.progress(item_ids, labels),
-                "next": self.next_state(), "stopping": self.stopping()}
-
-    def stopping(self) -> dict[str, Any]:
-        """The stopping signal's last kappa and whether it fired (as ``deepal status``)."""
-        from deepal.labeling.stopping import stopping_report
-
-        report = stopping_report(self.project.root, len(self.project.classes),
-                                 self.project.store.rounds())
-        last = report["kappas"][-1]["kappa"] if report["kappas"] else None
-        return {"kappa": last, "stop": report["stop"], "stop_round": report["stop_round"],
-                "stop_n_labeled": report["stop_n_labeled"], "threshold": report["threshold"],
-                "window": report["window"]}
-
-    def next_state(self) -> dict[str, Any]:
-        """The background worker's state and the latest round (``state`` is ``"off"``
-        without a worker)."""
-        state = self.next_batch.state() if self.next_batch else {"state": "off"}
-        return {**state, "latest_round": self.project.batch()[0]}
-
-    def start_next(self, force: bool = False) -> bool:
-        """Start the next batch in the background when the latest batch has at most
-        ``ahead`` unlabeled items left (or at once with ``force``); whether it started."""
-        worker = self.next_batch
-        if worker is None:
-            return False
-        round_id, item_ids = self.project.batch()
-        labels = self.project.store.current_labels()
-        still_open = [i for i in item_ids if i not in labels]
-        ahead = worker.settings.ahead
-        if ahead is None:
-            ahead = max(1, len(item_ids) // 2)
-        if not force and (not ahead or not item_ids or len(still_open) > ahead):
-            return False
-        n = worker.settings.n or len(item_ids) or 10
-        return worker.start(round_id, n, still_open)
-
-    def progress(self, item_ids: list[int] | None = None,
-                 labels: dict[int, Any] | None = None) -> dict[str, Any]:
-        if item_ids is None:
-            item_ids = self.project.batch()[1]
-        if labels is None:
-            labels = self.project.store.current_labels()
-        done = {str(i): self.project.classes[labels[i].class_index]
-                for i in item_ids if i in labels}
-        return {"labels": done, "labeled": len(done), "total": len(item_ids)}
-
 
 class _Handler(BaseHTTPRequestHandler):
     server: LabelServer
@@ -291,9 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path == "/":
             self._send(HTTPStatus.OK, render_page().encode(), "text/html; charset=utf-8")
         elif parts.path == "/api/batch":
-            self._json(HTTPStatus.OK, self.server.batch(_round(parse_qs(parts.query))))
+            self._json(HTTPStatus.OK, self.server.view.batch(_round(parse_qs(parts.query))))
         elif parts.path == "/api/next":
-            self._json(HTTPStatus.OK, self.server.next_state())
+            self._json(HTTPStatus.OK, self.server.view.next_state())
         elif match := _IMAGE.match(parts.path):
             found = self.server.project.store.item(int(match.group(1)))
             if found is None or found[2] is None:
@@ -316,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         # The progress answered is that of the page's round (``?round=``), which may be
         # older than the latest once the next batch was made in the background.
-        _, shown = self.server.round_items(_round(query))
+        _, shown = self.server.view.round_items(_round(query))
         try:
             item_id = self._change(parts.path)
         except RequestError:
@@ -325,20 +248,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, str(error))
             return
         if parts.path == "/api/labels":
-            self.server.start_next()
-        self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.progress(shown),
-                                   "next": self.server.next_state()})
+            self.server.view.start_next()
+        self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.view.progress(shown),
+                                   "next": self.server.view.next_state()})
 
     def _post_next(self) -> None:
         """``POST /api/next``: make the next batch now, in the background."""
         self._body(NextBody)
-        if self.server.next_batch is None:
+        if self.server.view.next_batch is None:
             raise RequestError(HTTPStatus.CONFLICT, "this server does not make batches: run "
                                "`deepal query` in a terminal, or start `deepal label` "
                                "without --no-background")
-        started = self.server.start_next(force=True)
+        started = self.server.view.start_next(force=True)
         self._json(HTTPStatus.OK, {"ok": True, "started": started,
-                                   "next": self.server.next_state()})
+                                   "next": self.server.view.next_state()})
 
     def _change(self, path: str) -> int:
         """Record (``/api/labels``) or undo (``/api/undo``) the body's label; its item id."""
@@ -368,12 +291,16 @@ def _round(query: dict[str, list[str]]) -> int | None:
 
 
 def serve(project: Project, port: int = 8765, token: str | None = None,
-          ready: Any = None, next_batch: NextBatch | None = None) -> None:
+          ready: Any = None, next_batch: NextBatch | None = None,
+          review: ReviewBatch | None = None) -> None:
     """Serve until interrupted; print the URL (with its token) first. With ``next_batch``
-    the next batch is made in the background while the annotator labels."""
-    server = LabelServer(project, port=port, token=token, next_batch=next_batch)
-    _, items = project.batch()
-    print(f"Labelling {len(items)} items of the latest batch: open {server.url}", flush=True)
+    the next batch is made in the background while the annotator labels; with ``review``
+    the review batch is served instead of the rounds."""
+    server = LabelServer(project, port=port, token=token, next_batch=next_batch,
+                         review=review)
+    _, items = server.view.round_items(None)
+    what = "of the review batch" if review else "of the latest batch"
+    print(f"Labelling {len(items)} items {what}: open {server.url}", flush=True)
     if not items:
         print("(no batch yet: run `deepal query -n 50` first)", flush=True)
     if ready is not None:

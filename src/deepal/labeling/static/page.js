@@ -3,7 +3,7 @@ const token = new URLSearchParams(location.search).get("token") || "";
 const positionKeys = "1234567890";
 const state = { items: [], classes: [], keys: [], pos: 0, skipped: new Set(), undo: [],
                 busy: false, round: null, next: { state: "off" }, waitingSince: null,
-                polling: null, loading: false };
+                polling: null, loading: false, review: false };
 // Milliseconds the annotator waited for each batch after the first (read by tests).
 const waited = [];
 const $ = (id) => document.getElementById(id);
@@ -117,13 +117,23 @@ function describeStopping(stopping) {
     + `(the stopping signal needs \u2265 ${stopping.threshold} ${stopping.window} times in a row).`;
 }
 
+function describeLabel(item) {
+  if (!item) return "";
+  if (item.label) return state.review ? `checked: ${item.label}` : `labeled: ${item.label}`;
+  if (state.review && item.given) {
+    return `labeled ${item.given} by ${item.given_by}; the model suggests ${item.suggested}`;
+  }
+  return "";
+}
+
 function render() {
   const item = state.items[state.pos];
   const allDone = batchDone();
   $("done").style.display = allDone ? "block" : "none";
-  $("done-note").textContent = state.next.state === "off"
-    ? "Run `deepal query -n 50` for the next batch, then reload this page."
-    : "The next batch appears here as soon as it is ready.";
+  $("done-note").textContent = state.review ? "Every label of the review batch is checked."
+    : state.next.state === "off"
+      ? "Run `deepal query -n 50` for the next batch, then reload this page."
+      : "The next batch appears here as soon as it is ready.";
   const view = $("item-view");
   view.innerHTML = "";
   $("item-ref").textContent = item
@@ -154,9 +164,11 @@ function render() {
     }
     view.appendChild(table);
   }
-  $("current-label").textContent = item && item.label ? `labeled: ${item.label}` : "";
+  $("current-label").textContent = describeLabel(item);
   for (const button of document.querySelectorAll("button.class")) {
     button.classList.toggle("chosen", !!item && item.label === button.dataset.label);
+    button.classList.toggle("suggested", !!item && !item.label && state.review
+                            && item.suggested === button.dataset.label);
     button.disabled = state.busy || !item;
   }
   const strip = $("strip");
@@ -290,9 +302,11 @@ async function loadBatch() {
     }
     const fresh = batch.round !== state.round;
     state.round = batch.round;
+    state.review = batch.review;
     state.items = batch.items;
     if (fresh) { state.skipped.clear(); state.undo = []; }
-    $("round").textContent = batch.round === null ? "" : `\u00b7 round ${batch.round}`;
+    $("round").textContent = batch.review ? "\u00b7 review"
+      : batch.round === null ? "" : `\u00b7 round ${batch.round}`;
     document.body.dataset.round = batch.round === null ? "" : String(batch.round);
     applyProgress(batch);
     $("stop-status").textContent = describeStopping(batch.stopping);

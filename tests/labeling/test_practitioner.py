@@ -171,3 +171,21 @@ def test_annotators_agreement_and_why_a_label_was_kept(tmp_path, capsys):
     assert rows[0]["kept_because"] == "2 annotators agree"
     assert rows[2]["kept_because"] == "only annotator"
     assert rows[3]["kept_because"] == "only annotator" and rows[3]["label"] == "c"
+
+
+def test_a_simulation_until_the_signal_ends_with_twice_its_labels(tmp_path):
+    truth = blobs(tmp_path / "pool.csv", 300, label_column=True)
+    blobs(tmp_path / "test.csv", 60, seed=1, label_column=True, labeled=True)
+    project = Project.init(tmp_path / "proj", tmp_path / "pool.csv", classes=CLASSES,
+                           test=tmp_path / "test.csv", n_epoch=40, label_column="label")
+    history = simulate_labelling(project, truth, batch=10, max_labels=140, until_signal=True)
+    summary = signal_summary(history)
+    fired = summary["fired_at_labels"]
+    assert fired is not None and fired <= 100          # three easy blobs: the models settle
+    kappas = history[-2]["stopping"]["kappas"]
+    assert [k["kappa"] >= 0.99 for k in kappas[-3:]] == [True] * 3
+    assert history[-2]["n_labeled"] == fired           # it stopped where the signal fired
+    assert history[-1]["n_labeled"] == 2 * fired       # and trained once on twice the labels
+    assert summary["accuracy_at_twice"] == history[-1]["test_accuracy"]
+    assert summary["gap"] == pytest.approx(summary["accuracy_at_twice"]
+                                           - summary["accuracy_there"], abs=1e-4)

@@ -21,10 +21,11 @@ import numpy as np
 
 
 def simulate_labelling(project: Any, truth: Sequence[int] | np.ndarray, batch: int,
-                       max_labels: int,
-                       threads: int = 1, n_epoch: int | None = None) -> list[dict[str, Any]]:
+                       max_labels: int, threads: int = 1, n_epoch: int | None = None,
+                       until_signal: bool = False) -> list[dict[str, Any]]:
     """Query ``batch`` items at a time and label them with ``truth`` until ``max_labels``
-    labels are given; the project's status after each round's query.
+    labels are given (or, with ``until_signal``, until the stopping signal fires); the
+    project's status after each round's query.
 
     Parameters
     ----------
@@ -36,6 +37,9 @@ def simulate_labelling(project: Any, truth: Sequence[int] | np.ndarray, batch: i
         Items per round, and the labels at which to stop.
     threads, n_epoch:
         As :meth:`Project.query <deepal.labeling.Project.query>` takes them.
+    until_signal:
+        Once the signal fires at ``L`` labels, label up to ``2 L`` in one more batch and
+        train once more, to compare the model at ``L`` with the model at ``2 L``.
 
     Returns
     -------
@@ -47,16 +51,33 @@ def simulate_labelling(project: Any, truth: Sequence[int] | np.ndarray, batch: i
     --------
     ``simulate_labelling(project, y, batch=20, max_labels=400)``
     """
-    history = []
+    history: list[dict[str, Any]] = []
     while True:
-        result = project.query(batch, threads=threads, n_epoch=n_epoch)
-        stopping = project.status()["stopping"]
-        history.append({"round": result.round_id, "n_labeled": result.n_labeled,
-                        "test_accuracy": result.test_accuracy, "stopping": stopping})
-        if result.n_labeled >= max_labels:
+        history.append(_round(project, batch, threads, n_epoch))
+        fired = history[-1]["stopping"]["stop_n_labeled"]
+        done = history[-1]["n_labeled"] >= max_labels
+        if not done:
+            _answer(project, truth, project.batch()[1])
+        if until_signal and fired is not None:
+            labeled = len(project.store.current_labels())
+            if 2 * fired > labeled:
+                _answer(project, truth, project.query(2 * fired - labeled, threads=threads,
+                                                      n_epoch=n_epoch).item_ids)
+            history.append(_round(project, 1, threads, n_epoch))
             return history
-        project.store.add_labels([(i, int(truth[i]), "simulated") for i in result.item_ids],
-                                 "simulated")
+        if done:
+            return history
+
+
+def _round(project: Any, n: int, threads: int, n_epoch: int | None) -> dict[str, Any]:
+    result = project.query(n, threads=threads, n_epoch=n_epoch)
+    return {"round": result.round_id, "n_labeled": result.n_labeled,
+            "test_accuracy": result.test_accuracy, "stopping": project.status()["stopping"]}
+
+
+def _answer(project: Any, truth: Sequence[int] | np.ndarray, items: Sequence[int]) -> None:
+    """The simulated annotator labels ``items`` with their true classes."""
+    project.store.add_labels([(i, int(truth[i]), "simulated") for i in items], "simulated")
 
 
 def signal_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,21 +86,21 @@ def signal_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
 
     Examples
     --------
-    >>> signal_summary([{"n_labeled": 0, "test_accuracy": None,
-    ...                  "stopping": {"stop_n_labeled": None}}])["fired_at_labels"] is None
-    True
+    >>> signal_summary([{"stopping": {"stop_n_labeled": None, "accuracy_curve": []}}])
+    {'fired_at_labels': None, 'accuracy_there': None, 'accuracy_at_twice': None, 'gap': None}
     """
-    fired = history[-1]["stopping"]["stop_n_labeled"]
+    stopping = history[-1]["stopping"]
+    fired = stopping["stop_n_labeled"]
     summary: dict[str, Any] = {"fired_at_labels": fired, "accuracy_there": None,
                                "accuracy_at_twice": None, "gap": None}
     if fired is None:
         return summary
-    there = next(h for h in history if h["n_labeled"] == fired)["test_accuracy"]
-    twice = next((h for h in history if h["n_labeled"] >= 2 * fired), None)
-    summary["accuracy_there"] = there
-    if twice is not None and there is not None:
-        summary["accuracy_at_twice"] = twice["test_accuracy"]
-        summary["gap"] = round(twice["test_accuracy"] - there, 4)
+    curve = stopping["accuracy_curve"]
+    there = next((c["test_accuracy"] for c in curve if c["n_labeled"] == fired), None)
+    twice = next((c["test_accuracy"] for c in curve if c["n_labeled"] >= 2 * fired), None)
+    summary.update(accuracy_there=there, accuracy_at_twice=twice)
+    if there is not None and twice is not None:
+        summary["gap"] = round(twice - there, 4)
     return summary
 
 
@@ -138,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--n-epoch", type=int)
     parser.add_argument("--strategy", default="EntropySampling")
+    parser.add_argument("--until-signal", action="store_true",
+                        help="stop once the signal fires, after one round at twice its labels")
+    parser.add_argument("--project", help="continue the simulation in this project folder")
     parser.add_argument("--flip", type=float,
                         help="instead: label the whole pool, this fraction wrongly, and "
                         "measure `deepal review` on it")
@@ -146,15 +170,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     X, y, X_test, y_test, classes = _data(args.dataset, args.data_dir, args.n_pool, args.n_test)
     with tempfile.TemporaryDirectory() as tmp:
-        np.savez(Path(tmp) / "pool.npz", X=X)
-        np.savez(Path(tmp) / "test.npz", X=X_test, y=y_test)
-        project = Project.init(Path(tmp) / "proj", Path(tmp) / "pool.npz", classes=classes,
-                               test=Path(tmp) / "test.npz", strategy=args.strategy,
-                               n_epoch=args.n_epoch)
+        if args.project is not None:
+            project = Project(args.project)
+        else:
+            np.savez(Path(tmp) / "pool.npz", X=X)
+            np.savez(Path(tmp) / "test.npz", X=X_test, y=y_test)
+            project = Project.init(Path(tmp) / "proj", Path(tmp) / "pool.npz", classes=classes,
+                                   test=Path(tmp) / "test.npz", strategy=args.strategy,
+                                   n_epoch=args.n_epoch)
         if args.flip is not None:
             print(json.dumps(flipped_review(project, y, args.flip)))
             return 0
-        history = simulate_labelling(project, y, args.batch, args.max_labels)
+        history = simulate_labelling(project, y, args.batch, args.max_labels,
+                                     until_signal=args.until_signal)
     for h in history:
         kappas = h["stopping"]["kappas"]
         print(json.dumps({"n_labeled": h["n_labeled"], "test_accuracy": h["test_accuracy"],

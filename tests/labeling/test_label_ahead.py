@@ -137,7 +137,7 @@ def test_the_next_batch_on_request_and_bad_requests(digits):
     assert status == 200 and old["round"] == 1 and old["next"]["latest_round"] == 2
 
 
-def test_without_a_worker_the_page_asks_for_deepal_query(tmp_path):
+def test_without_a_worker_the_page_asks_for_deepal_query(tmp_path, capsys):
     truth = mnist_folder(tmp_path / "digits", 20)
     assert len(truth) == 20
     project = Project.init(tmp_path / "proj", tmp_path / "digits", classes=DIGITS,
@@ -154,6 +154,11 @@ def test_without_a_worker_the_page_asks_for_deepal_query(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+    from deepal.cli import main
+
+    for option, value in (("--ahead", "-1"), ("-n", "0"), ("--threads", "0")):
+        assert main(["label", "-p", str(project.root), "--port", "0", option, value]) == 2
+        assert option in capsys.readouterr().err
 
 
 def _children(pid: int) -> set[int]:

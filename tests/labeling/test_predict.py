@@ -137,4 +137,8 @@ def test_bad_requests_are_refused_before_anything_is_written(trained, tmp_path):
     assert main(["predict", "-p", str(project.root), "-o", str(tmp_path / "no" / "p.csv")]) == 2
     fresh = Project.init(tmp_path / "fresh", root / "photos", classes=CLASSES, image_size=8)
     with pytest.raises(DeepALError, match="no trained model"):
-        fresh.predict()
+        fresh.predict(files=[tmp_path / "missing"])   # named before any file is read
+    fresh.label(0, "cat", "ann")
+    fresh.label(1, "dog", "ann")
+    assert len(fresh.predict(retrain=True, review_below=0.0)) == 38
+    assert (fresh.root / "model.pt").is_file()

@@ -316,6 +316,9 @@ class Project:
         options = validated(PredictOptions, {"top_k": top_k, "review_below": review_below,
                                              "threads": threads},
                             names={"top_k": "--top-k", "review_below": "--review-below"})
+        # A missing model is named before any file is decoded; a retrain comes after the
+        # files are read, so a bad file stops it before model.pt is rewritten.
+        record = None if retrain else read_model(self.root / MODEL_NAME, self.classes)
         if files is not None:
             X, refs = new_inputs(self, files)
             ids: list[int | None] = [None] * len(refs)
@@ -325,9 +328,9 @@ class Project:
             X = self.arrays()["X"][np.asarray(ids, dtype=np.int64)]
             named = self.store.refs([i for i in ids if i is not None])
             refs = [named[i] for i in ids if i is not None]
-        if retrain:
+        if record is None:
             self.train_and_save(device=device, threads=options.threads)
-        record = read_model(self.root / MODEL_NAME, self.classes)
+            record = read_model(self.root / MODEL_NAME, self.classes)
         if not len(X):
             return []
         with torch_threads(options.threads):

@@ -394,13 +394,15 @@ def stopping_lines(stopping: dict[str, Any]) -> list[str]:
     kappas = stopping["kappas"]
     if not kappas:
         return ["stopping signal: needs two rounds with a trained model"]
-    shown = ", ".join(f"{k['kappa']:.3f}" for k in kappas[-6:])
+    threshold = stopping["threshold"]
+    shown = ", ".join(f"{k['kappa']:.4f}{'*' if k['kappa'] >= threshold else ''}"
+                      for k in kappas[-6:])
     verdict = (f"fired at round {stopping['stop_round']} ({stopping['stop_n_labeled']} "
                "labels): more labels are unlikely to change the model much"
                if stopping["stop"] else "not yet")
     lines = [f"stopping signal: agreement (Cohen's kappa) of successive models on "
-             f"{stopping['stop_set_size']} stop-set items: {shown}; fires when "
-             f"{stopping['window']} in a row are >= {stopping['threshold']}: {verdict}"]
+             f"{stopping['stop_set_size']} stop-set items: {shown} (* at or above "
+             f"{threshold}); fires when {stopping['window']} in a row are: {verdict}"]
     gains = [c for c in stopping["accuracy_curve"] if c["gain_per_label"] is not None]
     if gains:
         last = gains[-1]

@@ -38,8 +38,9 @@ def simulate_labelling(project: Any, truth: Sequence[int] | np.ndarray, batch: i
     threads, n_epoch:
         As :meth:`Project.query <deepal.labeling.Project.query>` takes them.
     until_signal:
-        Once the signal fires at ``L`` labels, label up to ``2 L`` in one more batch and
-        train once more, to compare the model at ``L`` with the model at ``2 L``.
+        Once the signal fires at ``L`` labels, label up to ``2 L`` (or all but one item of
+        a smaller pool) in one more batch and train once more, to compare the model at
+        ``L`` with the model at ``2 L``.
 
     Returns
     -------
@@ -60,8 +61,9 @@ def simulate_labelling(project: Any, truth: Sequence[int] | np.ndarray, batch: i
             _answer(project, truth, project.batch()[1])
         if until_signal and fired is not None:
             labeled = len(project.store.current_labels())
-            if 2 * fired > labeled:
-                _answer(project, truth, project.query(2 * fired - labeled, threads=threads,
+            more = min(2 * fired, project.n_items - 1) - labeled  # one left to query
+            if more > 0:
+                _answer(project, truth, project.query(more, threads=threads,
                                                       n_epoch=n_epoch).item_ids)
             history.append(_round(project, 1, threads, n_epoch))
             return history

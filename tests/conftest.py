@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -80,3 +82,16 @@ def tiny_net() -> deepal.Net:
     return deepal.Net(TinyNet, {"n_epoch": 5, "train_args": {"batch_size": 16},
                                 "optimizer": "Adam", "optimizer_args": {"lr": 0.01}},
                       device="cpu")
+
+
+# The bad-input suite's counts: its module is loaded only when its tests were collected.
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    refusals = sys.modules.get("refusals")
+    if refusals is not None:
+        refusals.summarise(terminalreporter)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    refusals = sys.modules.get("refusals")
+    if refusals is not None:
+        refusals.check_minimum(session, exitstatus)

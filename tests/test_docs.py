@@ -34,6 +34,9 @@ def _blocks(language: str) -> list[tuple[str, str]]:
 
 
 PYTHON_BLOCKS = _blocks("python")
+#: Python shown as ``py`` blocks needs the reader's own files (a project, its model.pt): it is
+#: compiled and its imports are run, and the code itself is tested where it lives.
+SKETCH_BLOCKS = _blocks("py")
 SHELL_BLOCKS = _blocks("bash")
 
 
@@ -62,6 +65,15 @@ def test_ci_sets_up_with_the_readmes_script():
 def test_python_block_runs(name: str, block: str, capsys):
     namespace: dict[str, object] = {"__name__": name.replace(" ", "_")}
     exec(compile(block, name, "exec"), namespace)
+
+
+@pytest.mark.parametrize("name, block", SKETCH_BLOCKS, ids=[n for n, _ in SKETCH_BLOCKS])
+def test_python_sketch_compiles_and_its_imports_exist(name: str, block: str):
+    compile(block, name, "exec")
+    imports = "\n".join(line for line in block.splitlines()
+                        if re.match(r"(from \S+ )?import ", line))
+    assert imports, f"{name} imports nothing from deepal"
+    exec(compile(imports, name, "exec"), {})
 
 
 def _commands(block: str) -> list[list[str]]:

@@ -1,5 +1,5 @@
 """The labelling commands: ``deepal project init``, ``query``, ``import-labels``, ``export``,
-``status`` and ``label``."""
+``status``, ``predict``, ``review`` and ``label``."""
 
 from __future__ import annotations
 
@@ -102,6 +102,9 @@ def register(commands: Any) -> None:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=command_status)
 
+    _register_predict(commands)
+    _register_review(commands)
+
     label = commands.add_parser(
         "label", help="label the current batch in a web browser",
         description="Serve the current batch on 127.0.0.1 and print the URL to open; the "
@@ -110,7 +113,140 @@ def register(commands: Any) -> None:
     label.add_argument("--port", type=int, default=8765,
                        help="TCP port (default 8765; 0 = any free port)")
     label.add_argument("--token", help="access token (default: a random one)")
+    label.add_argument("-n", type=int, metavar="N",
+                       help="items per batch made in the background (default: as many as "
+                       "the current batch)")
+    label.add_argument("--ahead", type=int, metavar="K",
+                       help="start training and picking the next batch when K items of the "
+                       "current one are left (default: half the batch; 0: only on the "
+                       "page's button)")
+    label.add_argument("--no-background", action="store_true",
+                       help="make no batch in the background: run `deepal query` yourself")
+    label.add_argument("--review", action="store_true",
+                       help="check the review batch of `deepal review --batch N` instead")
+    add_option(label, "n-epoch", type=int, metavar="N", help="training epochs per batch")
+    add_option(label, "strategy", metavar="NAME",
+               help="another strategy, or the project's own package.module:Class")
+    add_option(label, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
+    _threads_option(label)
     label.set_defaults(handler=command_label)
+
+
+def _register_predict(commands: Any) -> None:
+    from deepal.cli import add_option
+
+    predict = commands.add_parser(
+        "predict", help="predict the classes of the unlabeled items, or of new files",
+        description="Write the trained model's predictions (class, probability, top classes, "
+        "and a needs_review flag) for the project's unlabeled items or for new files.")
+    _project_option(predict)
+    predict.add_argument("--files", nargs="+", metavar="PATH",
+                         help="new files of the project's kind (images or image folders, "
+                         "tables, text files) instead of the unlabeled items")
+    predict.add_argument("-o", "--output", required=True, metavar="FILE",
+                         help="the file to write (e.g. predictions.csv)")
+    add_option(predict, "format", default="csv", choices=("csv", "json"),
+               help="csv (default) or json")
+    add_option(predict, "top-k", type=int, default=3, metavar="K",
+               help="classes listed per item (default 3)")
+    add_option(predict, "review-below", type=float, default=0.5, metavar="P",
+               help="flag needs_review where the probability is below P (default 0.5)")
+    add_option(predict, "retrain", action="store_true",
+               help="train on every label first instead of using the saved model.pt")
+    add_option(predict, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
+    _threads_option(predict)
+    predict.set_defaults(handler=command_predict)
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from deepal.labeling.predict import check_output, write_predictions
+
+    out = Path(args.output)
+    check_output(out, args.format)
+    project = _open(args)
+    rows = project.predict(files=args.files, top_k=args.top_k, review_below=args.review_below,
+                           retrain=args.retrain, device=args.device, threads=args.threads)
+    write_predictions(rows, out, args.format)
+    flagged = sum(row["needs_review"] for row in rows)
+    print(f"Wrote {len(rows)} predictions to {out} ({flagged} below probability "
+          f"{args.review_below:g}, flagged needs_review).")
+    return 0
+
+
+def _register_review(commands: Any) -> None:
+    from deepal.cli import add_option
+
+    review = commands.add_parser(
+        "review", help="list the labels most likely wrong",
+        description="Predict every labeled item with a model trained without it (k folds) "
+        "and list the items whose label the model doubts, most doubtful first; FLAGGED "
+        "items are those where it confidently prefers another class (confident learning).")
+    _project_option(review)
+    add_option(review, "folds", type=int, default=5, metavar="K",
+               help="models trained, each without one fold of the labels (default 5)")
+    add_option(review, "top", type=int, default=20, metavar="N",
+               help="items printed (default 20; the --output file holds them all)")
+    review.add_argument("-o", "--output", metavar="FILE",
+                        help="write every labeled item, ranked, to FILE (.csv or .json)")
+    add_option(review, "batch", type=int, metavar="N",
+               help="keep the N most doubtful as a review batch to check in the browser "
+               "with `deepal label --review`")
+    add_option(review, "device", metavar="DEVICE", help="cpu, cuda, mps (default: cuda if any)")
+    _threads_option(review)
+    review.set_defaults(handler=command_review)
+
+
+def command_review(args: argparse.Namespace) -> int:
+    out = None if args.output is None else Path(args.output)
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        raise DeepALError(f"-o {out}: write a .csv or a .json file")
+    if out is not None and not out.parent.is_dir():
+        raise DeepALError(f"-o {out}: the folder {out.parent} does not exist")
+    if args.top < 0:
+        raise DeepALError(f"--top {args.top}: give a number of items, 0 or more")
+    if args.batch is not None and args.batch < 1:
+        raise DeepALError(f"--batch {args.batch}: give a number of items, 1 or more")
+    project = _open(args)
+    rows = project.review(folds=args.folds, device=args.device, threads=args.threads)
+    flagged = sum(row["flagged"] for row in rows)
+    print(f"{flagged} of {len(rows)} labels flagged as likely wrong; the most doubtful:")
+    for row in rows[:args.top]:
+        mark = "FLAGGED" if row["flagged"] else "       "
+        print(f"{mark} item {row['item']} ({row['ref']}): labeled {row['label']} by "
+              f"{row['annotator']} (p={row['label_probability']:.2f}), model says "
+              f"{row['suggested']} (p={row['suggested_probability']:.2f})")
+    if out is not None:
+        _write_rows(out, rows)
+        print(f"Wrote all {len(rows)} to {out}")
+    if args.batch is not None:
+        from deepal.labeling.doubt import write_review_batch
+
+        write_review_batch(project.root, rows, args.batch)
+        print(f"Kept the {min(args.batch, len(rows))} most doubtful as a review batch: check "
+              f"them with `deepal label --review -p {args.project}`")
+    return 0
+
+
+def _write_rows(out: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+    import io
+
+    if out.suffix.lower() == ".json":
+        _write(out, json.dumps(rows, indent=1) + "\n")
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["item"])
+    writer.writeheader()
+    writer.writerows(rows)
+    _write(out, buffer.getvalue())
+
+
+def _review_batch(project: Any) -> Any:
+    from deepal.labeling.doubt import read_review_batch
+    from deepal.labeling.views import ReviewBatch
+
+    stamp, items, suggested = read_review_batch(project.root, project.n_items, project.classes)
+    return ReviewBatch(stamp, items, suggested)
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -235,11 +371,65 @@ def command_status(args: argparse.Namespace) -> int:
         print(f"current batch: {status['batch_labeled']} of {status['batch_size']} labeled")
     if not status["has_test_set"]:
         print("no labeled test set (add one with `deepal project init --test`)")
+    for line in stopping_lines(status["stopping"]):
+        print(line)
+    agreed = status["agreement"]
+    if agreed["items"]:
+        print(f"annotators agree on {agreed['agreeing']} of the {agreed['items']} items "
+              f"several of them labelled ({agreed['agreement']:.0%})")
+        for conflict in agreed["conflicts"][:20]:
+            said = ", ".join(f"{who}: {c}" for who, c in conflict["labels"].items())
+            print(f"  conflict on item {conflict['item']}: {said}")
     return 0
 
 
+def stopping_lines(stopping: dict[str, Any]) -> list[str]:
+    """``deepal status``'s lines on when to stop (see :mod:`deepal.labeling.stopping`).
+
+    Examples
+    --------
+    >>> stopping_lines({"kappas": [], "accuracy_curve": []})
+    ['stopping signal: needs two rounds with a trained model']
+    """
+    kappas = stopping["kappas"]
+    if not kappas:
+        return ["stopping signal: needs two rounds with a trained model"]
+    threshold = stopping["threshold"]
+    shown = ", ".join(f"{k['kappa']:.4f}{'*' if k['kappa'] >= threshold else ''}"
+                      for k in kappas[-6:])
+    verdict = (f"fired at round {stopping['stop_round']} ({stopping['stop_n_labeled']} "
+               "labels): more labels are unlikely to change the model much"
+               if stopping["stop"] else "not yet")
+    lines = [f"stopping signal: agreement (Cohen's kappa) of successive models on "
+             f"{stopping['stop_set_size']} stop-set items: {shown} (* at or above "
+             f"{threshold}); fires when {stopping['window']} in a row are: {verdict}"]
+    gains = [c for c in stopping["accuracy_curve"] if c["gain_per_label"] is not None]
+    if gains:
+        last = gains[-1]
+        lines.append(f"held-out accuracy {last['test_accuracy']:.3f} at {last['n_labeled']} "
+                     f"labels, {last['gain_per_label']:+.5f} per label over the last round")
+    return lines
+
+
 def command_label(args: argparse.Namespace) -> int:
+    from deepal.labeling.background import NextBatch, background_settings
+    from deepal.labeling.requests import check_port
     from deepal.labeling.server import serve
 
-    serve(_open(args), port=args.port, token=args.token)
+    project = _open(args)
+    check_port(args.port)
+    if args.review:
+        serve(project, port=args.port, token=args.token, review=_review_batch(project))
+        return 0
+    worker = None
+    if not args.no_background:
+        settings = background_settings(n=args.n, ahead=args.ahead, strategy=args.strategy,
+                                       n_epoch=args.n_epoch, device=args.device,
+                                       threads=args.threads)
+        worker = NextBatch(project.root, settings)
+    try:
+        serve(project, port=args.port, token=args.token, next_batch=worker)
+    finally:
+        if worker is not None:
+            worker.close()
     return 0

@@ -125,18 +125,23 @@ def import_label_file(store: Store, classes: Sequence[str], path: str | os.PathL
 
 
 def export_label_file(store: Store, classes: Sequence[str], path: Path) -> int:
-    """Write every current label as CSV ``item,ref,label,annotator,labeled_at``; returns how
-    many."""
+    """Write every current label as CSV ``item,ref,label,annotator,labeled_at,kept_because``
+    (the label kept is the latest; ``kept_because`` says whether other annotators agreed);
+    returns how many."""
+    from deepal.labeling.agreement import kept_because, votes
+
     labels = store.current_labels()
     refs = store.refs(sorted(labels))
+    by_item = votes(store.label_history())
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["item", "ref", "label", "annotator", "labeled_at"])
+        writer.writerow(["item", "ref", "label", "annotator", "labeled_at", "kept_because"])
         for item in sorted(labels):
             label = labels[item]
             writer.writerow([item, refs[item], classes[label.class_index], label.annotator,
-                             label.created_at])
+                             label.created_at,
+                             kept_because(label.annotator, by_item.get(item, {}), classes)])
     os.replace(tmp, path)
     return len(labels)

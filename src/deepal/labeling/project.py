@@ -25,8 +25,11 @@ from deepal.config.project import QueryOptions, TrainOptions
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.labeling import labels as item_labels
+from deepal.labeling.agreement import agreement, votes
 from deepal.labeling.folder import DB_NAME, MODEL_NAME, POOL_NAME, create_project, stored_settings
+from deepal.labeling.model_file import model_record, save_model
 from deepal.labeling.sources import pool_handler
+from deepal.labeling.stopping import record_stop_predictions, stop_set, stopping_report
 from deepal.labeling.store import Round, Store
 from deepal.plugins import is_import_spec
 from deepal.resources import DEFAULT_THREADS, torch_threads
@@ -184,12 +187,19 @@ class Project:
     # -- querying --------------------------------------------------------------------------
 
     def query(self, n: int, device: str | None = None, n_epoch: int | None = None,
-              strategy: str | None = None, threads: int = DEFAULT_THREADS) -> QueryResult:
+              strategy: str | None = None, threads: int = DEFAULT_THREADS,
+              exclude: Sequence[int] = (), training_hooks: Sequence[Any] = ()) -> QueryResult:
         """Train on the labels so far, pick the next ``n`` items, record the round.
 
         ``strategy`` replaces the project's for this round; a project whose strategy is a
         user's ``package.module:Class`` needs it passed here again (it is never imported from
-        the database). ``threads`` is torch's CPU thread count, recorded with the round."""
+        the database). ``threads`` is torch's CPU thread count, recorded with the round.
+
+        ``exclude`` names unlabeled items not to pick (the items an annotator is labelling
+        while this query runs): the strategy picks ``n`` more than that and they are dropped,
+        so the round holds the strategy's first ``n`` other picks. ``training_hooks`` are
+        :class:`~deepal.nets.hooks.TrainingHook` objects added to the network (to follow
+        the training's progress)."""
         from deepal.seeding import seed_everything
         from deepal.strategies.random_sampling import RandomSampling
         from deepal.strategies.registry import get_strategy
@@ -200,8 +210,10 @@ class Project:
         name = self._strategy_name(options.strategy)
         strategy_cls = get_strategy(name)
         data = self.data()
-        if options.n > data.n_unlabeled:
-            raise PoolExhaustedError(f"-n {n} exceeds the {data.n_unlabeled} unlabeled items")
+        skip = {int(i) for i in exclude if not data.labeled_idxs[int(i)]}
+        if options.n + len(skip) > data.n_unlabeled:
+            raise PoolExhaustedError(f"-n {n} exceeds the {data.n_unlabeled - len(skip)} "
+                                     "unlabeled items" + (" not being labelled" if skip else ""))
         rounds = self.store.rounds()
         seed_everything(self.settings.seed + len(rounds))
         notes = _open_items_note(rounds, data)
@@ -211,10 +223,15 @@ class Project:
             strategy_cls, name = RandomSampling, "RandomSampling"
         with torch_threads(options.threads):
             chosen = strategy_cls(data, self.net(device, options.n_epoch, data))
+            chosen.net.training_hooks.extend(training_hooks)
             accuracy = self._train(chosen, data) if data.n_labeled else None
-            idxs = [int(i) for i in chosen.query(options.n)]
+            stop_votes = self._stop_set_predictions(chosen, data) if data.n_labeled else None
+            picked = [int(i) for i in chosen.query(options.n + len(skip))]
+            idxs = [i for i in picked if i not in skip][:options.n]
         round_id = self.store.add_round(name, data.n_labeled, idxs, accuracy,
                                         time.perf_counter() - started, options.threads)
+        if stop_votes is not None:
+            record_stop_predictions(self.root, round_id, stop_votes)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,
                            "; ".join(notes) or None)
 
@@ -240,16 +257,15 @@ class Project:
             return None
         return float(data.cal_test_acc(chosen.predict(data.get_test_data())))
 
-    def _save_model(self, net: Any) -> Path:
-        import torch
+    def _stop_set_predictions(self, chosen: Any, data: Data) -> np.ndarray:
+        """The trained model's classes for the stop set (:mod:`deepal.labeling.stopping`)."""
+        items = stop_set(self.n_items, self.settings.seed)
+        return chosen.predict(data.handler(self.arrays()["X"][items], None)).numpy()
 
-        path = self.root / MODEL_NAME
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"state_dict": net.clf.state_dict(), "classes": self.classes,
-                    "architecture": type(net.clf).__name__,
-                    "input_shape": list(self.arrays()["X"].shape[1:])}, tmp)
-        os.replace(tmp, path)
-        return path
+    def _save_model(self, net: Any) -> Path:
+        X = self.arrays()["X"]
+        return save_model(self.root / MODEL_NAME,
+                          model_record(net, self.classes, X, pool_handler(X)))
 
     def train_and_save(self, device: str | None = None, n_epoch: int | None = None,
                        threads: int = DEFAULT_THREADS) -> Path:
@@ -267,6 +283,100 @@ class Project:
             net.train(data.get_labeled_data()[1])
         return self._save_model(net)
 
+    # -- predictions -----------------------------------------------------------------------
+
+    def predict(self, files: Sequence[str | os.PathLike[str]] | None = None, top_k: int = 3,
+                review_below: float = 0.5, retrain: bool = False, device: str | None = None,
+                threads: int = DEFAULT_THREADS) -> list[dict[str, Any]]:
+        """The trained model's predictions for the unlabeled items, or for ``files``.
+
+        Parameters
+        ----------
+        files:
+            New files of the project's kind (image files or folders, tables, text files,
+            arrays); ``None``: the project's items that have no label.
+        top_k:
+            Classes listed per item, most probable first.
+        review_below:
+            Items whose predicted class has a lower probability get ``needs_review``.
+        retrain:
+            Train on every label first (as ``deepal export`` does) instead of using the
+            saved ``model.pt``.
+        device, threads:
+            Where to predict (and train), and torch's CPU threads.
+
+        Returns
+        -------
+        list of dict
+            Per item: ``item`` (the project's id, ``None`` for a new file), ``ref``,
+            ``label``, ``probability``, ``top`` and ``needs_review``.
+
+        Examples
+        --------
+        ``[row["label"] for row in project.predict(files=["new_photos/"])]``
+        """
+        from deepal.labeling.model_file import read_model
+        from deepal.labeling.predict import (
+            PredictOptions,
+            new_inputs,
+            predict_probabilities,
+            prediction_rows,
+        )
+
+        options = validated(PredictOptions, {"top_k": top_k, "review_below": review_below,
+                                             "threads": threads},
+                            names={"top_k": "--top-k", "review_below": "--review-below"})
+        # A missing model is named before any file is decoded; a retrain comes after the
+        # files are read, so a bad file stops it before model.pt is rewritten.
+        record = None if retrain else read_model(self.root / MODEL_NAME, self.classes)
+        if files is not None:
+            X, refs = new_inputs(self, files)
+            ids: list[int | None] = [None] * len(refs)
+        else:
+            labeled = self.store.current_labels()
+            ids = [i for i in range(self.n_items) if i not in labeled]
+            X = self.arrays()["X"][np.asarray(ids, dtype=np.int64)]
+            named = self.store.refs([i for i in ids if i is not None])
+            refs = [named[i] for i in ids if i is not None]
+        if record is None:
+            self.train_and_save(device=device, threads=options.threads)
+            record = read_model(self.root / MODEL_NAME, self.classes)
+        if not len(X):
+            return []
+        with torch_threads(options.threads):
+            probs = predict_probabilities(self, X, record, device)
+        return prediction_rows(probs, self.classes, refs, ids, options.top_k,
+                               options.review_below)
+
+    def review(self, folds: int = 5, device: str | None = None,
+               threads: int = DEFAULT_THREADS) -> list[dict[str, Any]]:
+        """The labeled items, most doubtful label first (:mod:`deepal.labeling.doubt`):
+        each predicted by a model trained without it, ``flagged`` where the model confidently
+        prefers another class.
+
+        Parameters
+        ----------
+        folds:
+            Models trained (each on all labels but one fold).
+        device, threads:
+            Where to train, and torch's CPU threads.
+
+        Returns
+        -------
+        list of dict
+            ``item``, ``ref``, ``label``, ``annotator``, ``label_probability``,
+            ``suggested``, ``suggested_probability``, ``flagged``.
+
+        Examples
+        --------
+        ``[row["ref"] for row in project.review() if row["flagged"]]``
+        """
+        from deepal.labeling.doubt import review_rows
+
+        validated(TrainOptions, {"threads": threads})
+        with torch_threads(threads):
+            return review_rows(self, folds, device)
+
     # -- reporting -------------------------------------------------------------------------
 
     def batch(self) -> tuple[int | None, list[int]]:
@@ -282,6 +392,7 @@ class Project:
             per_class[self.classes[label.class_index]] += 1
         rounds = self.store.rounds()
         _, batch = self.batch()
+        refs = self.store.refs(batch)
         return {
             "n_items": self.store.n_items(), "n_labeled": len(labels), "per_class": per_class,
             "rounds": [{"round": r.id, "strategy": r.strategy, "n_labeled": r.n_labeled,
@@ -291,6 +402,10 @@ class Project:
             "test_accuracy": next((r.test_accuracy for r in reversed(rounds)
                                    if r.test_accuracy is not None), None),
             "has_test_set": "X_test" in self.arrays(),
+            "batch": [{"item": i, "ref": refs[i], "label": self.classes[labels[i].class_index]
+                       if i in labels else None} for i in batch],
+            "stopping": stopping_report(self.root, len(self.classes), rounds),
+            "agreement": agreement(votes(self.store.label_history()), self.classes),
         }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from deepal.errors import DeepALError
+from deepal.labeling.background import NextBatch, NextBody
 from deepal.labeling.labels import annotator_name
 from deepal.labeling.page import ASSETS, page_file, render_page
 from deepal.labeling.project import Project
@@ -36,12 +37,14 @@ from deepal.labeling.requests import (
     check_port,
     parse_body,
 )
+from deepal.labeling.views import BatchView, ReviewBatch
 
 #: Seconds a connection may stay silent while the server waits for its request or body.
 READ_TIMEOUT = 10.0
 #: Seconds one whole request (its line, headers and body) may take to arrive.
 REQUEST_DEADLINE = 30.0
 _IMAGE = re.compile(r"^/api/items/(\d{1,12})/image$")
+_ROUND = re.compile(r"^\d{1,12}$")
 
 
 class LabelServer(ThreadingHTTPServer):
@@ -60,6 +63,12 @@ class LabelServer(ThreadingHTTPServer):
         body shorter than its ``Content-Length`` never holds a thread.
     request_deadline:
         Seconds one whole request may take to arrive, however steadily its bytes trickle in.
+    next_batch:
+        The worker that makes the next batch while the annotator labels
+        (:class:`~deepal.labeling.background.NextBatch`); ``None``: batches come from
+        ``deepal query`` alone.
+    review:
+        Serve this review batch (``deepal review --batch N``) instead of the rounds.
     """
 
     daemon_threads = True
@@ -67,14 +76,15 @@ class LabelServer(ThreadingHTTPServer):
 
     def __init__(self, project: Project, port: int = 8765, token: str | None = None,
                  host: str = "127.0.0.1", read_timeout: float = READ_TIMEOUT,
-                 request_deadline: float = REQUEST_DEADLINE) -> None:
+                 request_deadline: float = REQUEST_DEADLINE,
+                 next_batch: NextBatch | None = None, review: ReviewBatch | None = None
+                 ) -> None:
         port = check_port(port)
         self.project = project
+        self.view = BatchView(project, next_batch, review)
         self.read_timeout = read_timeout
         self.request_deadline = request_deadline
         self.token = token or secrets.token_urlsafe(18)
-        self.features = project.arrays()["X"] if project.settings.kind in ("table", "numpy") \
-            else None
         self._lock = threading.Lock()
         try:
             super().__init__((host, port), _Handler)
@@ -97,41 +107,6 @@ class LabelServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         name = host.decode() if isinstance(host, bytes) else host
         return f"http://{name}:{port}/?token={self.token}"
-
-    # -- what the API returns --------------------------------------------------------------
-
-    def batch(self) -> dict[str, Any]:
-        project = self.project
-        round_id, item_ids = project.batch()
-        labels = project.store.current_labels()
-        items = []
-        names = project.settings.feature_names
-        described = project.store.describe(item_ids)
-        for item_id in item_ids:
-            ref, text, has_image = described[item_id]
-            entry: dict[str, Any] = {"id": item_id, "ref": ref, "image": has_image,
-                                     "text": text, "label": None, "annotator": None}
-            if self.features is not None and not has_image:
-                row = self.features[item_id].reshape(-1)[:64]
-                entry["features"] = [[names[j] if names else f"x{j}", float(v)]
-                                     for j, v in enumerate(row)]
-            if item_id in labels:
-                entry["label"] = project.classes[labels[item_id].class_index]
-                entry["annotator"] = labels[item_id].annotator
-            items.append(entry)
-        return {"round": round_id, "classes": project.classes, "items": items,
-                "kind": project.settings.kind, **self.progress(item_ids, labels)}
-
-    def progress(self, item_ids: list[int] | None = None,
-                 labels: dict[int, Any] | None = None) -> dict[str, Any]:
-        if item_ids is None:
-            item_ids = self.project.batch()[1]
-        if labels is None:
-            labels = self.project.store.current_labels()
-        done = {str(i): self.project.classes[labels[i].class_index]
-                for i in item_ids if i in labels}
-        return {"labels": done, "labeled": len(done), "total": len(item_ids)}
-
 
 class _Handler(BaseHTTPRequestHandler):
     server: LabelServer
@@ -196,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
     def timeout(self) -> float:  # type: ignore[override]  # read by StreamRequestHandler.setup
         return self.server.read_timeout
 
-    def _body(self, model: type[UndoBody]) -> UndoBody:
+    def _body(self, model: type[Any]) -> Any:
         """The request's body checked as ``model``, or a :class:`RequestError`."""
         if self.headers.get_content_type() != "application/json":
             # Also keeps a plain HTML form of another site from posting here unasked.
@@ -236,6 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answering = False
         try:
             route()
+        except RequestError as error:
+            self.close_connection = True  # the rest of a refused body is not read
+            self._error(error.status, str(error))
         except Exception as error:  # noqa: BLE001 - any fault: one line, no traceback
             self.server.log_failure(self.client_address, error)
             self.close_connection = True
@@ -254,7 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path == "/":
             self._send(HTTPStatus.OK, render_page().encode(), "text/html; charset=utf-8")
         elif parts.path == "/api/batch":
-            self._json(HTTPStatus.OK, self.server.batch())
+            self._json(HTTPStatus.OK, self.server.view.batch(_round(parse_qs(parts.query))))
+        elif parts.path == "/api/next":
+            self._json(HTTPStatus.OK, self.server.view.next_state())
         elif match := _IMAGE.match(parts.path):
             found = self.server.project.store.item(int(match.group(1)))
             if found is None or found[2] is None:
@@ -266,21 +246,40 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self) -> None:
         parts = urlsplit(self.path)
-        if not self._authorised(parse_qs(parts.query)):
+        query = parse_qs(parts.query)
+        if not self._authorised(query):
+            return
+        if parts.path == "/api/next":
+            self._post_next()
             return
         if parts.path not in ("/api/labels", "/api/undo"):
             self._error(HTTPStatus.NOT_FOUND, f"no such page: {parts.path}")
             return
+        # The progress answered is that of the page's round (``?round=``), which may be
+        # older than the latest once the next batch was made in the background.
+        _, shown = self.server.view.round_items(_round(query))
         try:
             item_id = self._change(parts.path)
-        except RequestError as error:
-            self.close_connection = True  # the rest of a refused body is not read
-            self._error(error.status, str(error))
-            return
+        except RequestError:
+            raise
         except DeepALError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
             return
-        self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.progress()})
+        if parts.path == "/api/labels":
+            self.server.view.start_next()
+        self._json(HTTPStatus.OK, {"ok": True, "item": item_id, **self.server.view.progress(shown),
+                                   "next": self.server.view.next_state()})
+
+    def _post_next(self) -> None:
+        """``POST /api/next``: make the next batch now, in the background."""
+        self._body(NextBody)
+        if self.server.view.next_batch is None:
+            raise RequestError(HTTPStatus.CONFLICT, "this server does not make batches: run "
+                               "`deepal query` in a terminal, or start `deepal label` "
+                               "without --no-background")
+        started = self.server.view.start_next(force=True)
+        self._json(HTTPStatus.OK, {"ok": True, "started": started,
+                                   "next": self.server.view.next_state()})
 
     def _change(self, path: str) -> int:
         """Record (``/api/labels``) or undo (``/api/undo``) the body's label; its item id."""
@@ -297,12 +296,29 @@ class _Handler(BaseHTTPRequestHandler):
         return item_id
 
 
+def _round(query: dict[str, list[str]]) -> int | None:
+    """The ``round`` of a request's query string (the round the page shows), if any."""
+    values = query.get("round")
+    if not values:
+        return None
+    given = values[0]
+    if not _ROUND.match(given):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"round={given[:20]!r}: expected a round "
+                           "number")
+    return int(given)
+
+
 def serve(project: Project, port: int = 8765, token: str | None = None,
-          ready: Any = None) -> None:
-    """Serve until interrupted; print the URL (with its token) first."""
-    server = LabelServer(project, port=port, token=token)
-    _, items = project.batch()
-    print(f"Labelling {len(items)} items of the latest batch: open {server.url}", flush=True)
+          ready: Any = None, next_batch: NextBatch | None = None,
+          review: ReviewBatch | None = None) -> None:
+    """Serve until interrupted; print the URL (with its token) first. With ``next_batch``
+    the next batch is made in the background while the annotator labels; with ``review``
+    the review batch is served instead of the rounds."""
+    server = LabelServer(project, port=port, token=token, next_batch=next_batch,
+                         review=review)
+    _, items = server.view.round_items(None)
+    what = "of the review batch" if review else "of the latest batch"
+    print(f"Labelling {len(items)} items {what}: open {server.url}", flush=True)
     if not items:
         print("(no batch yet: run `deepal query -n 50` first)", flush=True)
     if ready is not None:

@@ -1,0 +1,107 @@
+"""A project's trained model on disk (``model.pt``): the weights beside what is needed to
+use them anywhere, as plain data that ``torch.load(weights_only=True)`` reads.
+
+Entries:
+
+* ``state_dict`` - the network's weights;
+* ``architecture`` and ``architecture_args`` - the module's class name (``SmallCNN`` or
+  ``MLP`` of :mod:`deepal.nets`) and the arguments it was built with;
+* ``classes`` - the class names, index = output;
+* ``input_shape`` - one item's shape (``[channels, size, size]`` for images);
+* ``input_dtype`` - ``uint8`` for images (divide by 255 first), ``float32`` otherwise;
+* ``normalisation`` - ``{"mean": [...], "std": [...]}`` applied after that scaling (per
+  channel for images, per feature for tables), or ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepal.errors import DeepALError
+
+#: The entries a model file holds.
+KEYS = ("state_dict", "architecture", "architecture_args", "classes", "input_shape",
+        "input_dtype", "normalisation")
+
+
+def model_record(net: Any, classes: list[str], X: np.ndarray,
+                 handler: Any) -> dict[str, Any]:
+    """What ``model.pt`` holds for the trained ``net`` of a project whose pool is ``X``.
+
+    Parameters
+    ----------
+    net:
+        A trained :class:`~deepal.Net` (its ``clf`` holds the weights; its ``net`` is the
+        module's constructor, a ``functools.partial`` for the default networks).
+    classes:
+        The class names.
+    X:
+        The project's pool (one item's shape and dtype are recorded).
+    handler:
+        The pool's handler (a ``partial`` carrying ``mean`` and ``std``), or ``None``.
+
+    Returns
+    -------
+    dict
+        Tensors, strings, numbers and lists only.
+
+    Examples
+    --------
+    ``torch.save(model_record(net, ["cat", "dog"], X, handler), "model.pt")``
+    """
+    build = net.net
+    args = dict(build.keywords) if isinstance(build, partial) else {}
+    stats = getattr(handler, "keywords", None) or {}
+    normalisation = None
+    if stats.get("mean") is not None:
+        normalisation = {"mean": [float(v) for v in stats["mean"]],
+                         "std": [float(v) for v in stats["std"]]}
+    return {"state_dict": net.clf.state_dict(), "architecture": type(net.clf).__name__,
+            "architecture_args": args, "classes": list(classes),
+            "input_shape": [int(s) for s in X.shape[1:]],
+            "input_dtype": "uint8" if X.dtype == np.uint8 else "float32",
+            "normalisation": normalisation}
+
+
+def save_model(path: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` to ``path`` atomically (a reader never sees half a file)."""
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(record, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_model(path: Path, classes: list[str]) -> dict[str, Any]:
+    """The model file at ``path``, read as data (``weights_only=True``) and checked against
+    the project's ``classes``.
+
+    Raises
+    ------
+    DeepALError
+        If there is no model yet, the file is not one deepal wrote, or it was trained for
+        other classes.
+    """
+    import torch
+
+    if not path.is_file():
+        raise DeepALError(f"there is no trained model at {path} yet: label some items and run "
+                          "`deepal export` (or pass --retrain)")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file: one message
+        raise DeepALError(f"cannot read the model {path} ({type(error).__name__}): train it "
+                          "again with --retrain") from None
+    if not isinstance(record, dict) or "state_dict" not in record:
+        raise DeepALError(f"{path} is not a model deepal wrote: train it again with --retrain")
+    if record.get("classes") != list(classes):
+        raise DeepALError(f"the model {path} was trained for the classes "
+                          f"{record.get('classes')}, not this project's {classes}: train it "
+                          "again with --retrain")
+    return dict(record)

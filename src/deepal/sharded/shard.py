@@ -8,7 +8,7 @@ iteration, its nearest points to given centres. Only those answers leave the sha
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -67,6 +67,11 @@ class EmbeddingShard:
         self.chunk_size = chunk_size
         self.bound = torch.empty(0, dtype=self.points.dtype)
         self.dists = torch.empty(0, dtype=self.points.dtype)
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Run ``method(*args)`` (the interface :class:`~deepal.sharded.group.LocalShards`
+        uses)."""
+        return getattr(self, method)(*args)
 
     # -- sizes and rows ----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ no driver ever holds a whole pool's embeddings.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +111,7 @@ class ShardWorker:
     """
 
     #: Methods of the worker itself; any other name is a method of its EmbeddingShard.
-    own = frozenset({"set_weights", "embed", "top_scores", "pid"})
+    own = frozenset({"set_weights", "embed", "top_scores", "pid", "node"})
 
     def __init__(self, source: PoolSlice | SyntheticSlice, net: Net | None = None) -> None:
         self.source = source
@@ -127,9 +128,15 @@ class ShardWorker:
 
     def pid(self) -> int:
         """This worker's process id."""
-        import os
-
         return os.getpid()
+
+    def node(self) -> str:
+        """The Ray node this worker runs on (``"local"`` outside Ray)."""
+        try:
+            import ray
+        except ImportError:
+            return "local"
+        return str(ray.get_runtime_context().get_node_id()) if ray.is_initialized() else "local"
 
     def set_weights(self, state: dict[str, Any]) -> None:
         """Load the driver's network weights (:meth:`deepal.Net.state_dict`)."""

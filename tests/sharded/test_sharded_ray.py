@@ -22,7 +22,7 @@ from deepal.sharded.query import ShardedPool
 from deepal.sharded.ray_shards import ShardLostError
 
 ray = pytest.importorskip("ray", reason='the Ray backend needs pip install "deepal[ray]"')
-from _ray_cluster import LocalCluster  # noqa: E402
+from deepal.sharded.local_cluster import LocalCluster  # noqa: E402
 
 #: One shard per node, placed by the node's own resource.
 PLACEMENT = [{"num_cpus": 0.5, "resources": {f"node{i}": 0.1}} for i in range(3)]

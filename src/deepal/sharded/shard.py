@@ -66,6 +66,7 @@ class EmbeddingShard:
         self.offset = int(offset)
         self.chunk_size = chunk_size
         self.bound = torch.empty(0, dtype=self.points.dtype)
+        self.sq_norms = torch.empty(0, dtype=self.points.dtype)
         self.dists = torch.empty(0, dtype=self.points.dtype)
 
     def call(self, method: str, *args: Any) -> Any:
@@ -110,6 +111,7 @@ class EmbeddingShard:
         ``centres`` (``inf`` when there are none; ``-inf`` for labeled points) and report
         the farthest point."""
         self.bound = torch.full((len(self.points),), float("-inf"), dtype=self.points.dtype)
+        self.sq_norms = (self.points * self.points).sum(dim=1)
         unlabeled = torch.nonzero(~self.labeled).flatten()
         self.bound[unlabeled] = min_sq_dists(self.points[unlabeled],
                                              centres.to(self.points.dtype), self.chunk_size)
@@ -119,7 +121,10 @@ class EmbeddingShard:
         """Add the point at global ``position`` (row ``centre``) as a centre: lower every
         bound to it, retire it if it is here, and report the new farthest point."""
         if len(self.points):
-            new = min_sq_dists(self.points, centre.to(self.points.dtype)[None], self.chunk_size)
+            # One matrix-vector product with the rows' squared norms kept from the start: the
+            # terms of pairwise_sq_dists, without recomputing the norms at every pick.
+            c = centre.to(self.points.dtype)
+            new = (self.sq_norms + (c * c).sum() - 2.0 * (self.points @ c)).clamp_min(0.0)
             torch.minimum(self.bound, new, out=self.bound)
         if 0 <= position - self.offset < len(self.points):
             self.bound[position - self.offset] = float("-inf")

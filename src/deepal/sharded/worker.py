@@ -41,15 +41,20 @@ class PoolSlice:
     def data(self) -> Data:
         return Data(self.X, None, handler=self.handler, n_classes=self.n_classes)
 
-    def embeddings(self, net: Net | None, local: np.ndarray) -> torch.Tensor:
+    def inputs(self, local: np.ndarray | None) -> Any:
+        """A dataset of rows ``local`` of the slice (all of them for ``None``)."""
+        data = self.data()
+        return data.get_inputs(np.arange(data.n_pool) if local is None else local)
+
+    def embeddings(self, net: Net | None, local: np.ndarray | None) -> torch.Tensor:
         """The network's embeddings of rows ``local`` of the slice, on the net's device."""
         net = _needs(net)
-        return net.get_embeddings(self.data().get_inputs(local)).to(net.device)
+        return net.get_embeddings(self.inputs(local)).to(net.device)
 
-    def scores(self, net: Net | None, score: Score, local: np.ndarray) -> torch.Tensor:
+    def scores(self, net: Net | None, score: Score, local: np.ndarray | None) -> torch.Tensor:
         """``score`` of the softmax probabilities of rows ``local`` (the computation of a
         softmax :class:`~deepal.strategies.uncertainty.UncertaintySampling` strategy)."""
-        probs = _needs(net).predict_prob(self.data().get_inputs(local))
+        probs = _needs(net).predict_prob(self.inputs(local))
         return score(probs.unsqueeze(0).mean(dim=0))
 
 
@@ -75,10 +80,11 @@ class SyntheticSlice:
             out[lo - self.start : hi - self.start] = rows[lo - b * self.block : hi - b * self.block]
         return out
 
-    def embeddings(self, net: Net | None, local: np.ndarray) -> torch.Tensor:
-        return self._rows()[torch.as_tensor(local)]
+    def embeddings(self, net: Net | None, local: np.ndarray | None) -> torch.Tensor:
+        rows = self._rows()
+        return rows if local is None else rows[torch.as_tensor(local)]
 
-    def scores(self, net: Net | None, score: Score, local: np.ndarray) -> torch.Tensor:
+    def scores(self, net: Net | None, score: Score, local: np.ndarray | None) -> torch.Tensor:
         head = torch.randn((self.dim, self.n_classes),
                            generator=torch.Generator().manual_seed(self.seed))
         return score(torch.softmax(self.embeddings(net, local) @ head, dim=1))
@@ -142,16 +148,22 @@ class ShardWorker:
         """Load the driver's network weights (:meth:`deepal.Net.state_dict`)."""
         _needs(self.net).load_state_dict(state)
 
-    def embed(self, local: np.ndarray, labeled: np.ndarray, offset: int,
+    def embed(self, local: np.ndarray | None, labeled: np.ndarray, offset: int,
               chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
-        """Embed rows ``local`` of the slice as global positions ``offset...`` (``labeled``
-        flags which are centres from the start); returns how many."""
-        points = self.source.embeddings(self.net, np.asarray(local, dtype=np.int64))
+        """Embed rows ``local`` of the slice (``None``: all) as global positions
+        ``offset...`` (``labeled`` flags which are centres from the start); returns how
+        many."""
+        points = self.source.embeddings(self.net, _rows(local))
         self.shard = EmbeddingShard(points, labeled, offset, chunk_size)
         return len(points)
 
-    def top_scores(self, local: np.ndarray, score: Score | None, n: int, offset: int) -> ShardTop:
-        """This shard's best ``n`` scores of rows ``local`` (``score`` defaults to the
-        margin), at global positions ``offset...``."""
-        scores = self.source.scores(self.net, score or margin, np.asarray(local, dtype=np.int64))
+    def top_scores(self, local: np.ndarray | None, score: Score | None, n: int,
+                   offset: int) -> ShardTop:
+        """This shard's best ``n`` scores of rows ``local`` (``None``: all; ``score``
+        defaults to the margin), at global positions ``offset...``."""
+        scores = self.source.scores(self.net, score or margin, _rows(local))
         return shard_top_n(scores, n, offset)
+
+
+def _rows(local: np.ndarray | None) -> np.ndarray | None:
+    return None if local is None else np.asarray(local, dtype=np.int64)

@@ -1,8 +1,8 @@
-"""A local multi-node Ray cluster for the tests: one head and worker nodes on 127.0.0.1.
+"""A multi-node Ray cluster on this machine (127.0.0.1), for tests and benchmarks.
 
 Every node is a ``ray start --block`` process leading its own session, so the cluster's
 processes are found by session and killed at the end without touching any other Ray on the
-machine (``ray stop`` would stop every Ray of this user).
+machine (``ray stop`` would stop every Ray of this user). Linux only (it reads ``/proc``).
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def session_pids(session: int) -> list[int]:
-    """Live processes of ``session``."""
+    """Live (not zombie) processes of ``session``, read from ``/proc``."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -42,26 +43,46 @@ def session_pids(session: int) -> list[int]:
 
 class LocalCluster:
     """A head and ``n_workers`` worker nodes, each with its own custom resource
-    ``node<i>`` (the head is ``node0``) so shards can be placed node by node."""
+    ``node<i>`` (the head is ``node0``) so shards can be placed node by node.
+
+    Parameters
+    ----------
+    temp_dir:
+        Ray's folder for this cluster (keep its path short: Ray's socket paths live in it).
+    n_workers:
+        Worker nodes besides the head.
+    cpus:
+        CPUs each node offers.
+    head_cpus:
+        CPUs the head offers (default ``cpus``; 0 keeps shards off it).
+    object_store:
+        Bytes of each node's object store.
+
+    Examples
+    --------
+    >>> cluster = LocalCluster(Path("/tmp/dsx"), n_workers=2)   # doctest: +SKIP
+    >>> ray.init(address=cluster.address)                        # doctest: +SKIP
+    >>> cluster.stop()                                           # doctest: +SKIP
+    """
 
     def __init__(self, temp_dir: Path, n_workers: int = 2, cpus: int = 1,
-                 object_store: int = 80 * 2**20) -> None:
+                 head_cpus: int | None = None, object_store: int = 80 * 2**20) -> None:
         self.temp_dir = temp_dir
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.nodes: list[subprocess.Popen[bytes]] = []
         self.env = env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
                "RAY_AUTH_MODE": "disabled"}
-        common = ["--block", "--num-cpus", str(cpus), "--num-gpus", "0",
-                  "--object-store-memory", str(object_store), "--node-ip-address", "127.0.0.1",
-                  "--disable-usage-stats"]
+        common = ["--block", "--num-gpus", "0", "--object-store-memory", str(object_store),
+                  "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
         self._start([RAY, "start", "--head", "--port", str(self.port), "--temp-dir",
-                     str(temp_dir), "--include-dashboard", "false",
+                     str(temp_dir), "--include-dashboard", "false", "--num-cpus",
+                     str(cpus if head_cpus is None else head_cpus),
                      "--resources", '{"node0": 1}', *common], env)
         try:
             self.wait_for_nodes(1)
             for i in range(1, n_workers + 1):
-                self._start([RAY, "start", "--address", self.address,
+                self._start([RAY, "start", "--address", self.address, "--num-cpus", str(cpus),
                              "--resources", f'{{"node{i}": 1}}', *common], env)
                 # One at a time: two nodes starting together on two cores can time out.
                 self.wait_for_nodes(i + 1)
@@ -74,7 +95,7 @@ class LocalCluster:
         self.nodes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log,
                                            start_new_session=True))
 
-    def wait_for_nodes(self, count: int, limit: float = 60.0) -> None:
+    def wait_for_nodes(self, count: int, limit: float = 90.0) -> None:
         """Wait until ``count`` nodes are alive (checked from a throwaway driver process)."""
         probe = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR');"
                  "print(sum(n['Alive'] for n in ray.nodes()))")

@@ -18,7 +18,18 @@ from deepal.sharded.worker import PoolSlice, ShardWorker, SyntheticSlice
 
 
 class ShardLostError(DeepALError):
-    """A shard's worker died (its process or its node ended) during a sharded query."""
+    """A shard's worker died (its process or its node ended) during a sharded query.
+
+    No picks are returned: the running state of the query was on that worker. Build a new
+    :class:`~deepal.sharded.ShardedPool` and query again.
+
+    Examples
+    --------
+    >>> try:
+    ...     pool.query(strategy, 100)          # doctest: +SKIP
+    ... except ShardLostError:
+    ...     pool = ShardedPool(data, net, 4, backend="ray")
+    """
 
 
 def _ray() -> Any:

@@ -27,8 +27,9 @@ def bounds(n: int, fractions: list[float]) -> list[tuple[int, int]]:
     return list(zip(ends[:-1].tolist(), ends[1:].tolist(), strict=True))
 
 
-def shards_of(x: torch.Tensor, labeled: np.ndarray, fractions: list[float]) -> LocalShards:
-    return LocalShards([EmbeddingShard(x[a:b], labeled[a:b], a)
+def shards_of(x: torch.Tensor, labeled: np.ndarray, fractions: list[float],
+              sync_every: int = 256) -> LocalShards:
+    return LocalShards([EmbeddingShard(x[a:b], labeled[a:b], a, sync_every=sync_every)
                         for a, b in bounds(len(x), fractions)])
 
 
@@ -55,14 +56,15 @@ def test_merge_warns_of_nan_once_and_refuses_too_many():
 
 @pytest.mark.parametrize("fractions", SPLITS)
 @pytest.mark.parametrize("integers", [True, False])
-def test_sharded_k_center_picks_are_k_center_greedys(fractions, integers):
+@pytest.mark.parametrize("sync_every", [1, 3, 256])  # lazy refreshes and full passes
+def test_sharded_k_center_picks_are_k_center_greedys(fractions, integers, sync_every):
     gen = torch.Generator().manual_seed(1)
     x = (torch.randint(0, 4, (400, 3), generator=gen).float() if integers  # ties everywhere
          else torch.randn(400, 8, generator=gen, dtype=torch.float64))
     labeled = np.zeros(400, dtype=bool)
     labeled[np.random.default_rng(2).choice(400, 30, replace=False)] = True
     expected = k_center_greedy(x, labeled, 60)
-    got = sharded_k_center_greedy(shards_of(x, labeled, fractions), 60)
+    got = sharded_k_center_greedy(shards_of(x, labeled, fractions, sync_every), 60)
     np.testing.assert_array_equal(got, expected)
 
 

@@ -48,6 +48,8 @@ class EmbeddingShard:
         Global position of ``points[0]``.
     chunk_size:
         Block size of the distance computations.
+    sync_every:
+        Single-point refreshes of k-center bounds between two passes over the shard.
 
     Examples
     --------
@@ -57,7 +59,7 @@ class EmbeddingShard:
     """
 
     def __init__(self, points: torch.Tensor, labeled: np.ndarray, offset: int,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, sync_every: int = 256) -> None:
         x = torch.as_tensor(points).detach()
         self.points = x if x.is_floating_point() else x.float()
         self.labeled = torch.as_tensor(np.asarray(labeled, dtype=bool)).reshape(-1)
@@ -66,7 +68,10 @@ class EmbeddingShard:
         self.offset = int(offset)
         self.chunk_size = chunk_size
         self.bound = torch.empty(0, dtype=self.points.dtype)
-        self.sq_norms = torch.empty(0, dtype=self.points.dtype)
+        self.sync_every = sync_every
+        self.picked: list[torch.Tensor] = []
+        self.seen = torch.zeros(0, dtype=torch.long)
+        self.synced = self.refreshes = 0
         self.dists = torch.empty(0, dtype=self.points.dtype)
 
     def call(self, method: str, *args: Any) -> Any:
@@ -111,31 +116,52 @@ class EmbeddingShard:
         ``centres`` (``inf`` when there are none; ``-inf`` for labeled points) and report
         the farthest point."""
         self.bound = torch.full((len(self.points),), float("-inf"), dtype=self.points.dtype)
-        self.sq_norms = (self.points * self.points).sum(dim=1)
         unlabeled = torch.nonzero(~self.labeled).flatten()
         self.bound[unlabeled] = min_sq_dists(self.points[unlabeled],
                                              centres.to(self.points.dtype), self.chunk_size)
+        self.picked = []
+        self.seen = torch.zeros(len(self.points), dtype=torch.long)
+        self.synced = self.refreshes = 0
         return self.farthest()
 
     def step(self, centre: torch.Tensor, position: int) -> Farthest:
-        """Add the point at global ``position`` (row ``centre``) as a centre: lower every
-        bound to it, retire it if it is here, and report the new farthest point."""
-        if len(self.points):
-            # One matrix-vector product with the rows' squared norms kept from the start: the
-            # terms of pairwise_sq_dists, without recomputing the norms at every pick.
-            c = centre.to(self.points.dtype)
-            new = (self.sq_norms + (c * c).sum() - 2.0 * (self.points @ c)).clamp_min(0.0)
-            torch.minimum(self.bound, new, out=self.bound)
-        if 0 <= position - self.offset < len(self.points):
-            self.bound[position - self.offset] = float("-inf")
+        """Add the point at global ``position`` (row ``centre``) as a centre, retire it if it
+        is here, and report the new farthest point."""
+        self.picked.append(centre.to(self.points.dtype))
+        local = position - self.offset
+        if 0 <= local < len(self.points):
+            self.bound[local] = float("-inf")
         return self.farthest()
 
     def farthest(self) -> Farthest:
-        """The largest bound (first maximum: ties go to the lowest position)."""
-        if not len(self.points):
-            return Farthest(float("-inf"), -1, torch.empty(0))
-        local = int(self.bound.argmax())
-        return Farthest(float(self.bound[local]), self.offset + local, self.points[local].clone())
+        """The point farthest from every centre (first maximum: ties go to the lowest
+        position), found as :func:`~deepal.scores.distances.k_center_greedy` finds it.
+
+        Bounds are lowered lazily: a point's bound counts only the centres it was compared
+        with (``seen``), an upper bound on its true distance. The largest bound is refreshed
+        against the centres it has not seen until it is exact, and then it is the true
+        farthest point; every ``sync_every`` refreshes, every point is compared with the
+        centres since the last such pass in one chunked product."""
+        while len(self.points):
+            local = int(self.bound.argmax())
+            unseen = self.picked[int(self.seen[local]):]
+            if not unseen or self.bound[local] == float("-inf"):
+                return Farthest(float(self.bound[local]), self.offset + local,
+                                self.points[local].clone())
+            if self.refreshes < self.sync_every:
+                self.refreshes += 1
+                nearest = pairwise_sq_dists(self.points[local][None], torch.stack(unseen)).min()
+                self.bound[local] = torch.minimum(self.bound[local], nearest)
+            else:
+                new = torch.stack(self.picked[self.synced:])
+                for first in range(0, len(self.points), self.chunk_size):
+                    block = self.bound[first : first + self.chunk_size]  # a view
+                    torch.minimum(block, min_sq_dists(self.points[first : first + self.chunk_size],
+                                                      new, self.chunk_size), out=block)
+                self.seen.fill_(len(self.picked))
+                self.synced, self.refreshes = len(self.picked), 0
+            self.seen[local] = len(self.picked)
+        return Farthest(float("-inf"), -1, torch.empty(0))
 
     # -- k-means: Lloyd partials and nearest points -----------------------------------
 

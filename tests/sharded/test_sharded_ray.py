@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 import deepal
+from deepal.errors import DeepALError
 from deepal.nets import MLP
-from deepal.sharded.query import ShardedPool
+from deepal.sharded import ShardedPool, sharded_query
 from deepal.sharded.ray_shards import ShardLostError
 
 ray = pytest.importorskip("ray", reason='the Ray backend needs pip install "deepal[ray]"')
@@ -69,9 +70,17 @@ def test_sharded_queries_on_three_nodes_are_the_single_process_picks(cluster, po
     with ShardedPool(pool, net, 3, backend="ray", shard_options=PLACEMENT) as sharded:
         nodes = {ray.get(actor.call.remote("node")) for actor in sharded.shards.actors}
         assert len(nodes) == 3  # one shard on each node
+        with pytest.raises(DeepALError, match="no embeddings yet"):  # a worker's own error
+            sharded.shards.call("counts")
         for strategy, picks in zip(chosen, expected, strict=True):
             np.testing.assert_array_equal(sharded.query(strategy, 12), picks)
         assert sharded.shards.bytes_moved > 0
+    # One query with a pool of its own, on the Ray already initialised (left running).
+    margin = copy.deepcopy(chosen[0])
+    np.testing.assert_array_equal(
+        sharded_query(chosen[0], 12, 3, backend="ray", shard_options=PLACEMENT),
+        margin.query(12))
+    assert ray.is_initialized()
 
 
 def test_a_worker_killed_mid_query_fails_it_clearly(cluster, pool, net, monkeypatch):

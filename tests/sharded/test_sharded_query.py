@@ -68,3 +68,21 @@ def test_bad_arguments_are_refused_with_the_fix(pool, tiny_net):
         other = trained("MarginSampling", copy.deepcopy(pool), tiny_net)
         with pytest.raises(DeepALError, match="must be the ShardedPool's own"):
             sharded.query(other, 3)
+
+
+class LowestTopTwoSum(deepal.MarginSampling):
+    """Scores its samples its own way: the workers' softmax score would be wrong for it."""
+
+    def sample_score(self, samples):
+        return -samples.mean(dim=0).topk(2, dim=1).values.sum(dim=1)
+
+
+def test_a_strategy_with_its_own_score_runs_on_the_driver(pool, tiny_net):
+    strategy = LowestTopTwoSum(pool, tiny_net, random_state=0)
+    strategy.train()
+    assert not is_sharded(strategy)
+    assert not is_sharded(deepal.MarginSampling(pool, tiny_net, acquisition="power"))
+    twin = copy.deepcopy(strategy)
+    with ShardedPool(twin.dataset, twin.net, 2) as sharded:
+        np.testing.assert_array_equal(sharded.query(twin, 6), strategy.query(6))
+    assert sharded.shards.messages == 0

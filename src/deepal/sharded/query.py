@@ -59,7 +59,10 @@ def is_sharded(strategy: Strategy) -> bool:
     """
     if type(strategy) in (KCenterGreedy, KMeansSampling):
         return True
+    # The workers compute score(softmax): a subclass scoring otherwise runs on the driver.
     return (isinstance(strategy, UncertaintySampling) and isinstance(strategy, PosteriorStrategy)
+            and type(strategy).sample_score is UncertaintySampling.sample_score
+            and type(strategy).query is PosteriorStrategy.query
             and strategy.posterior_estimate.name == "softmax" and strategy.acquisition == "top_n")
 
 

@@ -91,9 +91,10 @@ class LocalCluster:
             raise
 
     def _start(self, command: list[str], env: dict[str, str]) -> None:
-        log = open(self.temp_dir / f"node{len(self.nodes)}.log", "wb")  # noqa: SIM115
-        self.nodes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log,
-                                           start_new_session=True))
+        # The node's log is its output; the child keeps its own copy of the descriptor.
+        with open(self.temp_dir / f"node{len(self.nodes)}.log", "wb") as log:
+            self.nodes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log,
+                                               start_new_session=True))
 
     def wait_for_nodes(self, count: int, limit: float = 90.0) -> None:
         """Wait until ``count`` nodes are alive (checked from a throwaway driver process)."""

@@ -21,7 +21,7 @@ from deepal.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 PUBLIC_PACKAGES = ["deepal", "deepal.config", "deepal.data", "deepal.data.sources",
-                   "deepal.experiments", "deepal.labeling", "deepal.nets"]
+                   "deepal.experiments", "deepal.labeling", "deepal.nets", "deepal.sharded"]
 
 
 def _blocks(language: str) -> list[tuple[str, str]]:

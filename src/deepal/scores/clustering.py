@@ -192,9 +192,9 @@ def kmeans_centres(
     centres = kmeans_plusplus(sample - shift, k, generator)
     threshold = tol * variance
     for _ in range(max_iter):
-        labels, dists, sums = _lloyd_pass(x, shift, centres, chunk_size)
+        labels, dists, sums = lloyd_pass(x, shift, centres, chunk_size)
         counts = torch.bincount(labels, minlength=k)
-        updated = sums / counts.clamp_min(1)[:, None].to(x.dtype)
+        updated = (sums / counts.clamp_min(1)[:, None]).to(x.dtype)
         empty = torch.nonzero(counts == 0).flatten()
         if len(empty):
             updated[empty] = x[torch.as_tensor(top_n(dists, len(empty)))] - shift
@@ -243,15 +243,17 @@ def column_moments(x: torch.Tensor, chunk_size: int = 8192) -> tuple[torch.Tenso
     return origin + offset, float(variance.clamp_min(0.0).mean())
 
 
-def _lloyd_pass(
+def lloyd_pass(
     x: torch.Tensor, shift: torch.Tensor, centres: torch.Tensor, chunk_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One assignment pass over the points ``x - shift``, a block at a time: each point's
     nearest centre (squared Euclidean), the squared distance to it, and each cluster's sum
-    of its (translated) points."""
+    of its (translated) points, in float64."""
     labels = torch.empty(len(x), dtype=torch.long, device=x.device)
     dists = torch.empty(len(x), dtype=x.dtype, device=x.device)
-    sums = torch.zeros_like(centres)
+    # float64 sums: a cluster's sum does not depend on the order its points come in (up to
+    # float64 rounding), so a pool split over shards sums to the same centre.
+    sums = torch.zeros(centres.shape, dtype=torch.float64, device=x.device)
     c_sq = (centres * centres).sum(dim=1)
     for start in range(0, len(x), chunk_size):
         block = x[start : start + chunk_size] - shift
@@ -259,7 +261,7 @@ def _lloyd_pass(
         best = torch.addmm(c_sq[None, :], block, centres.T, alpha=-2.0).min(dim=1)
         labels[start : start + chunk_size] = best.indices
         dists[start : start + chunk_size] = (best.values + (block * block).sum(dim=1)).clamp_min(0)
-        sums.index_add_(0, best.indices, block)
+        sums.index_add_(0, best.indices, block.double())
     return labels, dists, sums
 
 

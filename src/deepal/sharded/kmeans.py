@@ -7,10 +7,11 @@ counts and float64 sums (``k x d`` numbers, whatever the shard's size); an empty
 to the globally farthest point (a merged top-n). Then :func:`sharded_nearest_distinct` gives
 :func:`deepal.scores.clustering.nearest_distinct`'s picks from per-shard nearest lists.
 
-The centres equal the single-process ones wherever that computation is exact (the sums of
-one cluster's points are computed in float64 here and in the points' precision there, and the
-convergence threshold's variance is combined from per-shard moments): on integer-valued
-embeddings they are identical; on general float32 ones they agree to rounding.
+Both work on the points translated by the pool's mean and sum each cluster's points in
+float64. The centres equal the single-process ones wherever that computation is exact (the
+mean and the sums are added up in another order here, and the convergence threshold's variance
+is combined from per-shard moments): on integer-valued embeddings they are identical; on
+general float32 ones they agree to rounding.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def sharded_kmeans_centres(
     Returns
     -------
     torch.Tensor
-        Shape ``(k, d)``, in the points' dtype.
+        Shape ``(k, d)``, float64 (as ``kmeans_centres``).
 
     Examples
     --------
@@ -82,7 +83,7 @@ def sharded_kmeans_centres(
     if not 1 <= k <= n_points:
         raise ValueError(f"k must be between 1 and the number of points ({n_points}), got {k}")
     if k == n_points:
-        return gather_rows(shards, sizes, np.arange(n_points))
+        return gather_rows(shards, sizes, np.arange(n_points)).double()
     generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
     sample_size = min(n_points, seed_sample or max(10_000, 20 * k))
     if sample_size == n_points:
@@ -90,22 +91,25 @@ def sharded_kmeans_centres(
     else:
         chosen = torch.randperm(n_points, generator=generator)[:sample_size].numpy()
         sample = gather_rows(shards, sizes, chosen)
-    centres = kmeans_plusplus(sample, k, generator)
-    threshold = tol * _mean_variance(shards.call("moments")) if n_points > 1 else 0.0
+    moments = shards.call("moments")
+    # The points are translated by their mean, in their own precision, as single-process.
+    shift = (torch.stack([m.total for m in moments]).sum(dim=0) / n_points).to(sample.dtype)
+    centres = kmeans_plusplus(sample - shift, k, generator)
+    threshold = tol * _mean_variance(moments) if n_points > 1 else 0.0
     for _ in range(max_iter):
-        parts = shards.call("partials", centres)
+        parts = shards.call("partials", centres, shift)
         counts = torch.stack([p[0] for p in parts]).sum(dim=0)
-        sums = torch.stack([p[1] for p in parts]).sum(dim=0).to(centres.dtype)
-        updated = sums / counts.clamp_min(1)[:, None].to(centres.dtype)
+        sums = torch.stack([p[1] for p in parts]).sum(dim=0)
+        updated = (sums / counts.clamp_min(1)[:, None]).to(centres.dtype)
         empty = torch.nonzero(counts == 0).flatten()
         if len(empty):
             farthest = merge_top_n(shards.call("top_dists", len(empty)), len(empty))
-            updated[empty] = gather_rows(shards, sizes, farthest)
-        shift = float(((updated - centres) ** 2).sum())
+            updated[empty] = gather_rows(shards, sizes, farthest) - shift
+        moved = float(((updated - centres) ** 2).sum())
         centres = updated
-        if shift <= threshold:
+        if moved <= threshold:
             break
-    return centres
+    return centres.double() + shift.double()
 
 
 def sharded_nearest_distinct(shards: Shards, centres: torch.Tensor, m: int = 8) -> np.ndarray:

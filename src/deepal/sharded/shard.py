@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from deepal.scores.clustering import _assign_sq
+from deepal.scores.clustering import lloyd_pass
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE, min_sq_dists, pairwise_sq_dists
 from deepal.sharded.merge import ShardTop, shard_top_n
 
@@ -165,15 +165,16 @@ class EmbeddingShard:
 
     # -- k-means: Lloyd partials and nearest points -----------------------------------
 
-    def partials(self, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Assign every point to its nearest centre; return per-centre counts (int64) and
-        float64 sums of the assigned points. The distances are kept for :meth:`top_dists`."""
+    def partials(self, centres: torch.Tensor,
+                 shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Assign every point, translated by ``shift`` (the pool's mean), to its nearest
+        centre (given translated too), as single-process k-means does; return per-centre
+        counts (int64) and float64 sums of the translated points. The distances are kept for
+        :meth:`top_dists`."""
         centres = centres.to(self.points.dtype)
-        labels, self.dists = _assign_sq(self.points, centres, max(self.chunk_size, 1))
-        counts = torch.bincount(labels, minlength=len(centres))
-        sums = torch.zeros(centres.shape, dtype=torch.float64).index_add_(
-            0, labels, self.points.double())
-        return counts, sums
+        labels, self.dists, sums = lloyd_pass(self.points, shift.to(self.points.dtype), centres,
+                                              max(self.chunk_size, 1))
+        return torch.bincount(labels, minlength=len(centres)), sums
 
     def top_dists(self, m: int) -> ShardTop:
         """The ``m`` points farthest from their centre at the last :meth:`partials`."""

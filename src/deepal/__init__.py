@@ -19,6 +19,7 @@ from deepal.experiments.loop import RoundResult, run_loop
 from deepal.nets import Net
 from deepal.nets.defaults import default_net
 from deepal.nets.registry import get_net
+from deepal.nets.sklearn_net import SklearnNet
 from deepal.seeding import seed_everything
 from deepal.strategies.base import Strategy
 from deepal.strategies.registry import STRATEGIES, get_strategy
@@ -38,7 +39,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "UNKNOWN", "Data", "DeepALError", "Net", "RoundResult", "Strategy", "TensorHandler",
+    "UNKNOWN", "Data", "DeepALError", "Net", "RoundResult", "SklearnNet", "Strategy",
+    "TensorHandler",
     "__version__", "get_dataset", "get_net", "get_strategy", "image_handler", "run_loop",
     "seed_everything", *STRATEGIES,
     "default_net", "from_arrays", "from_image_folder", "from_numpy_file", "from_table",

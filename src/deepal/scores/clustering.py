@@ -246,9 +246,33 @@ def column_moments(x: torch.Tensor, chunk_size: int = 8192) -> tuple[torch.Tenso
 def lloyd_pass(
     x: torch.Tensor, shift: torch.Tensor, centres: torch.Tensor, chunk_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One assignment pass over the points ``x - shift``, a block at a time: each point's
-    nearest centre (squared Euclidean), the squared distance to it, and each cluster's sum
-    of its (translated) points, in float64."""
+    """One assignment pass of Lloyd's k-means over the points ``x - shift``, a block at a time
+    (the step single-process and sharded k-means share).
+
+    Parameters
+    ----------
+    x:
+        Points, shape ``(N, d)``.
+    shift:
+        Subtracted from every point (the pool's mean), shape ``(d,)``, in ``x``'s dtype.
+    centres:
+        Translated centres, shape ``(k, d)``, in ``x``'s dtype.
+    chunk_size:
+        Points per block (memory ``O(chunk_size * k)``).
+
+    Returns
+    -------
+    tuple
+        Each point's nearest centre (squared Euclidean, ``(N,)`` int64), the squared distance
+        to it (``(N,)``), and each cluster's sum of its translated points (``(k, d)``, float64).
+
+    Examples
+    --------
+    >>> x = torch.tensor([[0.0], [1.0], [10.0]])
+    >>> labels, dists, sums = lloyd_pass(x, torch.tensor([0.0]), torch.tensor([[0.0], [10.0]]), 2)
+    >>> labels.tolist(), dists.tolist(), sums[:, 0].tolist()
+    ([0, 0, 1], [0.0, 1.0, 0.0], [1.0, 10.0])
+    """
     labels = torch.empty(len(x), dtype=torch.long, device=x.device)
     dists = torch.empty(len(x), dtype=x.dtype, device=x.device)
     # float64 sums: a cluster's sum does not depend on the order its points come in (up to

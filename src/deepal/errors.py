@@ -10,6 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its type's name if it has none): what a
+    one-line refusal quotes of an error raised by another library.
+
+    Examples
+    --------
+    >>> first_line(ValueError("bad value\\n  at line 3"))
+    'bad value'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class DeepALError(ValueError):
     """Base class of the errors deepal raises for bad input or an impossible request.
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 
 import torch
 
+from deepal.errors import DeepALError
+
 #: Threads of one run unless the user asks for another count.
 DEFAULT_THREADS = 1
 
@@ -56,3 +58,31 @@ def physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def refuse_beyond_memory(n_bytes: int, what: str, fix: str) -> None:
+    """Refuse, before anything is allocated, ``what`` needing ``n_bytes`` when that is more
+    than this machine's memory.
+
+    Parameters
+    ----------
+    n_bytes:
+        Bytes the data will take.
+    what:
+        The data, as the message names it (``"1000 images of 32 x 32 pixels"``).
+    fix:
+        What to do instead.
+
+    Raises
+    ------
+    DeepALError
+        The data would not fit.
+
+    Examples
+    --------
+    >>> refuse_beyond_memory(1 << 20, "a small array", "use less")
+    """
+    memory = physical_memory()
+    if memory is not None and n_bytes > memory:
+        raise DeepALError(f"{what} need {n_bytes / 2**30:.1f} GiB, more than this machine's "
+                          f"{memory / 2**30:.1f} GiB of memory: {fix}")

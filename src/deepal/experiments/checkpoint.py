@@ -17,7 +17,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from deepal.errors import DeepALError
+from deepal.errors import DeepALError, first_line
 
 #: The format written now. Format 1 pickled the whole strategy.
 FORMAT = 2
@@ -54,7 +54,7 @@ def read(path: Path) -> dict[str, Any]:
                 f"strategy), which this deepal does not load: {fresh}, or resume it with the "
                 "deepal that wrote it") from None
         reason = (f"it names code to run: {', '.join(refused[:3])}" if refused
-                  else f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}")
+                  else f"{type(error).__name__}: {first_line(error)}")
         raise CheckpointError(f"{path} is not a checkpoint deepal can load safely ({reason}); "
                               f"nothing of it was run: {fresh}") from None
     found = checkpoint.get("format") if isinstance(checkpoint, dict) else None

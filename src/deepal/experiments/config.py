@@ -19,6 +19,7 @@ from deepal.config.experiment import (
     ResourceSettings,
 )
 from deepal.config.training import TrainingSettings
+from deepal.errors import first_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,7 +62,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     except (RecursionError, ValueError) as error:  # nested too deep; an integer too long
-        reason = (str(error).splitlines() or [""])[0][:120]
+        reason = first_line(error)[:120]
         raise ConfigError(f"{path} is not a config deepal can read ({reason})") from None
     return parse_config(raw, default_name=path.stem)
 

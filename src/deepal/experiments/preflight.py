@@ -17,7 +17,7 @@ import torch
 from deepal.config.base import ConfigError
 from deepal.config.experiment import ExperimentConfig
 from deepal.data.pool import _take
-from deepal.errors import DeepALError
+from deepal.errors import DeepALError, first_line
 from deepal.experiments.config import settings_hash
 from deepal.experiments.run import build_net, run_pool, strategy_options
 from deepal.experiments.spec import RunSpec
@@ -125,7 +125,7 @@ def _built(net: Any) -> torch.nn.Module:
     try:
         module = net.net()
     except Exception as error:  # noqa: BLE001 - a user's class may fail in any way
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
         raise ConfigError(f"[training] net cannot be built without arguments ({reason}): give "
                           "a torch.nn.Module class whose arguments all have defaults") from None
     if not isinstance(module, torch.nn.Module):
@@ -145,7 +145,7 @@ def _forward_one_batch(module: torch.nn.Module, data: Any, dataset: str) -> None
         with torch.no_grad():
             output = module.eval()(x)
     except Exception as error:  # noqa: BLE001 - any failure here is a misfit
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = first_line(error)
         raise ConfigError(f"[training] net {name} does not take {dataset}'s examples of shape "
                           f"{shape} ({reason}): choose a net for this data set, or the data "
                           "set's default by removing `net`") from None

@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from deepal.errors import CorruptDataError, RunBusyError
+from deepal.errors import CorruptDataError, RunBusyError, first_line
 from deepal.experiments import checkpoint as checkpoints
 
 try:
@@ -126,7 +126,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:200]}"
+    return f"{type(error).__name__}: {first_line(error)[:200]}"
 
 
 #: Cells every row needs: which run and which round it is.

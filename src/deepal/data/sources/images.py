@@ -99,16 +99,6 @@ class _ImageShape(Settings):
     channels: Literal[1, 3]
 
 
-def _refuse_beyond_memory(n_bytes: int, n_images: int, size: int) -> None:
-    """Refuse a pixel tensor larger than the machine's memory before allocating it."""
-    memory = resources.physical_memory()
-    if memory is not None and n_bytes > memory:
-        raise DeepALError(
-            f"{n_images} images of {size} x {size} pixels need {n_bytes / 2**30:.1f} GiB, more "
-            f"than this machine's {memory / 2**30:.1f} GiB of memory: use a smaller image size"
-        )
-
-
 def decode_images(
     paths: Sequence[Path],
     size: int = 32,
@@ -149,7 +139,9 @@ def decode_images(
     ``pixels = decode_images(sorted(Path("photos").glob("*.jpg")), size=64)``
     """
     validated(_ImageShape, {"size": size, "channels": channels}, "images:")
-    _refuse_beyond_memory(len(paths) * channels * size * size, len(paths), size)
+    resources.refuse_beyond_memory(len(paths) * channels * size * size,
+                                   f"{len(paths)} images of {size} x {size} pixels",
+                                   "use a smaller image size")
     Image = require_pillow()
     from PIL import ImageOps
 

@@ -79,12 +79,8 @@ def _check_declared(path: Path, dims: tuple[int, ...], declared: int, stored: in
             f"trailer records {stored} bytes: the file is truncated or damaged"
         )
     # A header that may be honest (the data compresses that well): it must still fit.
-    memory = resources.physical_memory()
-    if memory is not None and declared > memory:
-        raise DeepALError(
-            f"{path} holds data of shape {dims} ({declared / 2**30:.1f} GiB), more than this "
-            f"machine's {memory / 2**30:.1f} GiB of memory: keep fewer examples in the file"
-        )
+    resources.refuse_beyond_memory(declared, f"the data of shape {dims} in {path}",
+                                   "keep fewer examples in the file")
 
 
 def _gzip_size(path: Path) -> int | None:

@@ -16,7 +16,7 @@ from deepal.data.handlers import TensorHandler
 from deepal.data.pool import Data, Handler
 from deepal.data.sources import existing_file
 from deepal.data.sources.labels import encode_labels
-from deepal.errors import CorruptDataError, DeepALError
+from deepal.errors import CorruptDataError, DeepALError, first_line
 
 
 def read_csv(path: str | os.PathLike[str], what: str = "a CSV table"
@@ -83,8 +83,8 @@ def _read_parquet(file: Path) -> dict[str, list[Any]]:
     try:
         return pq.read_table(file).to_pydict()  # type: ignore[no-any-return]
     except Exception as error:  # pyarrow raises its own error types, often on several lines
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CorruptDataError(f"cannot read Parquet file {file}: {reason}") from error
+        raise CorruptDataError(f"cannot read Parquet file {file}: {first_line(error)}") \
+            from error
 
 
 def features_of(columns: dict[str, list[Any]], names: Sequence[str], source: str) -> np.ndarray:

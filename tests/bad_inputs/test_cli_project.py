@@ -22,6 +22,7 @@ BAD_INIT = {
     "--classes": st.sampled_from(["", "a", "a,a", ",", "a,,b", " , "]),
     "--kind": st.sampled_from(["image", "csv", "", "npz"]),
     "--net": st.sampled_from(["ResNet", "", "os:system"]),
+    "--model": st.sampled_from(["svm", "", "sklearn.svm:SVC", "RandomForest"]),
     "--strategy": st.sampled_from(["NoSuchSampling", "", "x:y:z", "deepal:Data"]),
     "--image-size": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
     "--channels": st.sampled_from(["2", "0", "rgb", ""]),
@@ -99,6 +100,33 @@ def test_query_refuses_a_bad_option_and_leaves_the_project_unchanged(capsys, pro
                     if option != "--device" else
                     ["query", "-p", str(project.root), option, value], capsys,
                     "deepal query", f"bad {option}", watched=[project.root])
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    (["--net", "MLP"], "a network beside it"),
+    (["--strategy", "BALDDropout"], "a strategy that needs a network"),
+    (["--strategy", "KCenterGreedy"], "a strategy that needs embeddings"),
+    (["--kind", "texts"], "texts"),
+])
+def test_project_init_refuses_a_model_that_does_not_fit(tmp_path, capsys, pool, extra, problem):
+    data = pool if "texts" not in extra else _texts(tmp_path)
+    argv = ["project", "init", str(tmp_path / "proj"), "--data", str(data), "--classes", "x,y",
+            "--model", "random_forest", *extra]
+    command_refuses(argv, capsys, "deepal project init", f"--model with {problem}",
+                    watched=[tmp_path, pool.parent])
+
+
+def _texts(tmp_path: Path) -> Path:
+    path = tmp_path / "texts.txt"
+    path.write_text("one text\nanother text\n")
+    return path
+
+
+def test_query_refuses_a_strategy_the_model_cannot_serve(capsys, tmp_path, pool):
+    made = Project.init(tmp_path / "proj", pool, classes=["x", "y"], model="naive_bayes",
+                        strategy="MarginSampling")
+    command_refuses(["query", "-p", str(made.root), "-n", "2", "--strategy", "BADGE"], capsys,
+                    "deepal query", "--strategy the model cannot serve", watched=[made.root])
 
 
 def test_commands_on_a_folder_that_is_no_project_are_refused(tmp_path: Path, capsys):

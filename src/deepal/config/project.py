@@ -20,10 +20,17 @@ from deepal.config.fields import Name, Names, PositiveInt, Seed
 
 Kind = Literal["images", "table", "numpy", "texts"]
 NetName = Literal["auto", "SmallCNN", "MLP"]
+ModelName = Literal["logistic_regression", "random_forest", "extra_trees",
+                    "hist_gradient_boosting", "naive_bayes"]
 #: Kinds of data source a project reads.
 KINDS: tuple[str, ...] = get_args(Kind)
 #: Networks a project can name ("auto": a small CNN for images, an MLP otherwise).
 NETS: tuple[str, ...] = get_args(NetName)
+#: scikit-learn classifiers a project of feature rows can name in place of a network (built
+#: by :mod:`deepal.nets.sklearn_models`).
+MODELS: tuple[str, ...] = get_args(ModelName)
+#: Kinds of data whose items are feature rows, which a scikit-learn model can take.
+FEATURE_KINDS = ("table", "numpy")
 
 # A strategy of the registry (an identifier), or ``package.module:Class``: dotted identifiers
 # on both sides of one colon. Whether a name is in the registry is the registry's to say.
@@ -72,6 +79,9 @@ class ProjectSettings(Settings):
         name them.
     net:
         ``auto``, ``SmallCNN`` or ``MLP``.
+    model:
+        A scikit-learn classifier of :data:`MODELS` in place of the network (tables and
+        arrays only; ``net`` stays ``auto``); ``None``: the network.
     strategy:
         A strategy of ``deepal list``, or a ``package.module:Class`` the user typed.
     seed:
@@ -98,6 +108,7 @@ class ProjectSettings(Settings):
     classes: ClassNames | None = None
     test: str | None = None
     net: NetName = "auto"
+    model: ModelName | None = None
     strategy: StrategyName = "EntropySampling"
     seed: Seed = 1
     n_epoch: PositiveInt | None = None
@@ -108,11 +119,18 @@ class ProjectSettings(Settings):
     feature_names: list[str] | None = None
 
     @model_validator(mode="after")
-    def _columns_of_tables(self) -> ProjectSettings:
+    def _fits_the_data(self) -> ProjectSettings:
         # Else a column named for data that has none would be ignored without a word.
         if self.label_column is not None and self.kind not in ("table", "texts"):
             raise ValueError(f"label_column: {self.kind} data has no columns; only a table "
                              "(or a table of texts) has a column of labels")
+        if self.model is not None and self.kind not in FEATURE_KINDS:
+            raise ValueError(f"model: a scikit-learn model takes rows of features, and this "
+                             f"project's data is {self.kind}: leave --model out to train a "
+                             "network")
+        if self.model is not None and self.net != "auto":
+            raise ValueError(f"model: {self.model} replaces the network, so --net "
+                             f"{self.net} cannot be used with it: pass one of the two")
         if self.text_column is not None and self.kind != "texts":
             raise ValueError(f"text_column: only texts are read from a text column, and this "
                              f"project's data is {self.kind}: pass --kind texts")

@@ -28,7 +28,7 @@ def _threads_option(parser: argparse.ArgumentParser) -> None:
 def register(commands: Any) -> None:
     """Add the labelling sub-commands to the ``deepal`` parser's ``commands``."""
     from deepal.cli import add_option
-    from deepal.config.project import KINDS, NETS
+    from deepal.config.project import KINDS, MODELS, NETS
 
     project = commands.add_parser("project", help="create a labelling project")
     project_commands = project.add_subparsers(dest="project_command", metavar="ACTION")
@@ -49,6 +49,11 @@ def register(commands: Any) -> None:
                help="a labeled test set of the same kind, for the held-out accuracy")
     add_option(init, "net", default="auto", choices=NETS,
                help="network (default auto: a small CNN for images, an MLP otherwise)")
+    add_option(init, "model", choices=MODELS,
+               help="a scikit-learn classifier in place of the network, for tables and arrays "
+               "(refitted on the labels at each query; with it, the strategy is one that needs "
+               "only probabilities: RandomSampling, LeastConfidence, MarginSampling or "
+               "EntropySampling)")
     add_option(init, "strategy", default="EntropySampling", metavar="NAME",
                help="query strategy (see `deepal list`; default EntropySampling), or your own "
                "package.module:Class (then typed again at each query: a project's database "
@@ -260,7 +265,7 @@ def command_init(args: argparse.Namespace) -> int:
 
     project = Project.init(
         args.dir, args.data, classes=args.classes, kind=args.kind, test=args.test,
-        net=args.net, strategy=args.strategy, image_size=args.image_size,
+        net=args.net, model=args.model, strategy=args.strategy, image_size=args.image_size,
         channels=args.channels, n_epoch=args.n_epoch, seed=args.seed,
         label_column=args.label_column, text_column=args.text_column)
     status = project.status()

@@ -16,6 +16,7 @@ from deepal.data.pool import UNKNOWN
 from deepal.errors import DeepALError, UnknownNameError
 from deepal.labeling.sources import Source, guess_kind, read_source
 from deepal.labeling.store import Store
+from deepal.nets.sklearn_net import PROBABILITY_STRATEGIES
 from deepal.plugins import canonical_name, is_import_spec
 from deepal.strategies.registry import STRATEGIES, get_strategy
 
@@ -83,7 +84,25 @@ def known_strategy(settings: S) -> S:
         name = canonical_name(settings.strategy, list(STRATEGIES), "strategy")
     except UnknownNameError as error:
         raise ConfigError(f"strategy: {error}") from None
+    check_model_strategy(settings.model, name)
     return settings.model_copy(update={"strategy": name})
+
+
+def check_model_strategy(model: str | None, strategy: str) -> None:
+    """Refuse a strategy of deepal's that needs a network (embeddings, gradients, dropout)
+    for a project whose model is a scikit-learn classifier; a user's own class is left to
+    say so itself.
+
+    Raises
+    ------
+    ConfigError
+        Naming the strategies that need only class probabilities.
+    """
+    if model is None or is_import_spec(strategy) or strategy in PROBABILITY_STRATEGIES:
+        return
+    raise ConfigError(f"strategy: {strategy} needs a network's embeddings, gradients or "
+                      f"dropout, which the scikit-learn model {model} does not have: choose "
+                      f"one of {', '.join(PROBABILITY_STRATEGIES)}")
 
 
 def _existing(path: str | os.PathLike[str], what: str) -> Path:

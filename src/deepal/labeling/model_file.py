@@ -11,6 +11,16 @@ Entries:
 * ``input_dtype`` - ``uint8`` for images (divide by 255 first), ``float32`` otherwise;
 * ``normalisation`` - ``{"mean": [...], "std": [...]}`` applied after that scaling (per
   channel for images, per feature for tables), or ``None``.
+
+A project whose model is a scikit-learn classifier has no weights to keep as tensors, and
+deepal pickles nothing: its file holds instead what fits the same model again, anywhere:
+
+* ``architecture`` - ``"scikit-learn"``;
+* ``estimator`` and ``seed`` - the name of :mod:`deepal.nets.sklearn_models` and its
+  ``random_state``;
+* ``train_inputs`` and ``train_labels`` - the labeled rows (before normalisation) and their
+  class indices;
+* ``classes``, ``input_shape``, ``input_dtype`` and ``normalisation`` as above.
 """
 
 from __future__ import annotations
@@ -68,6 +78,40 @@ def model_record(net: Any, classes: list[str], X: np.ndarray,
             "normalisation": normalisation}
 
 
+#: The ``architecture`` of a scikit-learn model's file.
+SKLEARN = "scikit-learn"
+
+
+def sklearn_record(estimator: str, seed: int, classes: list[str], X: np.ndarray,
+                   items: list[int], labels: list[int]) -> dict[str, Any]:
+    """What ``model.pt`` holds for a project whose model is the scikit-learn classifier
+    ``estimator``: the labeled rows ``X[items]`` and their ``labels``, to fit it again.
+
+    Examples
+    --------
+    >>> X = np.arange(6, dtype=np.float32).reshape(3, 2)
+    >>> record = sklearn_record("naive_bayes", 1, ["a", "b"], X, [0, 2], [1, 0])
+    >>> record["architecture"], record["train_inputs"].shape, record["normalisation"]["std"]
+    ('scikit-learn', torch.Size([2, 2]), [1.632993221282959, 1.632993221282959])
+    """
+    import torch
+
+    from deepal.labeling.sources import pool_handler
+
+    stats = getattr(pool_handler(X), "keywords", None) or {}
+    normalisation = None
+    if stats.get("mean") is not None:
+        normalisation = {"mean": [float(v) for v in stats["mean"]],
+                         "std": [float(v) for v in stats["std"]]}
+    index = np.asarray(items, dtype=np.int64)
+    return {"architecture": SKLEARN, "estimator": estimator, "seed": int(seed),
+            "classes": list(classes), "input_shape": [int(s) for s in X.shape[1:]],
+            "input_dtype": "uint8" if X.dtype == np.uint8 else "float32",
+            "normalisation": normalisation,
+            "train_inputs": torch.from_numpy(np.ascontiguousarray(X[index])),
+            "train_labels": torch.as_tensor(np.asarray(labels, dtype=np.int64))}
+
+
 def save_model(path: Path, record: dict[str, Any]) -> Path:
     """Write ``record`` to ``path`` atomically (a reader never sees half a file)."""
     import torch
@@ -98,7 +142,9 @@ def read_model(path: Path, classes: list[str]) -> dict[str, Any]:
     except Exception as error:  # noqa: BLE001 - any unreadable file: one message
         raise DeepALError(f"cannot read the model {path} ({type(error).__name__}): train it "
                           "again with --retrain") from None
-    if not isinstance(record, dict) or "state_dict" not in record:
+    needed = ("train_inputs", "train_labels", "estimator", "seed") \
+        if isinstance(record, dict) and record.get("architecture") == SKLEARN else ("state_dict",)
+    if not isinstance(record, dict) or any(key not in record for key in needed):
         raise DeepALError(f"{path} is not a model deepal wrote: train it again with --retrain")
     if record.get("classes") != list(classes):
         raise DeepALError(f"the model {path} was trained for the classes "

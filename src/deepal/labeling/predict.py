@@ -20,6 +20,7 @@ import numpy as np
 from deepal.config.base import Settings
 from deepal.config.fields import Fraction, PositiveInt
 from deepal.errors import DeepALError
+from deepal.labeling.model_file import SKLEARN
 
 #: The formats ``deepal predict`` writes.
 FORMATS = ("csv", "json")
@@ -199,7 +200,13 @@ def predict_probabilities(project: Any, X: np.ndarray, record: dict[str, Any],
     from deepal.data.handlers import TensorHandler
     from deepal.labeling.sources import pool_handler
 
-    net = project.net(device)
-    net.load_state_dict({"clf": record["state_dict"], "epochs_trained": 0})
+    if (record["architecture"] == SKLEARN) != (project.settings.model is not None):
+        raise DeepALError("the saved model.pt was written for another kind of model than this "
+                          "project's: train it again with --retrain")
     handler = pool_handler(project.arrays()["X"]) or TensorHandler
+    net = project.net(device)
+    if record["architecture"] == SKLEARN:  # no weights kept: fitted again on its labels
+        net.train(handler(record["train_inputs"].numpy(), record["train_labels"].numpy()))
+    else:
+        net.load_state_dict({"clf": record["state_dict"], "epochs_trained": 0})
     return net.predict_prob(handler(X, None)).numpy()

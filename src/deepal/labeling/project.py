@@ -26,8 +26,15 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.labeling import labels as item_labels
 from deepal.labeling.agreement import agreement, votes
-from deepal.labeling.folder import DB_NAME, MODEL_NAME, POOL_NAME, create_project, stored_settings
-from deepal.labeling.model_file import model_record, save_model
+from deepal.labeling.folder import (
+    DB_NAME,
+    MODEL_NAME,
+    POOL_NAME,
+    check_model_strategy,
+    create_project,
+    stored_settings,
+)
+from deepal.labeling.model_file import model_record, save_model, sklearn_record
 from deepal.labeling.sources import pool_handler
 from deepal.labeling.stopping import record_stop_predictions, stop_set, stopping_report
 from deepal.labeling.store import Round, Store
@@ -151,13 +158,25 @@ class Project:
     def net(self, device: str | None = None, n_epoch: int | None = None,
             data: Data | None = None) -> Any:
         """The project's network (untrained): :func:`~deepal.nets.defaults.default_net` of
-        its pool, with the project's network name and epochs."""
+        its pool, with the project's network name and epochs; or, for a project with a
+        scikit-learn ``model``, that classifier in a :class:`~deepal.SklearnNet`."""
         from deepal.nets.defaults import default_net
 
+        if self.settings.model is not None:
+            return self._sklearn_net()
         epochs = n_epoch or self.settings.n_epoch
         return default_net(self.data() if data is None else data, device=device,
                            params=None if epochs is None else {"n_epoch": epochs},
                            architecture=self.settings.net)
+
+    def _sklearn_net(self) -> Any:
+        from deepal.nets.sklearn_models import sklearn_model
+        from deepal.nets.sklearn_net import SklearnNet
+
+        assert self.settings.model is not None
+        net = SklearnNet(sklearn_model(self.settings.model, self.settings.seed))
+        net.n_classes = len(self.classes)  # a class no label has yet still gets its column
+        return net
 
     # -- labels ----------------------------------------------------------------------------
 
@@ -209,6 +228,8 @@ class Project:
                                            "threads": threads})
         name = self._strategy_name(options.strategy)
         strategy_cls = get_strategy(name)
+        check_model_strategy(self.settings.model,
+                             name if is_import_spec(name) else strategy_cls.__name__)
         data = self.data()
         skip = {int(i) for i in exclude if not data.labeled_idxs[int(i)]}
         if options.n + len(skip) > data.n_unlabeled:
@@ -264,8 +285,14 @@ class Project:
 
     def _save_model(self, net: Any) -> Path:
         X = self.arrays()["X"]
-        return save_model(self.root / MODEL_NAME,
-                          model_record(net, self.classes, X, pool_handler(X)))
+        if self.settings.model is not None:
+            labels = self.store.current_labels()
+            items = sorted(labels)
+            record = sklearn_record(self.settings.model, self.settings.seed, self.classes, X,
+                                    items, [labels[i].class_index for i in items])
+        else:
+            record = model_record(net, self.classes, X, pool_handler(X))
+        return save_model(self.root / MODEL_NAME, record)
 
     def train_and_save(self, device: str | None = None, n_epoch: int | None = None,
                        threads: int = DEFAULT_THREADS) -> Path:
@@ -385,7 +412,8 @@ class Project:
         return (None, []) if latest is None else (latest.id, latest.item_ids)
 
     def status(self) -> dict[str, Any]:
-        """Labels per class, the rounds, the latest held-out accuracy."""
+        """Labels per class, the model (a scikit-learn model's name, or the network's), the
+        rounds, the latest held-out accuracy."""
         labels = self.store.current_labels()
         per_class = {name: 0 for name in self.classes}
         for label in labels.values():
@@ -395,6 +423,7 @@ class Project:
         refs = self.store.refs(batch)
         return {
             "n_items": self.store.n_items(), "n_labeled": len(labels), "per_class": per_class,
+            "model": self.settings.model or self.settings.net,
             "rounds": [{"round": r.id, "strategy": r.strategy, "n_labeled": r.n_labeled,
                         "n_queried": len(r.item_ids), "test_accuracy": r.test_accuracy,
                         "threads": r.threads, "created_at": r.created_at} for r in rounds],

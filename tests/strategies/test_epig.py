@@ -158,7 +158,8 @@ def test_candidates_and_targets_share_the_same_dropout_masks():
     assert isinstance(strategy.posterior_estimate, ConsistentMCDropoutPosterior)
     # Sample the targets and the candidates apart with the masks of the query's seed: the
     # scores are the strategy's only if both used those same K networks.
-    fixed = ConsistentMCDropoutPosterior(strategy.net, 8, seed=strategy.posterior_estimate.last_seed)
+    seed = strategy.posterior_estimate.last_seed
+    fixed = ConsistentMCDropoutPosterior(strategy.net, 8, seed=seed)
     data = strategy.dataset
     unlabeled = np.flatnonzero(~data.labeled_idxs)
     assert len(unlabeled) > 40
@@ -179,7 +180,7 @@ def test_an_ensemble_posterior_works_and_uses_every_target_when_the_pool_is_smal
     picked = strategy.query(4)
     assert len(set(picked.tolist())) == 4
     unlabeled = np.flatnonzero(~strategy.dataset.labeled_idxs)
-    assert np.array_equal(strategy.last_targets, np.setdiff1d(unlabeled, []))
+    assert np.array_equal(strategy.last_targets, unlabeled)
     assert strategy.last_scores is not None and (strategy.last_scores >= 0).all()
 
 
@@ -210,4 +211,5 @@ def test_epig_runs_end_to_end_on_digits():
     assert int(data.labeled_idxs.sum()) == 50
     queried = np.concatenate([r.queried for r in results[1:]])
     assert len(set(queried.tolist())) == 20
-    assert all(r.test_accuracy is not None and r.test_accuracy > 0.25 for r in results)  # chance: 0.1
+    # Chance is 0.1 on ten classes.
+    assert all(r.test_accuracy is not None and r.test_accuracy > 0.25 for r in results)

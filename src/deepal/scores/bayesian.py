@@ -100,7 +100,7 @@ def epig(
     Returns
     -------
     torch.Tensor
-        Shape ``(N,)``, float64, in nats.
+        Shape ``(N,)``, float64, in nats, on the inputs' device.
 
     Raises
     ------
@@ -128,7 +128,7 @@ def epig(
     # float64: the score is a small difference of entropies of the order of log C.
     target_rows = _normalised(targets).reshape(n_samples, n_targets * n_classes)
     block = max(1, block_elements // (n_classes * n_targets * n_classes))
-    scores = torch.empty(n, dtype=torch.float64)
+    scores = torch.empty(n, dtype=torch.float64, device=candidates.device)
     for start in range(0, n, block):
         part = _normalised(candidates[:, start:start + block])
         width = part.shape[1]

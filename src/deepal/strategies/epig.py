@@ -101,7 +101,10 @@ class EPIG(PosteriorStrategy):
         targets = self.target_idxs()
         # One pass over targets then candidates: one mask draw (or one ensemble) for both.
         data = self.dataset.get_inputs(np.concatenate([targets, idxs]))
-        scores = epig_from_batches(self.posterior_estimate.sample_batches(data), len(targets))
+        # The K * M * C * C joint entries per candidate are the cost: computed on the net's device.
+        device = self.net.device
+        batches = (s.to(device) for s in self.posterior_estimate.sample_batches(data))
+        scores = epig_from_batches(batches, len(targets)).cpu()
         self.last_targets = targets
         self.last_scores = scores.numpy()
         return idxs[self.select(scores, n)]

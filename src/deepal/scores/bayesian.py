@@ -198,7 +198,8 @@ def _normalised(probs: torch.Tensor) -> torch.Tensor:
     """``probs`` in float64, each distribution rescaled to sum to exactly 1: a float32
     softmax is off by about 1e-7, which would otherwise leak into the score as such."""
     probs = probs.double()
-    return probs / probs.sum(dim=-1, keepdim=True)
+    # A row of zeros (no distribution at all) stays zero instead of becoming NaN.
+    return probs / probs.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
 
 
 def _entropy_sum(probs: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:

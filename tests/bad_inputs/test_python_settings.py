@@ -108,3 +108,20 @@ def test_a_bad_strategy_option_is_refused_when_the_strategy_is_made(choice, bad)
 def test_every_strategy_with_numeric_options_is_covered():
     names = {name for name, _, _ in OPTIONS}
     assert len(OPTIONS) >= 20 and len(names) >= 10, OPTIONS
+
+
+@fuzz(40)
+@given(options=st.one_of(
+    st.fixed_dictionaries({"n_targets": st.one_of(st.integers(max_value=0), not_a_count)}),
+    st.fixed_dictionaries({"posterior": st.sampled_from(["mc_dropout", "softmax", "laplace"])}),
+    st.fixed_dictionaries({"n_drop": st.integers(min_value=-3, max_value=1)}),
+))
+def test_epig_refuses_bad_targets_and_posteriors_that_break_its_joint(options):
+    # EPIG's joint predictive needs sample k to be one network for candidates and targets:
+    # fresh dropout masks per example, a single softmax or too few samples are refused.
+    net = Net(partial(MLP, n_features=4, n_classes=3), GOOD_PARAMS, device="cpu")
+    (option, value), = options.items()
+    with refused("EPIG(...)", f"bad {option}") as error:
+        get_strategy("EPIG")(small_pool(), net, **options)
+    named = value if option == "posterior" else option
+    assert str(named) in str(error.value)

@@ -24,6 +24,7 @@ STRATEGIES: dict[str, str] = {
     "PowerBALD": "stochastic_bald",
     "SoftmaxBALD": "stochastic_bald",
     "SoftRankBALD": "stochastic_bald",
+    "EPIG": "epig",
     "KMeansSampling": "kmeans",
     "KMediansSampling": "kmedians",
     "KCenterGreedy": "kcenter",

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, model_validator
 
 from deepal.config.base import Settings
 from deepal.config.fields import Name, Names, PositiveInt, Seed
+from deepal.config.training import SemiSupervised
 
 Kind = Literal["images", "table", "numpy", "texts"]
 NetName = Literal["auto", "SmallCNN", "MLP"]
@@ -84,6 +85,9 @@ class ProjectSettings(Settings):
         For tables: the column of labels and the column of texts.
     feature_names:
         The names of a table's feature columns (set from the table).
+    semi_supervised:
+        Train on the unlabeled items too (:class:`~deepal.config.training.SemiSupervised`:
+        FixMatch for images, pseudo-labels otherwise); ``None``: on the labels alone.
 
     Examples
     --------
@@ -106,6 +110,7 @@ class ProjectSettings(Settings):
     label_column: Name | None = None
     text_column: Name | None = None
     feature_names: list[str] | None = None
+    semi_supervised: SemiSupervised | None = None
 
     @model_validator(mode="after")
     def _columns_of_tables(self) -> ProjectSettings:

@@ -36,7 +36,7 @@ from deepal.nets.hooks import TrainingHook, TrainStep, cycle_batches
 
 __all__ = [
     "PoolInputs", "SemiSupervised", "SemiSupervisedHook", "pseudo_label_loss", "pseudo_labels",
-    "epoch_examples",
+    "epoch_examples", "semi_supervised_hook", "unlabeled_pool",
 ]
 
 
@@ -152,7 +152,18 @@ class PoolInputs(Dataset):  # type: ignore[type-arg]
 
 def unlabeled_pool(data: Any) -> Callable[[], Dataset]:
     """What a strategy gives its net as ``unlabeled_inputs``: at each call, the inputs of the
-    pool's examples unlabeled at that time."""
+    pool's examples unlabeled at that time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deepal
+    >>> data = deepal.Data(np.zeros((5, 3), dtype="float32"), np.arange(5) % 2)
+    >>> inputs = unlabeled_pool(data)
+    >>> data.label([0, 1])
+    >>> len(inputs())
+    3
+    """
     return lambda: PoolInputs(data, np.flatnonzero(~data.labeled_idxs))
 
 
@@ -182,7 +193,7 @@ class SemiSupervisedHook(TrainingHook):
         self.settings, self.generator = settings, generator
         size = settings.mu * batch_size
         self._batches: Iterator[tuple[Any, ...]] | None = (
-            cycle_batches(unlabeled, size, generator) if len(unlabeled) else None  # type: ignore[arg-type]
+            cycle_batches(unlabeled, size, generator, full=True) if len(unlabeled) else None  # type: ignore[arg-type]
         )
         self.confident, self.seen = 0, 0
 
@@ -203,10 +214,11 @@ class SemiSupervisedHook(TrainingHook):
             flip = self.settings.flip
             weak = weak_augment(x, self.generator, flip=flip)
             strong = strong_augment(x, self.generator, flip=flip)
-            # One forward pass for both views, so BatchNorm sees them as one batch.
-            weak_logits, strong_logits = model(torch.cat([weak, strong]))[0].chunk(2)
-            labels, mask = pseudo_labels(weak_logits, threshold)
-            return labels, mask, strong_logits
+            # The weak view only sets targets: no graph for it, which saves a third of the
+            # step's work (its backward pass) on the CPU.
+            with torch.no_grad():
+                labels, mask = pseudo_labels(model(weak)[0], threshold)
+            return labels, mask, model(strong)[0]
         logits = model(x)[0]
         labels, mask = pseudo_labels(logits, threshold)
         return labels, mask, logits

@@ -20,10 +20,10 @@ from deepal.nets.registry import get_net
 from deepal.nets.semi_supervised import (
     PoolInputs,
     SemiSupervisedHook,
+    UnlabeledPool,
     epoch_examples,
     pseudo_label_loss,
     pseudo_labels,
-    unlabeled_pool,
 )
 
 from conftest import TinyNet, blobs
@@ -89,7 +89,7 @@ def test_pool_inputs_read_the_inputs_of_their_indices_without_labels():
 def test_the_strategys_unlabeled_pool_follows_the_labels():
     x, y = blobs(30, seed=0)
     data = Data(x, y)
-    current = unlabeled_pool(data)
+    current = UnlabeledPool(data)
     assert len(current()) == 30
     data.label(np.arange(10))
     assert len(current()) == 20
@@ -285,3 +285,15 @@ def test_full_cycled_batches_all_have_the_batch_size():
     assert sizes == [4] * 6
     small = cycle_batches(data.get_inputs(np.arange(3)), 4, full=True)
     assert len(next(small)[0]) == 3  # fewer than a batch: all of them
+
+
+def test_a_net_given_the_pool_can_still_be_pickled():
+    import pickle
+
+    x, y = blobs(20, seed=0)
+    data = Data(x, y)
+    data.initialize_labels(5, random_state=0)
+    net = Net(TinyNet, {"n_epoch": 1}, device="cpu")
+    RandomSampling(data, net)
+    copy = pickle.loads(pickle.dumps(net))
+    assert len(copy.unlabeled_inputs()) == 15

@@ -154,7 +154,7 @@ class Project:
         its pool, with the project's network name, epochs and semi-supervised training (on
         the pool's unlabeled items)."""
         from deepal.nets.defaults import default_net
-        from deepal.nets.semi_supervised import unlabeled_pool
+        from deepal.nets.semi_supervised import UnlabeledPool
 
         epochs = n_epoch or self.settings.n_epoch
         params: dict[str, Any] = {} if epochs is None else {"n_epoch": epochs}
@@ -164,7 +164,7 @@ class Project:
         pool = self.data() if data is None else data
         net = default_net(pool, device=device, params=params or None,
                           architecture=self.settings.net)
-        net.unlabeled_inputs = unlabeled_pool(pool)  # the unlabeled items, inputs only
+        net.unlabeled_inputs = UnlabeledPool(pool)  # the unlabeled items, inputs only
         return net
 
     # -- labels ----------------------------------------------------------------------------

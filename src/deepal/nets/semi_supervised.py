@@ -31,12 +31,13 @@ from torch.utils.data import Dataset
 from deepal.config.base import validated
 from deepal.config.training import SemiSupervised
 from deepal.data.batches import iter_batches
+from deepal.errors import DeepALError
 from deepal.nets.augment import strong_augment, weak_augment
 from deepal.nets.hooks import TrainingHook, TrainStep, cycle_batches
 
 __all__ = [
     "PoolInputs", "SemiSupervised", "SemiSupervisedHook", "pseudo_label_loss", "pseudo_labels",
-    "epoch_examples", "semi_supervised_hook", "unlabeled_pool",
+    "UnlabeledPool", "epoch_examples", "semi_supervised_hook",
 ]
 
 
@@ -150,21 +151,31 @@ class PoolInputs(Dataset):  # type: ignore[type-arg]
         return next(iter_batches(chosen, len(positions)))
 
 
-def unlabeled_pool(data: Any) -> Callable[[], Dataset]:
-    """What a strategy gives its net as ``unlabeled_inputs``: at each call, the inputs of the
-    pool's examples unlabeled at that time.
+class UnlabeledPool:
+    """What a strategy gives its net as ``unlabeled_inputs``: called, the inputs of the
+    pool's examples unlabeled at that time (a :class:`PoolInputs`).
+
+    Parameters
+    ----------
+    data:
+        The pool (a :class:`~deepal.Data`).
 
     Examples
     --------
     >>> import numpy as np
     >>> import deepal
     >>> data = deepal.Data(np.zeros((5, 3), dtype="float32"), np.arange(5) % 2)
-    >>> inputs = unlabeled_pool(data)
+    >>> inputs = UnlabeledPool(data)
     >>> data.label([0, 1])
     >>> len(inputs())
     3
     """
-    return lambda: PoolInputs(data, np.flatnonzero(~data.labeled_idxs))
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def __call__(self) -> PoolInputs:
+        return PoolInputs(self.data, np.flatnonzero(~self.data.labeled_idxs))
 
 
 class SemiSupervisedHook(TrainingHook):
@@ -236,8 +247,6 @@ def semi_supervised_hook(
     DeepALError
         If semi-supervised training is asked for but the net was given no unlabeled inputs.
     """
-    from deepal.errors import DeepALError
-
     raw = params.get("semi_supervised")
     if raw is None:
         return None

@@ -108,6 +108,20 @@ def epoch_examples(n_labeled: int, batch_size: int, steps_per_epoch: int) -> int
     """Examples one semi-supervised epoch draws from the labeled set: enough for
     ``steps_per_epoch`` batches while the labels are fewer, else one pass.
 
+    Parameters
+    ----------
+    n_labeled:
+        Labeled examples.
+    batch_size:
+        Labeled examples per step.
+    steps_per_epoch:
+        The fewest optimiser steps of an epoch.
+
+    Returns
+    -------
+    int
+        The ``epoch_samples`` of the epoch (see :func:`deepal.data.batches.epoch_order`).
+
     Examples
     --------
     >>> epoch_examples(100, 64, 100), epoch_examples(10000, 64, 100)
@@ -197,6 +211,26 @@ class SemiSupervisedHook(TrainingHook):
     confident, seen:
         How many unlabeled examples had a confident pseudo-label, out of how many drawn, in
         this training.
+
+    Examples
+    --------
+    :meth:`deepal.Net.train` makes one per training with ``params["semi_supervised"]``; by
+    hand, on a pool of 40 vectors:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> import deepal
+    >>> from deepal.nets import MLP
+    >>> data = deepal.Data(np.random.default_rng(0).normal(size=(40, 4)).astype("float32"),
+    ...                    np.arange(40) % 2)
+    >>> first = data.initialize_labels(4, random_state=0)
+    >>> hook = SemiSupervisedHook(SemiSupervised(threshold=0.0), UnlabeledPool(data)(),
+    ...                           batch_size=2, generator=torch.Generator().manual_seed(0))
+    >>> net = deepal.Net(lambda: MLP(n_features=4, n_classes=2), {"n_epoch": 1}, device="cpu")
+    >>> net.training_hooks.append(hook)
+    >>> net.train(data.get_labeled_data()[1])  # one batch of the 4 labels: one step
+    >>> hook.seen, hook.confident  # mu x 2 unlabeled examples; threshold 0 keeps them all
+    (14, 14)
     """
 
     def __init__(self, settings: SemiSupervised, unlabeled: Dataset, batch_size: int,
@@ -242,10 +276,30 @@ def semi_supervised_hook(
     """The hook of a training with a net's ``params``, or ``None`` without
     ``semi_supervised``; its generator is seeded from ``generator``.
 
+    Parameters
+    ----------
+    params:
+        The net's parameters (checked, with ``train_args``).
+    unlabeled_inputs:
+        The net's :attr:`~deepal.Net.unlabeled_inputs`.
+    generator:
+        The training's generator; one seed is drawn from it only when the hook is made.
+
+    Returns
+    -------
+    SemiSupervisedHook or None
+        The hook, over the inputs ``unlabeled_inputs()`` gives now.
+
     Raises
     ------
     DeepALError
         If semi-supervised training is asked for but the net was given no unlabeled inputs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> semi_supervised_hook({"n_epoch": 1}, None, torch.Generator()) is None
+    True
     """
     raw = params.get("semi_supervised")
     if raw is None:

@@ -220,3 +220,19 @@ def test_the_command_lets_idle_openmp_threads_sleep(monkeypatch, capsys):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert main(["list"]) == 0
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_run_trains_on_the_unlabeled_pool_when_asked(tmp_path: Path, capsys):
+    def result(*extra: str) -> dict:
+        path = tmp_path / f"run{len(extra)}.json"
+        code, _, _ = run(["--n-round", "1", "--n-query", "10", "--n-init-labeled", "20",
+                          "--n-epoch", "1", "--output", str(path), "--quiet", *extra], capsys)
+        assert code == 0
+        return json.loads(path.read_text())
+
+    plain, semi = result(), result("--semi-supervised", "pseudo_label")
+    assert semi["arguments"]["semi_supervised"] == "pseudo_label"
+    assert semi["config_hash"] != plain["config_hash"]
+    assert [r["n_labeled"] for r in semi["rounds"]] == [20, 30]
+    # one epoch of 100 steps with the unlabeled pool, instead of one step over 20 labels
+    assert semi["rounds"][0]["test_accuracy"] != plain["rounds"][0]["test_accuracy"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from deepal import __version__
+from deepal.config.training import SEMI_SUPERVISED_METHODS
 from deepal.errors import DeepALError
 from deepal.resources import DEFAULT_THREADS, passive_openmp_wait
 
@@ -102,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(run, "test-batch-size", type=int, metavar="N",
                 help="examples per inference and scoring batch: larger is faster and takes "
                 "more memory (default: 1000)")
+    add_option(run, "semi-supervised", choices=SEMI_SUPERVISED_METHODS,
+                help="train on the unlabeled pool too, with its default settings: fixmatch "
+                "(augmented views of images; pseudo-labels for other data) or pseudo_label "
+                "(default: labels only)")
     add_option(run, "threads", type=_positive_int, default=DEFAULT_THREADS, metavar="N",
                help=f"torch threads of the run (default: {DEFAULT_THREADS}; more help only on an "
                "idle machine), recorded with the results")
@@ -151,7 +156,9 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     given = {"n_init_labeled": args.n_init_labeled, "n_query": args.n_query,
              "n_round": args.n_round, "max_candidates": args.max_candidates}
     training = {"epochs": args.n_epoch, "test_batch_size": args.test_batch_size,
-                "device": args.device, "net": args.net}
+                "device": args.device, "net": args.net,
+                "semi_supervised": None if args.semi_supervised is None
+                else {"method": args.semi_supervised}}
     return {
         "name": "run", "datasets": [dataset], "strategies": [args.strategy_name],
         "seeds": [args.seed],

@@ -37,6 +37,7 @@ BAD_VALUES = {
     "--strategy-name": st.sampled_from(["NoSuchSampling", "", "os:system", "deepal:Data",
                                         "deepal.nets:MLP", "json:loads", "x:y:z"]),
     "--net": st.sampled_from(["NoSuchNet", "", "os:getcwd", "deepal:Data"]),
+    "--semi-supervised": st.sampled_from(["FixMatch", "", "mixmatch", "pseudo-label", "1"]),
 }
 
 #: What the refusal of each option may name besides the option itself and its value.

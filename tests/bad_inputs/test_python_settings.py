@@ -48,6 +48,19 @@ BAD_PARAMS = {
     "patience": not_a_count,
     "monitor": st.sampled_from(["acc", "", "val_loss"]),
     "epoch_samples": not_a_count.filter(lambda v: v is not None),  # None: every example
+    "semi_supervised": st.one_of(
+        st.fixed_dictionaries({"method": st.sampled_from(["FixMatch", "mixmatch", ""])}),
+        st.fixed_dictionaries({"threshold": st.one_of(st.floats(min_value=1.0,
+                                                                exclude_min=True),
+                                                      st.floats(max_value=-1e-9),
+                                                      not_a_number)}),
+        st.fixed_dictionaries({"mu": not_a_count}),
+        st.fixed_dictionaries({"weight": st.one_of(st.floats(max_value=-1e-9),
+                                                   not_a_number)}),
+        st.fixed_dictionaries({"steps_per_epoch": not_a_count}),
+        st.fixed_dictionaries({"flip": st.one_of(st.integers(), text)}),
+        st.fixed_dictionaries({"epochs": st.integers()}),
+        text, st.integers(), st.lists(st.integers(), max_size=2)),
     "unknown_key": st.integers(),
 }
 

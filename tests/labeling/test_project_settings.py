@@ -110,6 +110,8 @@ def test_a_strategy_typed_on_the_command_line_is_imported(tmp_path, pool, plante
     ("n_epoch", 0, "n_epoch: must be an integer >= 1"),
     ("channels", 2, "channels: input should be 1 or 3"),
     ("surprise", 1, "unknown key 'surprise'"),
+    ("semi_supervised", {"threshold": 2}, "semi_supervised.threshold: must be a probability"),
+    ("semi_supervised", "fixmatch", "semi_supervised: input should be a valid dictionary"),
 ])
 def test_a_hand_edited_setting_is_refused_with_its_key(tmp_path, pool, key, value, message):
     Project.init(tmp_path / "p", pool, classes="a,b")
@@ -244,3 +246,21 @@ def test_the_named_network_is_built_by_default_net(tmp_path, pool):
     with pytest.raises(ConfigError, match="net: SmallCNN needs images"):
         Project.init(tmp_path / "r", pool, classes="a,b", net="SmallCNN")
     assert not (tmp_path / "r" / "deepal.sqlite").exists()
+
+
+def test_a_project_trains_on_its_unlabeled_items_when_asked(tmp_path, pool, capsys):
+    assert deepal("project", "init", tmp_path / "p", "--data", pool, "--classes", "a,b",
+                  "--semi-supervised", "pseudo_label", "--n-epoch", "2") == 0
+    stored = meta(tmp_path / "p")["semi_supervised"]
+    assert stored == {"method": "pseudo_label", "threshold": 0.95, "mu": 7, "weight": 1.0,
+                      "steps_per_epoch": 100, "flip": False}
+    project = Project(tmp_path / "p")
+    net = project.net()
+    assert net.params["semi_supervised"] == stored
+    assert len(net.unlabeled_inputs()) == 30  # nothing labeled yet: every item
+    project.label(0, "a", "me")
+    project.label(1, "b", "me")
+    assert len(project.net().unlabeled_inputs()) == 28
+    assert deepal("query", "-n", "3", "-p", tmp_path / "p") == 0
+    assert project.train_and_save().exists()
+    assert project.store.current_labels().keys() == {0, 1}  # pseudo-labels are never labels

@@ -15,28 +15,43 @@ from conftest import TinyNet, blobs
 N_POOL, N_LABELED, N_QUERY = 80, 12, 6
 
 
+#: Semi-supervised training on the unlabeled pool: every confident pseudo-label counts.
+SEMI = {"semi_supervised": {"threshold": 0.0, "mu": 2, "steps_per_epoch": 3}}
+
+
 def make(
-    strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0, **options
+    strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0,
+    params: dict | None = None, images: bool = False, **options
 ) -> Strategy:
     """A trained strategy on 80 blobs, 12 labeled, the rest of the pool's labels set to
-    ``hidden_labels`` (``None``: unknown)."""
+    ``hidden_labels`` (``None``: unknown); with ``params`` added to the net's, and with
+    ``images``, the blobs as 1x2x2 images."""
     x, y = blobs(N_POOL, seed=9)
     labeled = np.arange(N_LABELED)
     pool_labels = None if hidden_labels is None else hidden_labels.copy()
     if pool_labels is not None:
         pool_labels[labeled] = y[labeled]
-    data = Data(x, pool_labels, n_classes=3)
+    data = Data(x.reshape(-1, 1, 2, 2) if images else x, pool_labels, n_classes=3)
     data.label(labeled, y[labeled])
     seed_everything(seed)
-    net = Net(TinyNet, {"n_epoch": 3, "train_args": {"batch_size": 8},
-                        "test_args": {"batch_size": 32}}, device="cpu")
+    net = Net(FlatTinyNet if images else TinyNet,
+              {"n_epoch": 3, "train_args": {"batch_size": 8}, "test_args": {"batch_size": 32},
+               **(params or {})}, device="cpu")
     strategy = get_strategy(strategy_name)(data, net, **options)
     strategy.train()
     return strategy
 
 
-def picks(strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0) -> np.ndarray:
-    return make(strategy_name, hidden_labels, seed).query(N_QUERY)
+class FlatTinyNet(TinyNet):
+    """TinyNet on images, flattened."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return super().forward(x.flatten(1))
+
+
+def picks(strategy_name: str, hidden_labels: np.ndarray | None, seed: int = 0,
+          params: dict | None = None, images: bool = False) -> np.ndarray:
+    return make(strategy_name, hidden_labels, seed, params, images).query(N_QUERY)
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
@@ -46,6 +61,25 @@ def test_hidden_labels_do_not_change_the_picks(name: str):
     with_true = picks(name, true_labels)
     assert (picks(name, scrambled) == with_true).all()
     assert (picks(name, None) == with_true).all(), "a pool with no labels must work the same"
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_semi_supervised_training_does_not_read_the_hidden_labels(name: str):
+    _, true_labels = blobs(N_POOL, seed=9)
+    scrambled = np.random.default_rng(1).integers(0, 3, N_POOL)
+    with_true = picks(name, true_labels, params=SEMI)
+    assert (picks(name, scrambled, params=SEMI) == with_true).all()
+    assert (picks(name, None, params=SEMI) == with_true).all()
+
+
+@pytest.mark.parametrize("name", ["RandomSampling", "MarginSampling", "BALDDropout",
+                                  "KCenterGreedy"])
+def test_fixmatch_does_not_read_the_hidden_labels(name: str):
+    _, true_labels = blobs(N_POOL, seed=9)
+    scrambled = np.random.default_rng(1).integers(0, 3, N_POOL)
+    with_true = picks(name, true_labels, params=SEMI, images=True)
+    assert (picks(name, scrambled, params=SEMI, images=True) == with_true).all()
+    assert (picks(name, None, params=SEMI, images=True) == with_true).all()
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))

@@ -27,7 +27,8 @@ INITIAL = ("random", "balanced")
 #: at these defaults, so that those results keep resuming.
 _LATER_TRAINING_OPTIONS = (("validation_size", 0), ("weight_decay_per_example", None),
                            ("weight_decay_params", None), ("monitor", "loss"),
-                           ("epoch_samples", None), ("test_batch_size", None))
+                           ("epoch_samples", None), ("test_batch_size", None),
+                           ("semi_supervised", None))
 
 
 class LoopSettings(Settings):

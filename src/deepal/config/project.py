@@ -17,6 +17,7 @@ from pydantic import AfterValidator, model_validator
 
 from deepal.config.base import Settings
 from deepal.config.fields import Name, Names, PositiveInt, Seed
+from deepal.config.training import SemiSupervised
 
 Kind = Literal["images", "table", "numpy", "texts"]
 NetName = Literal["auto", "SmallCNN", "MLP"]
@@ -94,6 +95,9 @@ class ProjectSettings(Settings):
         For tables: the column of labels and the column of texts.
     feature_names:
         The names of a table's feature columns (set from the table).
+    semi_supervised:
+        Train on the unlabeled items too (:class:`~deepal.config.training.SemiSupervised`:
+        FixMatch for images, pseudo-labels otherwise); ``None``: on the labels alone.
 
     Examples
     --------
@@ -117,6 +121,7 @@ class ProjectSettings(Settings):
     label_column: Name | None = None
     text_column: Name | None = None
     feature_names: list[str] | None = None
+    semi_supervised: SemiSupervised | None = None
 
     @model_validator(mode="after")
     def _fits_the_data(self) -> ProjectSettings:
@@ -128,6 +133,10 @@ class ProjectSettings(Settings):
             raise ValueError(f"model: a scikit-learn model takes rows of features, and this "
                              f"project's data is {self.kind}: leave --model out to train a "
                              "network")
+        if self.model is not None and self.semi_supervised is not None:
+            raise ValueError(f"model: {self.model} is fitted on the labels alone; "
+                             "semi-supervised training needs a network: pass one of --model "
+                             "and --semi-supervised")
         if self.model is not None and self.net != "auto":
             raise ValueError(f"model: {self.model} replaces the network, so --net "
                              f"{self.net} cannot be used with it: pass one of the two")

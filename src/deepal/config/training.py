@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import torch
-from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from deepal.config.base import Settings
 from deepal.config.fields import (
@@ -33,6 +33,10 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 #: What early stopping can watch on the validation set.
 MONITORS = ("loss", "accuracy")
+
+#: How the unlabeled pool is learned from: FixMatch's weak and strong views of images, or the
+#: examples' own predictions as pseudo-labels.
+SEMI_SUPERVISED_METHODS = ("fixmatch", "pseudo_label")
 
 Optimizer = Annotated[str, one_of(tuple(OPTIMIZERS), "optimizer")]
 Monitor = Annotated[str, one_of(MONITORS, "monitor")]
@@ -119,6 +123,53 @@ def _finite(value: Any) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
+def _probability(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must be a probability in [0, 1]")
+    return value
+
+
+class SemiSupervised(Settings):
+    """Training on the unlabeled pool too, with confidence-thresholded pseudo-labels (see
+    :mod:`deepal.nets.semi_supervised`): a :class:`~deepal.Net`'s ``semi_supervised``
+    parameter and ``[training.semi_supervised]`` in an experiment.
+
+    Attributes
+    ----------
+    method:
+        ``"fixmatch"`` (Sohn et al., 2020): the pseudo-label of an unlabeled image is the
+        network's class on a weakly augmented view and the loss is that of a strongly
+        augmented view; inputs that are not images ``(N, C, H, W)`` are pseudo-labelled as
+        with ``"pseudo_label"``. ``"pseudo_label"``: the network's class on the example itself
+        is its pseudo-label, with no augmentation (Lee, 2013).
+    threshold:
+        Only pseudo-labels whose probability is at least this count (FixMatch's ``tau``).
+    mu:
+        Unlabeled examples per labeled example in a batch (FixMatch's ``mu``).
+    weight:
+        The weight of the unlabeled loss (FixMatch's ``lambda_u``).
+    steps_per_epoch:
+        An epoch makes at least this many optimiser steps, cycling over the labeled set
+        (one plain pass when it has more batches), since a few labels make too few.
+    flip:
+        Whether the augmented views may be mirrored left-right (off: a mirrored digit is
+        another symbol).
+
+    Examples
+    --------
+    >>> SemiSupervised(threshold=0.9).mu
+    7
+    """
+
+    method: Annotated[str, one_of(SEMI_SUPERVISED_METHODS, "semi-supervised method")] = \
+        "fixmatch"
+    threshold: Annotated[float, AfterValidator(_probability)] = 0.95
+    mu: PositiveInt = 7
+    weight: NonNegativeFloat = 1.0
+    steps_per_epoch: PositiveInt = 100
+    flip: bool = False
+
+
 class LoaderArgs(Settings):
     """``train_args`` / ``test_args``: examples per batch. DeepAL's DataLoader options (such
     as ``num_workers``) are accepted and ignored: tensors are sliced in this process."""
@@ -152,6 +203,7 @@ class NetParams(Settings):
     epoch_samples: PositiveInt | None = None
     weight_decay_per_example: NonNegativeFloat | None = None
     weight_decay_params: NameList | None = None
+    semi_supervised: SemiSupervised | None = None
 
     _optimizer_args = field_validator("optimizer_args")(_checked_optimizer_args)
 
@@ -193,6 +245,9 @@ class TrainingSettings(Settings):
         An epoch trains on this many examples drawn from the labeled set (each about
         ``epoch_samples / N`` times) while they outnumber its ``N`` labels, so a few labels
         still make many optimiser steps (Kirsch et al., 2019 use 5,056); ``None``: one pass.
+    semi_supervised:
+        Train on the unlabeled pool too (:class:`SemiSupervised`, the table
+        ``[training.semi_supervised]``); ``None``: on the labels alone.
     device:
         ``cpu``, ``cuda``...; default CUDA when available.
 
@@ -217,6 +272,7 @@ class TrainingSettings(Settings):
     patience: PositiveInt = 3
     monitor: Monitor = "loss"
     epoch_samples: PositiveInt | None = None
+    semi_supervised: SemiSupervised | None = None
     device: Device | None = None
 
     @model_validator(mode="after")

@@ -57,7 +57,9 @@ def net_params(config: ExperimentConfig, dataset: str) -> dict[str, Any]:
     optional = {"epoch_samples": training.epoch_samples,
                 "weight_decay_per_example": training.weight_decay_per_example,
                 "weight_decay_params": None if training.weight_decay_params is None
-                else list(training.weight_decay_params)}
+                else list(training.weight_decay_params),
+                "semi_supervised": None if training.semi_supervised is None
+                else training.semi_supervised.model_dump()}
     params.update({key: value for key, value in optional.items() if value is not None})
     return params
 

@@ -29,6 +29,7 @@ def register(commands: Any) -> None:
     """Add the labelling sub-commands to the ``deepal`` parser's ``commands``."""
     from deepal.cli import add_option
     from deepal.config.project import KINDS, MODELS, NETS
+    from deepal.config.training import SEMI_SUPERVISED_METHODS
 
     project = commands.add_parser("project", help="create a labelling project")
     project_commands = project.add_subparsers(dest="project_command", metavar="ACTION")
@@ -64,6 +65,9 @@ def register(commands: Any) -> None:
                help="3 = colour, 1 = grayscale (default 3)")
     add_option(init, "n-epoch", type=int, metavar="N", help="training epochs (default 20)")
     add_option(init, "seed", type=int, default=1, help="random seed (default 1)")
+    add_option(init, "semi-supervised", choices=SEMI_SUPERVISED_METHODS,
+               help="train on the unlabeled items too: fixmatch (augmented views of images; "
+               "pseudo-labels for other data) or pseudo_label (default: labels only)")
     add_option(init, "label-column", metavar="NAME", help="the table's column of labels")
     add_option(init, "text-column", metavar="NAME",
                help="the table's column of texts (with --kind texts; default 'text')")
@@ -267,7 +271,9 @@ def command_init(args: argparse.Namespace) -> int:
         args.dir, args.data, classes=args.classes, kind=args.kind, test=args.test,
         net=args.net, model=args.model, strategy=args.strategy, image_size=args.image_size,
         channels=args.channels, n_epoch=args.n_epoch, seed=args.seed,
-        label_column=args.label_column, text_column=args.text_column)
+        label_column=args.label_column, text_column=args.text_column,
+        semi_supervised=None if args.semi_supervised is None
+        else {"method": args.semi_supervised})
     status = project.status()
     print(f"Created a labelling project in {project.root}: {status['n_items']} items "
           f"({project.settings.kind}), classes {', '.join(project.classes)}, "

@@ -158,16 +158,24 @@ class Project:
     def net(self, device: str | None = None, n_epoch: int | None = None,
             data: Data | None = None) -> Any:
         """The project's network (untrained): :func:`~deepal.nets.defaults.default_net` of
-        its pool, with the project's network name and epochs; or, for a project with a
-        scikit-learn ``model``, that classifier in a :class:`~deepal.SklearnNet`."""
+        its pool, with the project's network name, epochs and semi-supervised training (on
+        the pool's unlabeled items); or, for a project with a scikit-learn ``model``, that
+        classifier in a :class:`~deepal.SklearnNet`."""
         from deepal.nets.defaults import default_net
+        from deepal.nets.semi_supervised import UnlabeledPool
 
         if self.settings.model is not None:
             return self._sklearn_net()
         epochs = n_epoch or self.settings.n_epoch
-        return default_net(self.data() if data is None else data, device=device,
-                           params=None if epochs is None else {"n_epoch": epochs},
-                           architecture=self.settings.net)
+        params: dict[str, Any] = {} if epochs is None else {"n_epoch": epochs}
+        semi = self.settings.semi_supervised
+        if semi is not None:
+            params["semi_supervised"] = semi.model_dump()
+        pool = self.data() if data is None else data
+        net = default_net(pool, device=device, params=params or None,
+                          architecture=self.settings.net)
+        net.unlabeled_inputs = UnlabeledPool(pool)  # the unlabeled items, inputs only
+        return net
 
     def _sklearn_net(self) -> Any:
         from deepal.nets.sklearn_models import sklearn_model

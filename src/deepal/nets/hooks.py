@@ -133,17 +133,28 @@ class TrainingHook:
 
 
 def cycle_batches(
-    dataset: Dataset, batch_size: int, generator: torch.Generator | None = None
+    dataset: Dataset, batch_size: int, generator: torch.Generator | None = None,
+    full: bool = False,
 ) -> Iterator[tuple[Any, ...]]:
     """Shuffled batches of ``dataset`` for ever (a new order at every pass), for hooks that
     pair each labeled batch with a batch of the unlabeled pool.
+
+    With ``full``, every batch has ``batch_size`` examples (or the whole dataset, when it is
+    smaller): each pass leaves out its last examples rather than end on a smaller batch (one
+    example would break BatchNorm).
 
     Raises
     ------
     ValueError
         If ``dataset`` is empty.
     """
-    if len(dataset) == 0:  # type: ignore[arg-type]
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
         raise ValueError("cannot cycle over an empty dataset")
+    if not full:
+        while True:
+            yield from iter_batches(dataset, batch_size, shuffle=True, generator=generator)
+    size = min(batch_size, n)
     while True:
-        yield from iter_batches(dataset, batch_size, shuffle=True, generator=generator)
+        order = torch.randperm(n, generator=generator)
+        yield from iter_batches(dataset, size, order=order[: n - n % size])

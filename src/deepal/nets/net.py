@@ -14,6 +14,8 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from deepal.config.base import validated
+from deepal.config.training import SemiSupervised
 from deepal.data.batches import epoch_order, iter_batches
 from deepal.errors import DeepALError, EmptyPoolError
 from deepal.nets.dropout_sampling import inference_batches
@@ -21,6 +23,7 @@ from deepal.nets.hooks import TrainingHook, TrainStep
 from deepal.nets.modes import DROPOUT_TYPES, eval_mode, mc_dropout, require_trained
 from deepal.nets.params import DEFAULT_PARAMS, MONITORS, OPTIMIZERS, checked_params, merge_params
 from deepal.nets.posterior import dropout_posterior
+from deepal.nets.semi_supervised import epoch_examples, semi_supervised_hook
 from deepal.state import check_keys, load_module, module_state
 
 
@@ -51,7 +54,10 @@ class Net:
         ``optimizer_args["weight_decay"]``) and
         ``weight_decay_params`` (names or name prefixes of the module's parameters, e.g.
         ``["fc1.weight"]``: only those decay, as a Keras regulariser on one layer; the
-        others, and a training hook's, train with no weight decay).
+        others, and a training hook's, train with no weight decay) and ``semi_supervised``
+        (a dict of :class:`~deepal.config.training.SemiSupervised`, e.g. ``{"method":
+        "fixmatch", "threshold": 0.95}``: train on :attr:`unlabeled_inputs` too, see
+        :mod:`deepal.nets.semi_supervised`).
     device:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``... Defaults to CUDA when available.
     progress:
@@ -72,6 +78,11 @@ class Net:
         each batch's cross-entropy), ``after_step(step)`` after each optimiser step and
         ``on_train_end(net, model, data)``, hook after hook. Without hooks, training is
         unchanged.
+    unlabeled_inputs:
+        ``None``, or a function returning a dataset of the inputs (items ``(x, ...)``, no
+        labels) that semi-supervised training learns from, called at each :meth:`train` with
+        ``params["semi_supervised"]``. A :class:`~deepal.Strategy` sets it to its pool's
+        unlabeled examples.
 
     Examples
     --------
@@ -103,12 +114,14 @@ class Net:
         self.clf: nn.Module | None = None
         self.epochs_trained = 0
         self.training_hooks: list[TrainingHook] = []
+        self.unlabeled_inputs: Callable[[], Dataset] | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A net pickled on a GPU (an experiment's checkpoint) and loaded where there is none
         # continues on this machine's default device.
         self.__dict__.update(state)
         self.__dict__.setdefault("n_classes", None)  # pickled before nets knew their classes
+        self.__dict__.setdefault("unlabeled_inputs", None)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             self.device = default_device()
             if self.clf is not None:
@@ -154,7 +167,10 @@ class Net:
         ``params["patience"]`` epochs (default 3) and the weights of the best epoch are kept;
         :attr:`epochs_trained` says how many epochs ran. ``params["monitor"]`` names the
         score: the validation ``"loss"`` (default; lower is better) or ``"accuracy"`` (higher
-        is better, as Kirsch et al., 2019 do); a tie is no improvement.
+        is better, as Kirsch et al., 2019 do); a tie is no improvement. With
+        ``params["semi_supervised"]``, each batch also learns from ``mu`` times as many
+        inputs of :attr:`unlabeled_inputs` and an epoch makes at least ``steps_per_epoch``
+        optimiser steps (:mod:`deepal.nets.semi_supervised`).
 
         Raises
         ------
@@ -163,7 +179,8 @@ class Net:
         DeepALError
             At the first batch, if the module does not take the data's inputs, or gives
             another number of class scores than :attr:`n_classes` (or fewer than a label
-            needs), naming both sizes."""
+            needs), naming both sizes; or, with ``params["semi_supervised"]``, if
+            :attr:`unlabeled_inputs` is not set."""
         if len(data) == 0:  # type: ignore[arg-type]
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
@@ -175,6 +192,11 @@ class Net:
         hooks = list(self.training_hooks)
         optimizer = self._optimizer(model, data, hooks)
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
+        # Built after the optimiser: it adds no parameters, and the other hooks' starts (and
+        # their draws from torch's generator) stay as they were without it.
+        semi = semi_supervised_hook(self.params, self.unlabeled_inputs, generator)
+        if semi is not None:
+            hooks.append(semi)
         n_epoch = self.params["n_epoch"]
         self.epochs_trained = 0
         monitor = self.params.get("monitor", "loss")
@@ -221,7 +243,7 @@ class Net:
     ) -> None:
         """One epoch of optimiser steps, the hooks adding their losses and stepping after."""
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-        order = epoch_order(len(data), generator, self.params.get("epoch_samples"))  # type: ignore[arg-type]
+        order = epoch_order(len(data), generator, self._epoch_samples(len(data)))  # type: ignore[arg-type]
         unchecked = epoch == 0
         for batch in iter_batches(data, self.params["train_args"]["batch_size"], order=order):
             x, y = batch[0], batch[1]
@@ -249,6 +271,17 @@ class Net:
             optimizer.step()
             for hook in hooks:
                 hook.after_step(step)
+
+    def _epoch_samples(self, n: int) -> int | None:
+        """Examples per epoch (``None``: one pass): ``epoch_samples``, and with
+        semi-supervised training at least ``steps_per_epoch`` batches."""
+        samples: int | None = self.params.get("epoch_samples")
+        semi = self.params.get("semi_supervised")
+        if semi is None:
+            return samples
+        steps = validated(SemiSupervised, semi, "semi_supervised").steps_per_epoch
+        return max(samples or 0, epoch_examples(n, self.params["train_args"]["batch_size"],
+                                                steps))
 
     @torch.inference_mode()
     def _validation_score(self, data: Dataset, monitor: str) -> float:

@@ -15,6 +15,7 @@ from deepal.config.arguments import optional_integer
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.nets.net import Net
+from deepal.nets.semi_supervised import UnlabeledPool
 from deepal.seeding import generator
 from deepal.state import (
     Stateful,
@@ -87,6 +88,8 @@ class Strategy:
         self.dataset = dataset
         self.net = net
         net.n_classes = dataset.n_classes  # the net checks its output against it
+        if hasattr(net, "unlabeled_inputs"):  # semi-supervised training reads the pool's inputs
+            net.unlabeled_inputs = UnlabeledPool(dataset)
         self.rng = generator(random_state)
         self.max_candidates = optional_integer("max_candidates", max_candidates, minimum=1)
         self.embeddings_file = embeddings_file

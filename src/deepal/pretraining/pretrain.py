@@ -40,7 +40,7 @@ EMBED_BATCH = 1000
 class Pretrained:
     """The result of :func:`pretrain`.
 
-    Attributes
+    Parameters
     ----------
     features:
         float32 ``(n_pool, d)``: the encoder's embedding of every pool input.
@@ -51,6 +51,18 @@ class Pretrained:
         The cache entry's folder.
     computed:
         Whether this call pretrained (``False``: read from the cache).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import deepal
+    >>> data = deepal.get_dataset("digits")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     result = pretrain(data, "MLP", {"epochs": 1, "max_examples": 128},
+    ...                       cache_dir=folder, device="cpu")
+    >>> module = deepal.nets.MLP()
+    >>> module.load_state_dict(result.encoder_state)
+    <All keys matched successfully>
     """
 
     features: np.ndarray

@@ -72,6 +72,13 @@ def test_settings_that_are_not_a_table_are_refused(digits, tmp_path, settings):
         pretrain(digits, "MLP", settings, cache_dir=tmp_path, device="cpu")
 
 
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", ""])
+def test_an_unknown_device_is_refused(digits, tmp_path, device):
+    with refused("deepal.pretrain", "bad device", match="device"):
+        pretrain(digits, "MLP", {"epochs": 1}, cache_dir=tmp_path / "cache", device=device)
+    assert not (tmp_path / "cache").exists()
+
+
 def test_a_cache_folder_that_is_a_file_is_refused(digits, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     for where in (tmp_path / "file", tmp_path / "file" / "below"):

@@ -131,7 +131,7 @@ def pretrain(
     >>> first.features.shape, first.computed, again.computed
     ((1347, 50), True, False)
     """
-    from deepal.nets.net import default_device
+    from deepal.nets.net import available_device, default_device
     from deepal.nets.registry import get_architecture
 
     checked = _settings(settings)
@@ -141,7 +141,7 @@ def pretrain(
                           "settings net")
     return pretrain_module(data, get_architecture(name), name, checked, dataset=dataset,
                            cache_dir=cache_dir if cache_dir is not None else checked.cache_dir,
-                           device=torch.device(device) if device is not None
+                           device=available_device(device) if device is not None
                            else default_device())
 
 

@@ -95,11 +95,11 @@ class PretrainingSettings(Settings):
     epochs: PositiveInt = 20
     batch_size: Annotated[PositiveInt, AfterValidator(_two_or_more)] = 256
     max_examples: Annotated[PositiveInt, AfterValidator(_two_or_more)] | None = None
-    temperature: PositiveFloat = 0.5
+    temperature: PositiveFloat = 0.2
     lr: PositiveFloat = 1e-3
     weight_decay: NonNegativeFloat = 1e-6
     projection_dim: PositiveInt = 64
-    min_scale: Annotated[float, AfterValidator(_scale)] = 0.3
+    min_scale: Annotated[float, AfterValidator(_scale)] = 0.5
     jitter: Annotated[float, AfterValidator(_unit)] = 0.4
     flip: bool = False
     normalize: bool = True

@@ -57,6 +57,12 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch) -> None:
+    # Pretrained features are cached under $DEEPAL_CACHE: never the user's own cache.
+    monkeypatch.setenv("DEEPAL_CACHE", str(tmp_path_factory.getbasetemp() / "deepal-cache"))
+
+
 @pytest.fixture
 def pool() -> deepal.Data:
     """A simulated pool: 120 labeled-able examples, a test set of 60, 10 labeled."""

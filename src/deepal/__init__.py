@@ -20,6 +20,7 @@ from deepal.nets import Net
 from deepal.nets.defaults import default_net
 from deepal.nets.registry import get_net
 from deepal.nets.sklearn_net import SklearnNet
+from deepal.pretraining import Pretrained, pretrain, pretrain_features
 from deepal.seeding import seed_everything
 from deepal.strategies.base import Strategy
 from deepal.strategies.registry import STRATEGIES, get_strategy
@@ -44,5 +45,5 @@ __all__ = [
     "__version__", "get_dataset", "get_net", "get_strategy", "image_handler", "run_loop",
     "seed_everything", *STRATEGIES,
     "default_net", "from_arrays", "from_image_folder", "from_numpy_file", "from_table",
-    "from_texts", "from_torch_dataset",
+    "from_texts", "from_torch_dataset", "Pretrained", "pretrain", "pretrain_features",
 ]

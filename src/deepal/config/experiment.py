@@ -18,6 +18,7 @@ from deepal.config.fields import (
     Seeds,
     one_of,
 )
+from deepal.config.pretraining import SELF_SUPERVISED, PretrainingSettings
 from deepal.config.training import TrainingSettings
 
 #: How the initial labels are drawn: uniformly, or the same number from each class.
@@ -122,6 +123,7 @@ class ExperimentConfig(Settings):
     training: TrainingSettings = TrainingSettings()
     strategy_options: dict[str, dict[str, Any]] = {}
     resources: ResourceSettings = ResourceSettings()
+    pretraining: PretrainingSettings | None = None
     target_accuracy: float | None = None
     output: str | None = None
 
@@ -133,6 +135,7 @@ class ExperimentConfig(Settings):
                                  f"experiment ({', '.join(self.strategies)})")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        _check_pretraining(self)
         return self
 
     def replaced(self, **changes: Any) -> ExperimentConfig:
@@ -181,6 +184,7 @@ class ExperimentConfig(Settings):
             "strategy_options": {k: dict(v) for k, v in self.strategy_options.items()},
             "training": self.training.model_dump(), "target_accuracy": self.target_accuracy,
             "output": self.output, **self.resources.model_dump(), "initial": self.loop.initial,
+            "pretraining": None if self.pretraining is None else self.pretraining.model_dump(),
         }
 
     def run_settings(self, strategy: str | None = None) -> dict[str, Any]:
@@ -204,4 +208,33 @@ class ExperimentConfig(Settings):
             settings.pop("initial")
         if settings["test_mc_samples"] is None:
             settings.pop("test_mc_samples")
+        if settings["pretraining"] is None:  # added later: older runs keep resuming
+            settings.pop("pretraining")
+        else:  # where the cache lives does not change the results
+            settings["pretraining"].pop("cache_dir")
         return settings
+
+
+def _check_pretraining(config: ExperimentConfig) -> None:
+    """``features`` options ask for the self-supervised features (a config cannot give an
+    array), and a ``[pretraining]`` table is used by something."""
+    asking = []
+    for name, options in config.strategy_options.items():
+        if "features" in options:
+            if options["features"] != SELF_SUPERVISED:
+                raise ValueError(f"[strategy_options.{name}] features = "
+                                 f"{options['features']!r}: a config can only ask for "
+                                 f"features = \"{SELF_SUPERVISED}\" (pretrained on the pool)")
+            asking.append(name)
+    settings = config.pretraining
+    if settings is None:
+        return
+    if not asking and not settings.init_classifier:
+        raise ValueError(f"[pretraining] is used by nothing: set features = "
+                         f"\"{SELF_SUPERVISED}\" in a strategy's options (TypiClust, "
+                         "ProbCover) or init_classifier = true, or remove the table")
+    if settings.init_classifier and settings.net not in (None, config.training.net):
+        raise ValueError(f"[pretraining] init_classifier starts the classifier from the "
+                         f"pretrained weights, so net = {settings.net!r} must be the "
+                         f"classifier's ([training] net = {config.training.net!r}): remove "
+                         "[pretraining] net")

@@ -18,6 +18,7 @@ from deepal.config.experiment import (
     LoopSettings,
     ResourceSettings,
 )
+from deepal.config.pretraining import SELF_SUPERVISED, PretrainingSettings
 from deepal.config.training import TrainingSettings
 from deepal.errors import first_line
 
@@ -31,7 +32,8 @@ __all__ = ["ConfigError", "ExperimentConfig", "load_config", "parse_config", "se
 
 #: The tables of a config file and the model that checks each.
 TABLES: dict[str, type[Any]] = {"loop": LoopSettings, "data": DataSettings,
-                                "training": TrainingSettings, "resources": ResourceSettings}
+                                "training": TrainingSettings, "resources": ResourceSettings,
+                                "pretraining": PretrainingSettings}
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
@@ -99,7 +101,8 @@ def smoke_config(config: ExperimentConfig, n_round: int = 2, n_pool: int | None 
     most ``epochs`` epochs, at most ``max_candidates`` (or ``n_query`` if more) scored per
     query, at most 4 MC-dropout
     samples (test included) and 1,000 BatchBALD configurations, and a name ending in
-    ``-smoke``. Everything else (networks, strategies, validation, initial labels) is
+    ``-smoke``, and at most ``epochs`` epochs of self-supervised pretraining where it is
+    used. Everything else (networks, strategies, validation, initial labels) is
     unchanged."""
     if n_round < 1 or n_seeds < 1 or epochs < 1:
         raise ConfigError("a smoke test needs n_round, n_seeds and epochs >= 1")
@@ -122,4 +125,16 @@ def smoke_config(config: ExperimentConfig, n_round: int = 2, n_pool: int | None 
               else min(loop.test_mc_samples, caps["n_drop"])},
         data={"n_pool": n_pool if pool is None or n_pool is None else min(n_pool, pool)},
         training={"epochs": min(config.training.epochs or epochs, epochs)},
+        pretraining=_smoke_pretraining(config, epochs),
     )
+
+
+def _smoke_pretraining(config: ExperimentConfig, epochs: int) -> dict[str, Any] | None:
+    """The ``[pretraining]`` table with at most ``epochs`` epochs, where pretraining is
+    used (``None`` where it is not)."""
+    asked = any(opts.get("features") == SELF_SUPERVISED
+                for opts in config.strategy_options.values())
+    if config.pretraining is None and not asked:
+        return None
+    settings = config.pretraining or PretrainingSettings()
+    return {**settings.model_dump(), "epochs": min(settings.epochs, epochs)}

@@ -19,6 +19,7 @@ from deepal.config.experiment import ExperimentConfig
 from deepal.data.pool import _take
 from deepal.errors import DeepALError, first_line
 from deepal.experiments.config import settings_hash
+from deepal.experiments.pretrained import settings_of, uses_pretraining, wants_features
 from deepal.experiments.run import build_net, run_pool, strategy_options
 from deepal.experiments.spec import RunSpec
 from deepal.experiments.store import RunStore
@@ -47,7 +48,9 @@ def check_experiment(config: ExperimentConfig, output: Path,
     datasets = [canonical_name(name, list(NET_DEFAULTS), "data set") for name in config.datasets]
     classes = {name: get_strategy(name) for name in config.strategies}
     for name, cls in classes.items():
-        if config.loop.n_init_labeled == 0 and cls.needs_model:
+        # a strategy given fixed features needs no model (its instance says so)
+        fixed = wants_features(config.strategy_options.get(name, {}))
+        if config.loop.n_init_labeled == 0 and cls.needs_model and not fixed:
             raise ConfigError(f"{name} needs a trained model before its first query: set "
                               "[loop] n_init_labeled > 0 (or use RandomSampling only)")
     data_dir = config.data.data_dir
@@ -82,9 +85,13 @@ def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, An
     except ConfigError as error:  # the net's parameters, made of the [training] table
         raise ConfigError(f"[training] {error}") from None
     check_net_fits(config, net, data, dataset)
+    check_pretraining(config, net, data, dataset)
     for name, cls in classes.items():
+        options = strategy_options(config, name)
+        if wants_features(options):  # the features' shape is checked when they are made
+            options["features"] = np.zeros((data.n_pool, 1), dtype=np.float32)
         try:
-            strategy = cls(data, net, random_state=0, **strategy_options(config, name))
+            strategy = cls(data, net, random_state=0, **options)
         except TypeError as error:
             raise ConfigError(f"[strategy_options.{name}] does not fit {name}: {error}"
                               ) from error
@@ -95,6 +102,35 @@ def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, An
             raise ConfigError(f"{name} trains its own way, without a validation split: "
                               "set [training] validation_fraction and validation_size to 0 "
                               "for it")
+
+
+def check_pretraining(config: ExperimentConfig, net: Any, data: Any, dataset: str) -> None:
+    """Where pretraining is used: its cache folder can be one, and its network (``[pretraining]
+    net``, else the classifier's) takes the pool's inputs."""
+    from deepal.nets.registry import get_architecture
+    from deepal.pretraining.cache import checked_cache_dir
+
+    if not uses_pretraining(config):
+        return
+    settings = settings_of(config)
+    try:
+        checked_cache_dir(settings.cache_dir)
+        builder = net.net if settings.net is None else get_architecture(settings.net)
+    except DeepALError as error:
+        raise ConfigError(f"[pretraining] {error}") from None
+    try:
+        with torch.no_grad():
+            builder().eval()(_first_inputs(data))
+    except Exception as error:  # noqa: BLE001 - a user's class may fail in any way
+        raise ConfigError(f"[pretraining] net cannot pretrain on {dataset}'s examples "
+                          f"({first_line(error)}): choose a net for this data set") from None
+
+
+def _first_inputs(data: Any) -> torch.Tensor:
+    from deepal.data.batches import iter_batches
+
+    first = np.arange(min(2, data.n_pool))
+    return next(iter_batches(data.get_inputs(first), 2))[0]  # type: ignore[no-any-return]
 
 
 def check_net_fits(config: ExperimentConfig, net: Any, data: Any, dataset: str) -> None:

@@ -21,6 +21,7 @@ from deepal.errors import DeepALError
 from deepal.experiments.checkpoint import capture_rng, restore_rng
 from deepal.experiments.config import settings_hash
 from deepal.experiments.loop import RoundResult, run_loop
+from deepal.experiments.pretrained import with_pretraining
 from deepal.experiments.spec import Emit, Event, RunSpec
 from deepal.experiments.store import RunStore, atomic_write_text
 from deepal.experiments.trainer import make_trainer
@@ -159,8 +160,9 @@ def build_run(spec: RunSpec, checkpoint: dict[str, Any] | None) -> LiveRun:
     net = build_net(config, spec.dataset, progress=spec.progress)
     pool.data.initialize_labels(config.loop.n_init_labeled, random_state=spec.seed,
                                 balanced=config.loop.initial == "balanced")
-    strategy = get_strategy(spec.strategy)(pool.data, net,
-                                           **strategy_options(config, spec.strategy))
+    options = with_pretraining(config, spec.dataset, pool, net,
+                               strategy_options(config, spec.strategy))
+    strategy = get_strategy(spec.strategy)(pool.data, net, **options)
     if checkpoint is None:
         return LiveRun(pool, strategy, [])
     pool.data.labeled_idxs[:] = checkpoint["labeled"].numpy()

@@ -19,7 +19,14 @@ from deepal.errors import DeepALError
 from deepal.experiments import backends
 from deepal.experiments.manifest import earlier_sessions, manifest, record_round, timestamp
 from deepal.experiments.preflight import check_experiment, check_seeds
-from deepal.experiments.run import VALIDATION_FILE, execute_run, run_pool
+from deepal.experiments.pretrained import pretrain_dataset, uses_pretraining
+from deepal.experiments.run import (
+    VALIDATION_FILE,
+    build_net,
+    execute_run,
+    load_dataset,
+    run_pool,
+)
 from deepal.experiments.spec import Emit, Event, RunSpec
 from deepal.experiments.store import RunStore, write_results, write_shared_manifest
 
@@ -83,6 +90,10 @@ def run_experiment(
         chosen = [spec for spec in specs if spec.seed in wanted]
     earlier = earlier_sessions(out)
     out.mkdir(parents=True, exist_ok=True)
+    if uses_pretraining(config):  # once, so that parallel runs find it cached
+        for dataset in dict.fromkeys(spec.dataset for spec in chosen):
+            pretrain_dataset(config, dataset, load_dataset(config, dataset),
+                             build_net(config, dataset))
     if config_text is not None:
         (out / "config.toml").write_text(config_text)
     started = timestamp()

@@ -1,4 +1,4 @@
-"""Image augmentations on batched tensors, for training on the unlabeled pool.
+"""Augmentations on batched tensors, for training on the unlabeled pool.
 
 Semi-supervised training (FixMatch: a weak and a strong view of each unlabeled image) and
 contrastive pretraining (SimCLR: two random crops of each image) both need random views of a
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from deepal.errors import DeepALError
 
-__all__ = ["contrastive_view", "strong_augment", "weak_augment"]
+__all__ = ["contrastive_view", "feature_view", "strong_augment", "weak_augment"]
 
 ValueRange = tuple[float, float]
 
@@ -221,6 +221,57 @@ def contrastive_view(
     views = _blend(views, torch.full_like(views, bounds[0]), brightness, bounds)
     mean = views.mean(dim=(1, 2, 3), keepdim=True).expand_as(views)
     return _blend(views, mean, contrast, bounds)
+
+
+def feature_view(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    drop: float = 0.2,
+    noise: float = 0.1,
+) -> torch.Tensor:
+    """A random view of inputs that are not images (feature vectors, or any shape): each
+    value is replaced by its feature's batch mean with probability ``drop``, then Gaussian
+    noise of ``noise`` times the feature's batch standard deviation is added; each feature
+    stays inside its batch minimum and maximum.
+
+    Parameters
+    ----------
+    x:
+        Inputs ``(N, ...)``, floating point, every axis after the first a feature axis.
+    generator:
+        The CPU generator all random numbers are drawn from.
+    drop:
+        Probability that a value is replaced by its feature's mean, in ``[0, 1]``.
+    noise:
+        Noise scale relative to each feature's standard deviation, in ``[0, 1]``.
+
+    Returns
+    -------
+    torch.Tensor
+        The views, same shape, dtype and device as ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.rand(16, 5)
+    >>> views = feature_view(x, torch.Generator().manual_seed(0))
+    >>> bool((views >= x.min(0).values).all() and (views <= x.max(0).values).all())
+    True
+    >>> bool(torch.equal(feature_view(x, torch.Generator(), drop=0.0, noise=0.0), x))
+    True
+    """
+    if not x.is_floating_point() or x.dim() < 2:
+        raise DeepALError(f"feature_view takes a float batch (N, ...), got a "
+                          f"{x.dim()}-dimensional {x.dtype} tensor")
+    _check_fraction("drop", drop)
+    _check_fraction("noise", noise)
+    mean, low, high = x.mean(dim=0), x.min(dim=0).values, x.max(dim=0).values
+    std = x.std(dim=0, unbiased=False)
+    masked = (torch.rand(x.shape, generator=generator) < drop).to(x.device)
+    views = torch.where(masked, mean.expand_as(x), x)
+    jitter = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
+    return torch.maximum(torch.minimum(views + noise * std * jitter, high), low)
 
 
 # -- geometry ------------------------------------------------------------------------------

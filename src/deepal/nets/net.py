@@ -109,7 +109,7 @@ class Net:
         self.net = net
         self.n_classes = n_classes
         self.params = checked_params(params or {})
-        self.device = _available(device) if device is not None else default_device()
+        self.device = available_device(device) if device is not None else default_device()
         self.progress = progress
         self.clf: nn.Module | None = None
         self.epochs_trained = 0
@@ -481,7 +481,7 @@ class _EarlyStopping:
             model.load_state_dict(self.weights)
 
 
-def _available(name: str | torch.device) -> torch.device:
+def available_device(name: str | torch.device) -> torch.device:
     """The device ``name``, or a clear error when it is malformed or this machine lacks it."""
     try:
         device = torch.device(name)

@@ -16,6 +16,7 @@ from benchmarks import (
     kcenter,
     kmeans,
     mc_dropout,
+    semi_supervised,
     shifted,
     threads,
     train_epoch,
@@ -33,6 +34,7 @@ ROWS = {
     "threads": lambda a: threads.run(a.full),
     "batchbald-accuracy": lambda a: batchbald_accuracy.run(a.full),
     "shifted": lambda a: shifted.run(a.full),
+    "semi-supervised": lambda a: semi_supervised.run(a.full),
 }
 
 

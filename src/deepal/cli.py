@@ -42,6 +42,47 @@ def add_option(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> Non
     parser.add_argument(*spellings, **kwargs)
 
 
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    """``--query-backend``, ``--shards`` and ``--query-address``: where each query is computed
+    (:class:`~deepal.config.sharding.QuerySettings`; read back by :func:`query_settings`)."""
+    add_option(parser, "query-backend", metavar="local|ray",
+               help="compute each query over a pool split into shards: ray (Ray actors) or "
+               "local (workers in this process); the picks are the same (default: the "
+               "strategy's own query, in one process)")
+    add_option(parser, "shards", type=int, metavar="N",
+               help="shards of the pool, one worker each (default 2; with --query-backend)")
+    add_option(parser, "query-address", metavar="ADDRESS",
+               help="the Ray cluster of the shards: auto, HOST:PORT or ray://HOST:PORT "
+               "(default: a Ray started on this machine; with --query-backend ray)")
+
+
+#: The query options' names in error messages.
+_QUERY_OPTIONS = {"backend": "--query-backend", "shards": "--shards", "address": "--query-address"}
+
+
+def query_settings(args: argparse.Namespace, base: Any = None) -> Any:
+    """The :class:`~deepal.config.sharding.QuerySettings` of :func:`add_query_options`'s
+    options over ``base`` (settings read elsewhere, e.g. a config's ``[query]``), checked.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option and the fix.
+    """
+    from deepal.config.base import validated
+    from deepal.config.sharding import QuerySettings
+
+    raw = {} if base is None else base.model_dump(exclude_none=True)
+    given = {key: value for key, value in (("backend", args.query_backend),
+                                           ("shards", args.shards),
+                                           ("address", args.query_address))
+             if value is not None}
+    # An error names the option typed, or the config's key it was read from.
+    names = {key: option if key in given else f"[query] {key}"
+             for key, option in _QUERY_OPTIONS.items()}
+    return validated(QuerySettings, {**raw, **given}, "", names)
+
+
 class OneLineErrors(argparse.ArgumentParser):
     """An argument parser whose refusals are one line (no usage block), like every other error
     of the command; sub-commands' parsers are of this class too."""

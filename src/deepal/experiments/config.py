@@ -18,6 +18,7 @@ from deepal.config.experiment import (
     LoopSettings,
     ResourceSettings,
 )
+from deepal.config.sharding import QuerySettings
 from deepal.config.training import TrainingSettings
 from deepal.errors import first_line
 
@@ -31,7 +32,8 @@ __all__ = ["ConfigError", "ExperimentConfig", "load_config", "parse_config", "se
 
 #: The tables of a config file and the model that checks each.
 TABLES: dict[str, type[Any]] = {"loop": LoopSettings, "data": DataSettings,
-                                "training": TrainingSettings, "resources": ResourceSettings}
+                                "training": TrainingSettings, "resources": ResourceSettings,
+                                "query": QuerySettings}
 
 
 def settings_hash(settings: dict[str, Any]) -> str:

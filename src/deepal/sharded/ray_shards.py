@@ -8,10 +8,12 @@ its answers would be wrong picks. A worker that dies during a query fails the qu
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
-from deepal.errors import DeepALError
+from deepal.errors import DeepALError, first_line
 from deepal.nets.net import Net
 from deepal.sharded.group import payload_bytes
 from deepal.sharded.worker import PoolSlice, ShardWorker, SyntheticSlice
@@ -37,9 +39,64 @@ def _ray() -> Any:
         import ray
     except ImportError:
         raise DeepALError(
-            'backend="ray" needs Ray, which is not installed: pip install "deepal[ray]" '
-            '(or use backend="local")'
+            'the Ray query backend needs Ray, which is not installed: pip install "deepal[ray]" '
+            '(or use the local backend)'
         ) from None
+    return ray
+
+
+def reach(address: str | None, resolve: bool = False) -> Any:
+    """Ray, imported, with the cluster at ``address`` checked to answer.
+
+    A ``HOST:PORT`` (or ``ray://HOST:PORT``) that accepts no connection is refused at once:
+    ``ray.init`` would retry it for minutes. ``"auto"`` is checked only with ``resolve``
+    (by connecting, then disconnecting); ``None`` or a Ray already initialised in this process
+    need no check.
+
+    Parameters
+    ----------
+    address:
+        The cluster's address, or ``None``.
+    resolve:
+        Also check that ``"auto"`` finds a running cluster.
+
+    Returns
+    -------
+    module
+        The ``ray`` module.
+
+    Raises
+    ------
+    DeepALError
+        Ray is not installed, or the cluster does not answer.
+
+    Examples
+    --------
+    >>> reach("127.0.0.1:9")  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    deepal.errors.DeepALError: cannot reach the Ray cluster at '127.0.0.1:9' (Connection ...
+    """
+    ray = _ray()
+    if address is None or ray.is_initialized():
+        return ray
+    fix = ("check the address, start the cluster (ray start --head) or leave the address "
+           "out to start a Ray on this machine")
+    if address == "auto":
+        if resolve:
+            try:
+                ray.init(address="auto", include_dashboard=False, logging_level=logging.ERROR)
+            except ConnectionError as error:
+                raise DeepALError(f"cannot find a Ray cluster (address 'auto': "
+                                  f"{first_line(error)}): {fix}") from None
+            ray.shutdown()
+        return ray
+    host, port = address.removeprefix("ray://").rsplit(":", 1)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as error:
+        raise DeepALError(f"cannot reach the Ray cluster at {address!r} "
+                          f"({error.strerror or first_line(error)}): {fix}") from None
     return ray
 
 
@@ -69,18 +126,24 @@ class RayShards:
     def __init__(self, sources: Sequence[PoolSlice | SyntheticSlice], net: Net | None,
                  address: str | None = None,
                  options: Sequence[dict[str, Any]] | None = None) -> None:
-        ray = self.ray = _ray()
+        ray = self.ray = reach(address)
+        if options is not None and len(options) != len(sources):
+            raise DeepALError(f"{len(options)} actor options for {len(sources)} shards")
         self.started_here = not ray.is_initialized()
         if self.started_here:
+            # A Ray started here offers a CPU per shard at least: else the shards would wait
+            # for CPUs forever.
+            cpus = None if address else max(os.cpu_count() or 1, len(sources))
             try:
-                ray.init(address=address, include_dashboard=False,
+                ray.init(address=address, num_cpus=cpus, include_dashboard=False,
                          logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise DeepALError(
                     f"cannot start or reach Ray at {address or 'a local instance'!r}: {error}"
                 ) from error
-        if options is not None and len(options) != len(sources):
-            raise DeepALError(f"{len(options)} actor options for {len(sources)} shards")
+        self.actors: list[Any] = []
+        if options is None:
+            self._check_cpus(len(sources))
         actor = ray.remote(ShardWorker)
         net_ref = ray.put(net)
         self.actors = [
@@ -91,6 +154,14 @@ class RayShards:
         ]
         self.messages = 0
         self.bytes_moved = 0
+
+    def _check_cpus(self, n_shards: int) -> None:
+        """Refuse more shards (of one CPU each) than the cluster has CPUs: they would wait."""
+        cpus = self.ray.cluster_resources().get("CPU", 0)
+        if cpus < n_shards:
+            self.close()
+            raise DeepALError(f"the Ray cluster has {cpus:g} CPUs for {n_shards} shards of one "
+                              f"CPU each: ask for at most {int(cpus)} shards, or add nodes")
 
     def __len__(self) -> int:
         return len(self.actors)

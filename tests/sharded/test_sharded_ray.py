@@ -1,7 +1,8 @@
 """Sharded queries on a real local Ray cluster: a head and two worker nodes started with
 ``ray start`` on 127.0.0.1, one shard per node, give exactly the single-process picks; a
-shard's worker killed during a query fails it with ShardLostError, and a new pool then gives
-the right picks. The checks themselves run in ``_ray_driver.py``, a driver process of its own,
+shard's worker killed during a query is re-created (its state replayed) and the picks are still
+right; killed again as it comes back, the query fails with ShardLostError, and a new pool then
+gives the right picks. The checks themselves run in ``_ray_driver.py``, a driver process of its own,
 and ``deepal query --query-backend ray`` runs as a command of its own.
 """
 
@@ -54,7 +55,7 @@ def test_sharded_queries_on_three_nodes_are_the_single_process_picks(cluster):
     drive(cluster, "same-picks")
 
 
-def test_a_worker_killed_mid_query_fails_it_clearly(cluster):
+def test_a_worker_killed_mid_query_is_recreated_once_then_fails_the_query_clearly(cluster):
     drive(cluster, "killed-worker")
 
 

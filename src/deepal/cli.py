@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(run, "output", metavar="FILE",
                help="write the arguments, thread count and rounds as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_query_options(run)
     run.set_defaults(handler=command_run)
 
     listing = commands.add_parser("list", help="list data sets, strategies and networks")
@@ -177,6 +178,8 @@ RUN_OPTIONS = {
     "[training] device": "--device", "[training] net": "--net", "[data] n_pool": "--n-pool",
     "[data] data_dir": "--data-dir", "seeds.0": "--seed", "[resources] cpus_per_run": "--threads",
     "strategies.0": "--strategy-name", "datasets.0": "--dataset-name",
+    "[query] backend": "--query-backend", "[query] shards": "--shards",
+    "[query] address": "--query-address",
 }
 
 
@@ -200,6 +203,8 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         "data": _set({"data_dir": args.data_dir, "n_pool": args.n_pool}),
         "training": _set(training),
         "resources": {"cpus_per_run": float(args.threads)},
+        "query": _set({"backend": args.query_backend, "shards": args.shards,
+                       "address": args.query_address}),
     }
 
 

@@ -5,6 +5,7 @@ with Ray, on a real local cluster, is in ``test_sharded_ray.py``.)"""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -61,4 +62,17 @@ def test_an_experiments_query_table_shards_its_queries_with_the_same_picks(tmp_p
     assert main(["experiment", str(plain), "--output", str(tmp_path / "cli"), "--quiet",
                  "--workers", "1", "--query-backend", "local", "--shards", "2"]) == 0
     assert results_picks(tmp_path / "cli") == expected
+    capsys.readouterr()
+
+
+def test_deepal_run_over_shards_queries_what_it_queries_in_one_process(tmp_path, capsys):
+    def queried(name: str, *options: str) -> list[list[int]]:
+        output = tmp_path / f"{name}.json"
+        assert main(["run", "--strategy-name", "KCenterGreedy", "--n-round", "2", "--n-query",
+                     "10", "--n-epoch", "2", "--quiet", "--output", str(output), *options]) == 0
+        return [r["queried"] for r in json.loads(output.read_text())["rounds"]]
+
+    expected = queried("plain")
+    assert [len(q) for q in expected] == [0, 10, 10]
+    assert queried("sharded", "--query-backend", "local", "--shards", "3") == expected
     capsys.readouterr()

@@ -9,11 +9,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from deepal import __version__
 from deepal.errors import DeepALError
 from deepal.resources import DEFAULT_THREADS, passive_openmp_wait
+
+if TYPE_CHECKING:
+    from deepal.config.sharding import QuerySettings
 
 #: Budgets when none is given: DeepAL's demo for the image sets, a small one for digits.
 RUN_DEFAULTS: dict[str, tuple[int, int, int]] = {
@@ -60,7 +63,8 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
 _QUERY_OPTIONS = {"backend": "--query-backend", "shards": "--shards", "address": "--query-address"}
 
 
-def query_settings(args: argparse.Namespace, base: Any = None) -> Any:
+def query_settings(args: argparse.Namespace,
+                   base: QuerySettings | None = None) -> QuerySettings:
     """The :class:`~deepal.config.sharding.QuerySettings` of :func:`add_query_options`'s
     options over ``base`` (settings read elsewhere, e.g. a config's ``[query]``), checked.
 

@@ -211,7 +211,8 @@ class Project:
 
         started = time.perf_counter()
         options = validated(QueryOptions, {"n": n, "n_epoch": n_epoch, "strategy": strategy,
-                                           "threads": threads, "sharding": sharding or {}})
+                                           "threads": threads,
+                                           "sharding": {} if sharding is None else sharding})
         check_query_settings(options.sharding)
         name = self._strategy_name(options.strategy)
         strategy_cls = get_strategy(name)

@@ -1,14 +1,16 @@
 """Sharded selection on a local multi-node Ray cluster, against the single-process selection.
 
-``python -m benchmarks.sharded [--n-pool N] [--nodes 1 2]``: a synthetic pool of ``N x 128``
-embeddings is generated on the workers (one shard per worker node; the driver never holds
-it), then 1,000 k-center greedy picks and a top-1,000 margin query run over the shards. The
+``python -m benchmarks.sharded [--size N] [--labeled-every K] [--nodes 1 2 4]``: a synthetic
+pool of ``N x 128`` embeddings (every ``K``-th point labeled) is generated on the workers (one
+shard per worker node; the driver never holds it), then 1,000 k-center greedy picks and a
+top-1,000 margin query run over the shards. The
 single-process reference (:func:`~deepal.scores.distances.k_center_greedy` and
 :func:`~deepal.scores.selection.top_n` over the same pool, in one process) runs in the same
 invocation; every configuration runs in a fresh process, so each peak memory is its own.
-Printed: time, driver peak memory, messages and bytes moved per pick, the ratio to the
-reference, whether the picks are the reference's, and the round-trip time the projection
-uses.
+Printed: time, driver peak memory and the largest shard worker's, messages and bytes moved
+per pick, the ratio to the reference, whether the picks are the reference's, and the
+round-trip time the projection uses; each configuration's figures also as a JSON line as
+soon as it is measured.
 """
 
 from __future__ import annotations
@@ -73,8 +75,9 @@ def sharded(size: dict, n_nodes: int) -> dict:
     from deepal.sharded.worker import SyntheticSlice
 
     temp = Path(tempfile.mkdtemp(prefix="dsb", dir="/tmp"))
-    store = max(80 * 2**20, 2 * size["n_pool"] * size["dim"] * 4 // n_nodes)
-    cluster = LocalCluster(temp, n_workers=n_nodes, cpus=1, head_cpus=0, object_store=store)
+    # The embeddings live in the workers' memory, not in the object store: a small store.
+    cluster = LocalCluster(temp, n_workers=n_nodes, cpus=1, head_cpus=0,
+                           object_store=256 * 2**20)
     try:
         ray.init(address=cluster.address, include_dashboard=False, logging_level="ERROR")
         bounds = shard_bounds(size["n_pool"], n_nodes)
@@ -96,12 +99,13 @@ def sharded(size: dict, n_nodes: int) -> dict:
         top_bytes = shards.bytes_moved - sent
         trips = 200
         for _ in range(trips):
-            shards.call("counts")
+            shards.call("pid")  # no work: the message alone
         rtt = (time.perf_counter() - done) / trips
+        shard_peak = max(shards.call("peak_mb"))
         shards.close()
         return {"nodes": n_nodes, "embed_s": made - start, "kcenter_s": kcenter - made,
                 "top_s": done - kcenter, "peak_mb": _peak_mb(),
-                "kcenter_bytes_per_pick": kc_bytes / size["n_pick"],
+                "shard_peak_mb": shard_peak, "kcenter_bytes_per_pick": kc_bytes / size["n_pick"],
                 "kcenter_messages_per_pick": kc_messages / size["n_pick"],
                 "top_bytes": top_bytes, "round_trip_s": rtt,
                 "kcenter_picks": _digest(picks), "top_picks": _digest(top)}
@@ -113,25 +117,30 @@ def sharded(size: dict, n_nodes: int) -> dict:
 
 def _fresh(size: dict, n_nodes: int) -> dict:
     out = subprocess.run([sys.executable, "-m", "benchmarks.sharded", "--one", str(n_nodes),
-                          "--size", json.dumps(size)], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+                          "--spec", json.dumps(size)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"the {n_nodes}-node configuration failed:\n{out.stderr[-3000:]}")
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def run(size: dict, nodes: list[int]) -> list[dict]:
     """Every configuration in a fresh process; prints the table and returns its rows."""
     reference = _fresh(size, 0)
     rows = [reference] + [_fresh(size, n) for n in nodes]
-    print(f"pool {size['n_pool']:,} x {size['dim']}, {size['n_pick']} k-center picks, "
+    print(f"pool {size['n_pool']:,} x {size['dim']} (every {size['labeled_every']:,}th labeled), "
+          f"{size['n_pick']} k-center picks, "
           f"top-{size['n_top']} margin")
-    print("nodes  start+embed s  k-center s  (x ref)  top-n s  driver peak MB  bytes/pick  "
-          "msgs/pick  round trip ms  same picks")
+    print("nodes  start+embed s  k-center s  (x ref)  top-n s  driver peak MB  shard peak MB  "
+          "bytes/pick  msgs/pick  round trip ms  same picks")
     for row in rows:
         same = (row["kcenter_picks"] == reference["kcenter_picks"]
                 and row["top_picks"] == reference["top_picks"])
         ratio = row["kcenter_s"] / reference["kcenter_s"]
         print(f"{row['nodes'] or 'ref':>5}  {row['embed_s']:14.2f}  {row['kcenter_s']:10.2f}  "
               f"{ratio:7.1f}  {row['top_s']:7.2f}  {row['peak_mb']:14.0f}  "
+              f"{row.get('shard_peak_mb', row['peak_mb']):13.0f}  "
               f"{row.get('kcenter_bytes_per_pick', 0):10.0f}  "
               f"{row.get('kcenter_messages_per_pick', 0):9.1f}  "
               f"{1000 * row.get('round_trip_s', 0):13.2f}  {same}")
@@ -140,16 +149,20 @@ def run(size: dict, nodes: list[int]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-pool", type=int, default=SIZE["n_pool"])
+    parser.add_argument("--size", type=int, default=SIZE["n_pool"], metavar="N",
+                        help=f"points in the pool (default {SIZE['n_pool']:,})")
+    parser.add_argument("--labeled-every", type=int, default=SIZE["labeled_every"], metavar="K",
+                        help="every K-th point is labeled (default "
+                        f"{SIZE['labeled_every']}: 1%%)")
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--size", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        size = json.loads(args.size)
+        size = json.loads(args.spec)
         print(json.dumps(single(size) if args.one == 0 else sharded(size, args.one)))
         return
-    run({**SIZE, "n_pool": args.n_pool}, args.nodes)
+    run({**SIZE, "n_pool": args.size, "labeled_every": args.labeled_every}, args.nodes)
 
 
 if __name__ == "__main__":

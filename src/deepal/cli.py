@@ -9,12 +9,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from deepal import __version__
 from deepal.config.training import SEMI_SUPERVISED_METHODS
 from deepal.errors import DeepALError
 from deepal.resources import DEFAULT_THREADS, passive_openmp_wait
+
+if TYPE_CHECKING:
+    from deepal.config.sharding import QuerySettings
 
 #: Budgets when none is given: DeepAL's demo for the image sets, a small one for digits.
 RUN_DEFAULTS: dict[str, tuple[int, int, int]] = {
@@ -41,6 +44,48 @@ def add_option(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> Non
     if "-" in name:
         spellings.append(f"--{name.replace('-', '_')}")
     parser.add_argument(*spellings, **kwargs)
+
+
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    """``--query-backend``, ``--shards`` and ``--query-address``: where each query is computed
+    (:class:`~deepal.config.sharding.QuerySettings`; read back by :func:`query_settings`)."""
+    add_option(parser, "query-backend", metavar="local|ray",
+               help="compute each query over a pool split into shards: ray (Ray actors) or "
+               "local (workers in this process); the picks are the same (default: the "
+               "strategy's own query, in one process)")
+    add_option(parser, "shards", type=int, metavar="N",
+               help="shards of the pool, one worker each (default 2; with --query-backend)")
+    add_option(parser, "query-address", metavar="ADDRESS",
+               help="the Ray cluster of the shards: auto, HOST:PORT or ray://HOST:PORT "
+               "(default: a Ray started on this machine; with --query-backend ray)")
+
+
+#: The query options' names in error messages.
+_QUERY_OPTIONS = {"backend": "--query-backend", "shards": "--shards", "address": "--query-address"}
+
+
+def query_settings(args: argparse.Namespace,
+                   base: QuerySettings | None = None) -> QuerySettings:
+    """The :class:`~deepal.config.sharding.QuerySettings` of :func:`add_query_options`'s
+    options over ``base`` (settings read elsewhere, e.g. a config's ``[query]``), checked.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option and the fix.
+    """
+    from deepal.config.base import validated
+    from deepal.config.sharding import QuerySettings
+
+    raw = {} if base is None else base.model_dump(exclude_none=True)
+    given = {key: value for key, value in (("backend", args.query_backend),
+                                           ("shards", args.shards),
+                                           ("address", args.query_address))
+             if value is not None}
+    # An error names the option typed, or the config's key it was read from.
+    names = {key: option if key in given else f"[query] {key}"
+             for key, option in _QUERY_OPTIONS.items()}
+    return validated(QuerySettings, {**raw, **given}, "", names)
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -113,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(run, "output", metavar="FILE",
                help="write the arguments, thread count and rounds as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_query_options(run)
     run.set_defaults(handler=command_run)
 
     listing = commands.add_parser("list", help="list data sets, strategies and networks")
@@ -141,6 +187,8 @@ RUN_OPTIONS = {
     "[training] device": "--device", "[training] net": "--net", "[data] n_pool": "--n-pool",
     "[data] data_dir": "--data-dir", "seeds.0": "--seed", "[resources] cpus_per_run": "--threads",
     "strategies.0": "--strategy-name", "datasets.0": "--dataset-name",
+    "[query] backend": "--query-backend", "[query] shards": "--shards",
+    "[query] address": "--query-address",
 }
 
 
@@ -166,6 +214,8 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         "data": _set({"data_dir": args.data_dir, "n_pool": args.n_pool}),
         "training": _set(training),
         "resources": {"cpus_per_run": float(args.threads)},
+        "query": _set({"backend": args.query_backend, "shards": args.shards,
+                       "address": args.query_address}),
     }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,12 @@ BAD = {
     "datasets": st.one_of(st.just([]), st.lists(st.sampled_from(
         ["mnist2", "", "../digits"]), min_size=1, max_size=2), scalars),
     "name": st.one_of(st.integers(), st.lists(text, max_size=2), st.booleans()),
+    "query.backend": st.one_of(st.sampled_from(["spark", "Ray", "", "single"]), st.integers(),
+                               st.booleans()),
+    # Without a backend, any shards or address is refused too: it would do nothing.
+    "query.shards": st.one_of(not_a_count, st.integers(1, 64)),
+    "query.address": st.one_of(st.sampled_from(["nowhere", "h:0", "h:65536", "http://h:1",
+                                                "", "127.0.0.1:6379"]), st.integers()),
 }
 
 
@@ -114,7 +122,7 @@ NOUNS = {"datasets": ["data set"], "strategies": ["strateg"], "seeds": ["seed"],
 def with_value(key: str, value: Any) -> dict[str, Any]:
     config = json.loads(json.dumps(GOOD))
     table, _, name = key.rpartition(".")
-    (config[table] if table else config)[name] = value
+    (config.setdefault(table, {}) if table else config)[name] = value
     return config
 
 
@@ -133,7 +141,7 @@ def test_a_config_with_one_bad_value_is_refused_before_anything_is_written(tmp_p
 
 
 @fuzz(40)
-@given(table=st.sampled_from(["", "loop", "training", "data", "resources"]),
+@given(table=st.sampled_from(["", "loop", "training", "data", "resources", "query"]),
        key=text.filter(lambda k: k not in {"name", "datasets", "strategies", "seeds", "output",
                                            "loop", "training"}),
        value=values)
@@ -160,13 +168,36 @@ def test_a_file_that_is_not_a_config_is_refused(tmp_path, capsys, raw):
 @fuzz(20)
 @given(option=st.sampled_from([["--workers", "0"], ["--workers", "-2"], ["--seeds", "-1"],
                                ["--seeds", "7"], ["--seeds", str(2**32)],
-                               ["--backend", "slurm"], ["--workers", "x"]]))
+                               ["--backend", "slurm"], ["--workers", "x"],
+                               ["--query-backend", "spark"], ["--shards", "2"],
+                               ["--query-backend", "local", "--shards", "0"],
+                               ["--query-address", "auto"],
+                               ["--query-backend", "ray", "--query-address", "h:0"]]))
 def test_bad_command_options_are_refused(tmp_path, capsys, option):
     path = tmp_path / "good.toml"
     path.write_text(toml(GOOD), encoding="utf-8")
     command_refuses(["experiment", str(path), "--output", str(tmp_path / "out"), "--quiet",
                      *option], capsys, "deepal experiment", f"bad {option[0]}",
                     watched=[tmp_path])
+
+
+def test_a_ray_query_backend_that_cannot_run_is_refused_before_anything_is_written(
+        tmp_path, capsys, monkeypatch):
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = with_value("query.backend", "ray")
+    config["query"]["address"] = f"127.0.0.1:{port}"
+    path = tmp_path / "bad.toml"
+    path.write_text(toml(config), encoding="utf-8")
+    argv = ["experiment", str(path), "--output", str(tmp_path / "out"), "--quiet"]
+    line = command_refuses(argv, capsys, "deepal experiment", "unreachable Ray",
+                           watched=[tmp_path])
+    assert f"cannot reach the Ray cluster at '127.0.0.1:{port}'" in line, line
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    line = command_refuses([*argv, "--query-address", "auto"], capsys, "deepal experiment",
+                           "Ray missing", watched=[tmp_path])
+    assert "needs Ray, which is not installed" in line, line
 
 
 HEADER = "dataset,strategy,seed,round,n_labeled,test_accuracy"

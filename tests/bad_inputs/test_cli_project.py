@@ -4,13 +4,15 @@ the project folder is made, and a project's database is never changed by a refus
 
 from __future__ import annotations
 
+import socket
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from refusals import command_refuses, fuzz, refused
+from refusals import command_refuses, fuzz, refused, tree
 
 from deepal.labeling import Project
 
@@ -145,3 +147,60 @@ def test_project_init_in_python_refuses_bad_classes(tmp_path: Path, pool: Path, 
     with refused("Project.init", "bad classes"):
         Project.init(tmp_path / "proj", pool, classes=classes)
     assert not (tmp_path / "proj").exists()
+
+
+def closed_port() -> str:
+    """A port on 127.0.0.1 where nothing listens (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+#: Query-backend options a query must refuse, and what the refusal names.
+BAD_SHARDING = [
+    (["--query-backend", "spark"], "--query-backend: input should be 'local' or 'ray'"),
+    (["--query-backend", ""], "--query-backend"),
+    (["--shards", "3"], "shards needs a query backend"),
+    (["--query-backend", "local", "--shards", "0"], "--shards: must be an integer >= 1"),
+    (["--query-backend", "local", "--shards", "-4"], "--shards: must be an integer >= 1"),
+    (["--query-backend", "local", "--shards", "two"], "--shards"),
+    (["--query-backend", "local", "--shards", str(N_ITEMS + 1)], "exceeds the pool's 12"),
+    (["--query-backend", "local", "--query-address", "auto"], "needs backend = \"ray\""),
+    (["--query-address", "127.0.0.1:6379"], "needs backend = \"ray\""),
+    (["--query-backend", "ray", "--query-address", "nowhere"], "expected auto, HOST:PORT"),
+    (["--query-backend", "ray", "--query-address", "127.0.0.1:70000"], "a port from 1"),
+    (["--query-backend", "ray", "--query-address", "http://h:1"], "expected auto, HOST:PORT"),
+    (["--query-backend", "ray", "--query-address", "127.0.0.1:PORT"],
+     "cannot reach the Ray cluster at '127.0.0.1:"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BAD_SHARDING)
+def test_query_refuses_a_bad_query_backend_and_leaves_the_project_unchanged(
+        capsys, project, options, message):
+    options = [part.replace("PORT", closed_port()) for part in options]
+    line = command_refuses(["query", "-p", str(project.root), "-n", "2", "--device", "cpu",
+                            *options],
+                           capsys, "deepal query", f"bad {options[-2]}",
+                           watched=[project.root])
+    assert message in line, line
+
+
+def test_query_backend_ray_without_ray_installed_is_refused(capsys, project, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    line = command_refuses(["query", "-p", str(project.root), "--query-backend", "ray"], capsys,
+                           "deepal query", "Ray missing", watched=[project.root])
+    assert 'needs Ray, which is not installed: pip install "deepal[ray]"' in line, line
+
+
+@pytest.mark.parametrize("sharding", [{"backend": "spark"}, {"shards": 2},
+                                      {"backend": "local", "shards": 0},
+                                      {"backend": "local", "shards": 2.0},
+                                      {"backend": "local", "address": "auto"},
+                                      {"backend": "ray", "address": "h:0"},
+                                      {"backend": "ray", "cluster": "auto"}, "ray"])
+def test_project_query_in_python_refuses_bad_sharding(project, sharding):
+    before = tree(project.root)
+    with refused("Project.query", "bad sharding"):
+        project.query(2, device="cpu", sharding=sharding)
+    assert tree(project.root) == before

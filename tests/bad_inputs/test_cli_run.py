@@ -38,12 +38,17 @@ BAD_VALUES = {
                                         "deepal.nets:MLP", "json:loads", "x:y:z"]),
     "--net": st.sampled_from(["NoSuchNet", "", "os:getcwd", "deepal:Data"]),
     "--semi-supervised": st.sampled_from(["FixMatch", "", "mixmatch", "pseudo-label", "1"]),
+    "--query-backend": st.sampled_from(["spark", "", "Ray", "single"]),
+    # Without --query-backend, any shard count or address is refused: it would do nothing.
+    "--shards": st.one_of(below_one, not_an_integer, st.integers(1, 64).map(str)),
+    "--query-address": st.sampled_from(["auto", "nowhere", "h:0", "127.0.0.1:6379"]),
 }
 
 #: What the refusal of each option may name besides the option itself and its value.
 NAMED = {"--dataset-name": ["data set"], "--strategy-name": ["strategy"], "--net": ["net"],
          "--device": ["device"], "--n-epoch": ["epochs"],
-         "--n-init-labeled": ["n_init_labeled", "budget"], "--n-query": ["n_query", "budget"]}
+         "--n-init-labeled": ["n_init_labeled", "budget"], "--n-query": ["n_query", "budget"],
+         "--query-address": ["address"]}
 
 
 @fuzz(120)

@@ -3,10 +3,12 @@ finishes an experiment that local processes began."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+import deepal
 from deepal import seed_everything
 from deepal.experiments.config import load_config
 from deepal.experiments.runner import run_experiment
@@ -56,8 +58,9 @@ def test_ray_keep_going_finishes_the_other_runs_then_names_the_failed_one(tmp_pa
         tmp_path, strategies='["_experiment_configs:BrokenSampling", "RandomSampling"]',
         seeds="[1]"))
     tests = str(Path(__file__).parents[1])  # where Ray's workers import the broken strategy from
+    sources = str(Path(deepal.__file__).resolve().parents[1])  # and deepal, the one under test
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
-             runtime_env={"env_vars": {"PYTHONPATH": tests}})
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([tests, sources])}})
     try:
         with pytest.raises(RunsFailedError) as caught:
             run_experiment(config, tmp_path / "ray", backend="ray", keep_going=True)

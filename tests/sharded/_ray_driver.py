@@ -63,27 +63,53 @@ def same_picks() -> None:
     assert ray.is_initialized()
 
 
+def kill_at_step(shards, step: int, kill) -> None:
+    """Have ``kill()`` run as the driver sends the ``step``-th k-center step (the query is
+    then under way on every shard)."""
+    steps, call = [], shards.call
+
+    def call_then_kill(method, *args):
+        steps.append(method)
+        if steps.count("step") == step:
+            kill()
+        return call(method, *args)
+
+    shards.call = call_then_kill
+
+
+def pid_of(shards, index: int) -> int:
+    return ray.get(shards.actors[index].call.remote("pid"))
+
+
 def killed_worker() -> None:
-    strategy = strategies()[1]  # k-center: a round trip per pick
+    strategy = strategies()[1]  # k-center: a round trip per pick, state on every shard
     expected = copy.deepcopy(strategy).query(20)
-    retry = copy.deepcopy(strategy)
+    twice, retry = copy.deepcopy(strategy), copy.deepcopy(strategy)
+    # Killed once: its shard is re-created on a new worker and the query goes on.
     with ShardedPool(strategy.dataset, strategy.net, 3, backend="ray",
                      shard_options=PLACEMENT) as sharded:
-        victim = sharded.shards.call_one(2, "pid")
-        steps, call = [], sharded.shards.call
+        shards, victim = sharded.shards, pid_of(sharded.shards, 2)
+        kill_at_step(shards, 5, lambda: os.kill(victim, signal.SIGKILL))
+        got = sharded.query(strategy, 20)
+        assert np.array_equal(got, expected), (got, expected)
+        assert shards.recreated == 1 and pid_of(shards, 2) != victim
+    # Killed again as soon as it is re-created: the query fails clearly.
+    with ShardedPool(twice.dataset, twice.net, 3, backend="ray",
+                     shard_options=PLACEMENT) as sharded:
+        shards, victim = sharded.shards, pid_of(sharded.shards, 2)
+        kill_at_step(shards, 5, lambda: os.kill(victim, signal.SIGKILL))
+        recreate = shards.recreate
 
-        def call_then_kill(method, *args):
-            steps.append(method)
-            if steps.count("step") == 5:  # the query is under way on every shard
-                os.kill(victim, signal.SIGKILL)
-            return call(method, *args)
+        def recreate_then_kill(index):
+            recreate(index)
+            os.kill(pid_of(shards, index), signal.SIGKILL)
 
-        sharded.shards.call = call_then_kill  # type: ignore[method-assign]
+        shards.recreate = recreate_then_kill
         try:
-            sharded.query(strategy, 20)
+            sharded.query(twice, 20)
             raise AssertionError("the query went on without a shard")
         except ShardLostError as error:
-            assert "died during the query" in str(error), error
+            assert "so did the worker re-created for it" in str(error), error
     # A new pool on the same cluster gives the right picks.
     with ShardedPool(retry.dataset, retry.net, 3, backend="ray",
                      shard_options=PLACEMENT) as sharded:

@@ -1,4 +1,5 @@
-"""Sharded selection gives exactly the single-process picks (no Ray: shards in this process)."""
+"""Sharded selection gives exactly the single-process picks (no Ray: shards in this process),
+also after a shard is rebuilt from its call log."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from deepal.sharded.group import LocalShards
 from deepal.sharded.kcenter import sharded_k_center_greedy
 from deepal.sharded.kmeans import sharded_kmeans_centres, sharded_nearest_distinct
 from deepal.sharded.merge import merge_top_n, shard_top_n
+from deepal.sharded.replay import CallLog
 from deepal.sharded.shard import EmbeddingShard
+from deepal.sharded.worker import ShardWorker, SyntheticSlice
 
 SPLITS = [[1], [0.5, 0.5], [0.2, 0.0, 0.5, 0.3], [0.1] * 10]
 
@@ -119,3 +122,43 @@ def test_sharded_nearest_distinct_asks_again_when_a_shard_list_runs_out():
     got = sharded_nearest_distinct(shards, centres, m=1)
     np.testing.assert_array_equal(got, nearest_distinct(x, centres))
     assert shards.messages > 2 * 2  # the lists of one point each were refilled
+
+
+class RecreatedShards(LocalShards):
+    """Shards in this process whose shard ``lost`` is replaced, before the ``at``-th k-center
+    step, by a new worker from the same source brought back by replaying its call log."""
+
+    def __init__(self, workers: list[ShardWorker], lost: int, at: int) -> None:
+        super().__init__(workers)
+        self.log, self.lost, self.at, self.steps = CallLog(len(workers)), lost, at, 0
+
+    def call_each(self, method, args):
+        if method == "step":
+            self.steps += 1
+            if self.steps == self.at:
+                fresh = ShardWorker(self.shards[self.lost].source)
+                for name, replayed in self.log.replay(self.lost):
+                    fresh.call(name, *replayed)
+                self.shards[self.lost] = fresh
+        answers = super().call_each(method, args)
+        for index, a in enumerate(args):
+            self.log.record(index, method, tuple(a))
+        return answers
+
+
+@pytest.mark.parametrize("at", [1, 7, 40])
+def test_a_shard_rebuilt_from_its_call_log_gives_the_same_picks(at):
+    bounds = [(0, 700), (700, 1500), (1500, 2000)]
+
+    def workers() -> list[ShardWorker]:
+        return [ShardWorker(SyntheticSlice(a, b, dim=8, seed=3, block=256)) for a, b in bounds]
+
+    def embedded(shards: LocalShards) -> LocalShards:
+        shards.call_each("embed", [(None, np.arange(a, b) % 50 == 0, a) for a, b in bounds])
+        return shards
+
+    expected = sharded_k_center_greedy(embedded(LocalShards(workers())), 60)
+    rebuilt = embedded(RecreatedShards(workers(), lost=1, at=at))
+    original = rebuilt.shards[1]
+    np.testing.assert_array_equal(sharded_k_center_greedy(rebuilt, 60), expected)
+    assert rebuilt.shards[1] is not original  # the last steps were answered by the new one

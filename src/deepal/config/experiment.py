@@ -19,6 +19,7 @@ from deepal.config.fields import (
     one_of,
 )
 from deepal.config.pretraining import SELF_SUPERVISED, PretrainingSettings
+from deepal.config.sharding import QuerySettings
 from deepal.config.training import TrainingSettings
 
 #: How the initial labels are drawn: uniformly, or the same number from each class.
@@ -103,7 +104,9 @@ class ExperimentConfig(Settings):
     run of the active learning loop with the same ``loop``, ``data`` and ``training``.
 
     Test accuracy is that of the trained network, or with ``[loop] test_mc_samples``, of the
-    mean of that many MC-dropout samples (as Kirsch et al., 2019 report it).
+    mean of that many MC-dropout samples (as Kirsch et al., 2019 report it). ``[query]``
+    (:class:`~deepal.config.sharding.QuerySettings`) says where each run's queries are
+    computed; it changes no pick, so it is not part of a run's settings.
 
     Examples
     --------
@@ -124,6 +127,7 @@ class ExperimentConfig(Settings):
     strategy_options: dict[str, dict[str, Any]] = {}
     resources: ResourceSettings = ResourceSettings()
     pretraining: PretrainingSettings | None = None
+    query: QuerySettings = QuerySettings()
     target_accuracy: float | None = None
     output: str | None = None
 
@@ -140,7 +144,8 @@ class ExperimentConfig(Settings):
 
     def replaced(self, **changes: Any) -> ExperimentConfig:
         """A copy with ``changes``, checked again: a top-level key's new value, or for a
-        table (``loop``, ``data``, ``training``, ``resources``) a dict of the keys that change.
+        table (``loop``, ``data``, ``training``, ``resources``, ``query``) a dict of the keys
+        that change.
 
         Examples
         --------
@@ -185,20 +190,21 @@ class ExperimentConfig(Settings):
             "training": self.training.model_dump(), "target_accuracy": self.target_accuracy,
             "output": self.output, **self.resources.model_dump(), "initial": self.loop.initial,
             "pretraining": None if self.pretraining is None else self.pretraining.model_dump(),
+            "query": self.query.model_dump(),
         }
 
     def run_settings(self, strategy: str | None = None) -> dict[str, Any]:
         """What decides a run's results, besides its data set, strategy and seed (so a resumed
-        run must have the same): everything but the lists of runs, paths, device and
-        resources. With ``strategy``, of the strategies' options only that one's count: adding
-        another strategy with its options to an experiment leaves the earlier runs
-        resumable."""
+        run must have the same): everything but the lists of runs, paths, device, resources
+        and where queries run. With ``strategy``, of the strategies' options only that one's
+        count: adding another strategy with its options to an experiment leaves the earlier
+        runs resumable."""
         settings = self.to_dict()
         if strategy is not None:
             own = settings["strategy_options"].get(strategy)
             settings["strategy_options"] = {} if own is None else {strategy: own}
         for key in ("name", "datasets", "strategies", "seeds", "data_dir", "output",
-                    "target_accuracy", "cpus_per_run", "gpus_per_run"):
+                    "target_accuracy", "cpus_per_run", "gpus_per_run", "query"):
             settings.pop(key)
         settings["training"].pop("device")
         for key, default in _LATER_TRAINING_OPTIONS:

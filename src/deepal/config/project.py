@@ -17,6 +17,7 @@ from pydantic import AfterValidator, model_validator
 
 from deepal.config.base import Settings
 from deepal.config.fields import Name, Names, PositiveInt, Seed
+from deepal.config.sharding import QuerySettings
 from deepal.config.training import SemiSupervised
 
 Kind = Literal["images", "table", "numpy", "texts"]
@@ -192,6 +193,8 @@ class QueryOptions(TrainOptions):
         Items to pick.
     strategy:
         Another strategy this time (a name, or a ``package.module:Class`` the user typed).
+    sharding:
+        Where the query is computed (:class:`~deepal.config.sharding.QuerySettings`).
 
     Examples
     --------
@@ -202,3 +205,4 @@ class QueryOptions(TrainOptions):
 
     n: PositiveInt
     strategy: StrategyName | None = None
+    sharding: QuerySettings = QuerySettings()

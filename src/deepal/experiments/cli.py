@@ -15,7 +15,7 @@ from typing import Any
 
 def register(commands: Any) -> None:
     """Add the ``experiment`` and ``report`` parsers to the ``deepal`` sub-parsers."""
-    from deepal.cli import add_option
+    from deepal.cli import add_option, add_query_options
 
     experiment = commands.add_parser(
         "experiment",
@@ -32,9 +32,12 @@ def register(commands: Any) -> None:
                help="local processes running runs in parallel (default: CPU cores / "
                "cpus_per_run, at most the number of runs); results do not depend on it")
     add_option(experiment, "backend", choices=("local", "ray"), default="local",
-               help="local processes (default) or Ray tasks (needs deepal[ray])")
+               help="where whole runs go: local processes (default) or Ray tasks (needs "
+               "deepal[ray]); --query-backend says where each query is computed")
     add_option(experiment, "address", metavar="ADDRESS",
-               help="Ray cluster address (e.g. auto, ray://head:10001); default: a local Ray")
+               help="Ray cluster address of the runs (e.g. auto, ray://head:10001); default: "
+               "a local Ray")
+    add_query_options(experiment)
     experiment.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                             help="run only these of the config's seeds, e.g. to share them out "
                             "between machines (the output still lists every run; `python -m "
@@ -70,12 +73,15 @@ def register(commands: Any) -> None:
 
 def command_experiment(args: argparse.Namespace) -> int:
     """``deepal experiment``: check the config, say what will run, run it with progress."""
+    from deepal.cli import query_settings
     from deepal.experiments.config import load_config, smoke_config
     from deepal.experiments.preflight import check_seeds
     from deepal.experiments.progress import Progress
     from deepal.experiments.runner import run_experiment
 
     config = load_config(args.config)
+    if (args.query_backend, args.shards, args.query_address) != (None, None, None):
+        config = config.replaced(query=query_settings(args, config.query).model_dump())
     if args.smoke:
         config = smoke_config(config)
     output = Path(args.output or config.output or Path("results") / config.name)

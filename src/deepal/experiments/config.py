@@ -19,6 +19,7 @@ from deepal.config.experiment import (
     ResourceSettings,
 )
 from deepal.config.pretraining import SELF_SUPERVISED, PretrainingSettings
+from deepal.config.sharding import QuerySettings
 from deepal.config.training import TrainingSettings
 from deepal.errors import first_line
 
@@ -33,7 +34,8 @@ __all__ = ["ConfigError", "ExperimentConfig", "load_config", "parse_config", "se
 #: The tables of a config file and the model that checks each.
 TABLES: dict[str, type[Any]] = {"loop": LoopSettings, "data": DataSettings,
                                 "training": TrainingSettings, "resources": ResourceSettings,
-                                "pretraining": PretrainingSettings}
+                                "pretraining": PretrainingSettings,
+                                "query": QuerySettings}
 
 
 def settings_hash(settings: dict[str, Any]) -> str:

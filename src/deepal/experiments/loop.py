@@ -60,6 +60,7 @@ def run_loop(
     resume_after: int | None = None,
     train: Callable[[], None] | None = None,
     test_mc_samples: int | None = None,
+    query: Callable[[int], np.ndarray] | None = None,
 ) -> list[RoundResult]:
     """Train on the current labels, then ``n_round`` times: query ``n_query`` examples,
     label them, retrain; test after each training.
@@ -88,6 +89,9 @@ def run_loop(
         Test the mean of this many MC-dropout networks, each one mask for the whole test set
         (Kirsch et al., 2019), instead of the network with dropout off (``None``, the
         default). The test draws nothing from the run's random streams.
+    query:
+        How to query ``n`` examples; default ``strategy.query`` (a sharded query gives the
+        same picks: :func:`deepal.sharded.configured.query_function`).
 
     Returns
     -------
@@ -119,6 +123,7 @@ def run_loop(
     sizes = query_sizes(n_query, n_round, resume_after, data.n_unlabeled)
     test_mc_samples = optional_integer("test_mc_samples", test_mc_samples, minimum=1)
     train = strategy.train if train is None else train
+    query = strategy.query if query is None else query
     results: list[RoundResult] = []
 
     def finish(rnd: int, query_seconds: float, queried: np.ndarray) -> None:
@@ -140,7 +145,7 @@ def run_loop(
         finish(0, 0.0, np.empty(0, dtype=np.int64))
     for rnd in range((resume_after or 0) + 1, n_round + 1):
         start = time.perf_counter()
-        queried = strategy.query(sizes[rnd - 1])
+        queried = query(sizes[rnd - 1])
         query_seconds = time.perf_counter() - start
         strategy.update(queried)
         finish(rnd, query_seconds, queried)

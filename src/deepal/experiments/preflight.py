@@ -1,6 +1,7 @@
 """Checks before an experiment writes anything: every name, the data files, each network
 against its data (one forward pass), the optimiser, the strategies' options, the budget
-against each pool, and earlier runs in the output folder.
+against each pool, the query backend (Ray installed, its cluster answering), and earlier runs
+in the output folder.
 
 A bad setting fails here with one :class:`~deepal.errors.DeepALError` naming it and the fix,
 before any folder is created."""
@@ -24,6 +25,7 @@ from deepal.experiments.run import build_net, run_pool, strategy_options
 from deepal.experiments.spec import RunSpec
 from deepal.experiments.store import RunStore
 from deepal.experiments.trainer import validated_training
+from deepal.sharded.configured import check_query_settings
 
 
 def check_experiment(config: ExperimentConfig, output: Path,
@@ -53,6 +55,7 @@ def check_experiment(config: ExperimentConfig, output: Path,
         if config.loop.n_init_labeled == 0 and cls.needs_model and not fixed:
             raise ConfigError(f"{name} needs a trained model before its first query: set "
                               "[loop] n_init_labeled > 0 (or use RandomSampling only)")
+    check_query_settings(config.query)
     data_dir = config.data.data_dir
     if data_dir is not None and not Path(data_dir).is_dir():
         raise ConfigError(f"[data] data_dir {data_dir!r} does not exist: create it or "

@@ -26,6 +26,7 @@ from deepal.experiments.spec import Emit, Event, RunSpec
 from deepal.experiments.store import RunStore, atomic_write_text
 from deepal.experiments.trainer import make_trainer
 from deepal.resources import torch_threads
+from deepal.sharded.configured import query_function
 
 #: In a run's folder: the original training indices of its fixed validation set.
 VALIDATION_FILE = "validation_idxs.txt"
@@ -212,11 +213,12 @@ def _execute_run(spec: RunSpec, store: RunStore, emit: Emit) -> dict[str, Any]:
     emit({"event": "start", "run": spec.id, "round": start or 0, "n_round": len(sizes),
           "n_pool": data.n_pool, "n_test": data.n_test, "device": str(net.device),
           "threads": spec.threads, "strategy_class": type(live.strategy).__name__})
-    run_loop(live.strategy, sizes, len(sizes), on_round=_Recorder(spec, store, live, emit),
-             resume_after=start,
-             train=make_trainer(live.strategy, spec.config.training, spec.seed,
-                                live.pool.validation_data()),
-             test_mc_samples=spec.config.loop.test_mc_samples)
+    with query_function(spec.config.query, live.strategy) as query:
+        run_loop(live.strategy, sizes, len(sizes), on_round=_Recorder(spec, store, live, emit),
+                 resume_after=start,
+                 train=make_trainer(live.strategy, spec.config.training, spec.seed,
+                                    live.pool.validation_data()),
+                 test_mc_samples=spec.config.loop.test_mc_samples, query=query)
     emit({"event": "done", "run": spec.id, "rounds": len(sizes)})
     return {"run": spec.id, "rounds": len(sizes), "resumed_from": start}
 

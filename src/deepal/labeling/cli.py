@@ -27,7 +27,7 @@ def _threads_option(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: Any) -> None:
     """Add the labelling sub-commands to the ``deepal`` parser's ``commands``."""
-    from deepal.cli import add_option
+    from deepal.cli import add_option, add_query_options
     from deepal.config.project import KINDS, MODELS, NETS
     from deepal.config.training import SEMI_SUPERVISED_METHODS
 
@@ -82,6 +82,7 @@ def register(commands: Any) -> None:
     add_option(query, "strategy", metavar="NAME",
                help="another strategy this time, or the project's own package.module:Class")
     _threads_option(query)
+    add_query_options(query)
     query.set_defaults(handler=command_query)
 
     imports = commands.add_parser(
@@ -282,9 +283,12 @@ def command_init(args: argparse.Namespace) -> int:
 
 
 def command_query(args: argparse.Namespace) -> int:
+    from deepal.cli import query_settings
+
+    sharding = query_settings(args)
     project = _open(args)
     result = project.query(args.n, device=args.device, n_epoch=args.n_epoch,
-                           strategy=args.strategy, threads=args.threads)
+                           strategy=args.strategy, threads=args.threads, sharding=sharding)
     if result.note:
         print(f"note: {result.note}")
     accuracy = "" if result.test_accuracy is None else \

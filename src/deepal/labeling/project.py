@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 
 from deepal.config.base import validated
 from deepal.config.project import QueryOptions, TrainOptions
+from deepal.config.sharding import QuerySettings
 from deepal.data.pool import Data
 from deepal.errors import DeepALError, PoolExhaustedError
 from deepal.labeling import labels as item_labels
@@ -215,7 +216,8 @@ class Project:
 
     def query(self, n: int, device: str | None = None, n_epoch: int | None = None,
               strategy: str | None = None, threads: int = DEFAULT_THREADS,
-              exclude: Sequence[int] = (), training_hooks: Sequence[Any] = ()) -> QueryResult:
+              exclude: Sequence[int] = (), training_hooks: Sequence[Any] = (),
+              sharding: QuerySettings | Mapping[str, Any] | None = None) -> QueryResult:
         """Train on the labels so far, pick the next ``n`` items, record the round.
 
         ``strategy`` replaces the project's for this round; a project whose strategy is a
@@ -226,14 +228,19 @@ class Project:
         while this query runs): the strategy picks ``n`` more than that and they are dropped,
         so the round holds the strategy's first ``n`` other picks. ``training_hooks`` are
         :class:`~deepal.nets.hooks.TrainingHook` objects added to the network (to follow
-        the training's progress)."""
+        the training's progress). ``sharding`` (:class:`~deepal.config.sharding.QuerySettings`
+        or its keys) computes the query over a pool split into shards, for the same picks;
+        Ray, and the cluster it names, are checked before anything is trained or written."""
         from deepal.seeding import seed_everything
+        from deepal.sharded.configured import check_query_settings, query_function
         from deepal.strategies.random_sampling import RandomSampling
         from deepal.strategies.registry import get_strategy
 
         started = time.perf_counter()
         options = validated(QueryOptions, {"n": n, "n_epoch": n_epoch, "strategy": strategy,
-                                           "threads": threads})
+                                           "threads": threads,
+                                           "sharding": {} if sharding is None else sharding})
+        check_query_settings(options.sharding)
         name = self._strategy_name(options.strategy)
         strategy_cls = get_strategy(name)
         check_model_strategy(self.settings.model,
@@ -252,10 +259,15 @@ class Project:
             strategy_cls, name = RandomSampling, "RandomSampling"
         with torch_threads(options.threads):
             chosen = strategy_cls(data, self.net(device, options.n_epoch, data))
-            chosen.net.training_hooks.extend(training_hooks)
-            accuracy = self._train(chosen, data) if data.n_labeled else None
-            stop_votes = self._stop_set_predictions(chosen, data) if data.n_labeled else None
-            picked = [int(i) for i in chosen.query(options.n + len(skip))]
+            # The shards start (and a cluster is reached) before training: a failure there
+            # costs no training and leaves no model written. Their copies of the network
+            # carry no hooks; they load its weights at the query.
+            with query_function(options.sharding, chosen) as query:
+                chosen.net.training_hooks.extend(training_hooks)
+                accuracy = self._train(chosen, data) if data.n_labeled else None
+                stop_votes = (self._stop_set_predictions(chosen, data) if data.n_labeled
+                              else None)
+                picked = [int(i) for i in query(options.n + len(skip))]
             idxs = [i for i in picked if i not in skip][:options.n]
         round_id = self.store.add_round(name, data.n_labeled, idxs, accuracy,
                                         time.perf_counter() - started, options.threads)

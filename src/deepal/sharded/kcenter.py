@@ -5,7 +5,9 @@ and reports its farthest unlabeled point; the driver takes the global farthest (
 position), and sends it to every shard as the next centre, which answers with its new
 farthest point. These are the picks of :func:`deepal.scores.distances.k_center_greedy`
 (the same first pick at a cold start, the same tie-breaking), with ``len(shards)`` messages
-per pick, each carrying one row.
+per pick, each carrying one row. In float32 a distance rounds differently with the block of
+centres it is computed in, and the shards refresh their points at other moments than one
+process does, so two points tied to within that rounding can come in the other order.
 """
 
 from __future__ import annotations

@@ -117,8 +117,10 @@ class EmbeddingShard:
         the farthest point."""
         self.bound = torch.full((len(self.points),), float("-inf"), dtype=self.points.dtype)
         unlabeled = torch.nonzero(~self.labeled).flatten()
-        self.bound[unlabeled] = min_sq_dists(self.points[unlabeled],
-                                             centres.to(self.points.dtype), self.chunk_size)
+        centres = centres.to(self.points.dtype)
+        for first in range(0, len(unlabeled), self.chunk_size):  # no copy of every row
+            rows = unlabeled[first : first + self.chunk_size]
+            self.bound[rows] = min_sq_dists(self.points[rows], centres, self.chunk_size)
         self.picked = []
         self.seen = torch.zeros(len(self.points), dtype=torch.long)
         self.synced = self.refreshes = 0

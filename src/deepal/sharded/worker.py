@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+import resource
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,23 +72,30 @@ class SyntheticSlice:
     n_classes: int = 10
     block: int = 65_536
 
-    def _rows(self) -> torch.Tensor:
-        out = torch.empty((self.stop - self.start, self.dim))
+    def _blocks(self) -> Iterator[torch.Tensor]:
+        """The slice's rows, one seeded block at a time (the first and last cut to the
+        slice): a whole shard is never generated twice over in memory."""
         for b in range(self.start // self.block, -(-self.stop // self.block)):
             lo, hi = max(b * self.block, self.start), min((b + 1) * self.block, self.stop)
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + b)
             rows = torch.randn((self.block, self.dim), generator=gen)
-            out[lo - self.start : hi - self.start] = rows[lo - b * self.block : hi - b * self.block]
-        return out
+            yield rows[lo - b * self.block : hi - b * self.block]
 
     def embeddings(self, net: Net | None, local: np.ndarray | None) -> torch.Tensor:
-        rows = self._rows()
-        return rows if local is None else rows[torch.as_tensor(local)]
+        out = torch.empty((self.stop - self.start, self.dim))
+        first = 0
+        for rows in self._blocks():
+            out[first : first + len(rows)] = rows
+            first += len(rows)
+        return out if local is None else out[torch.as_tensor(local)]
 
     def scores(self, net: Net | None, score: Score, local: np.ndarray | None) -> torch.Tensor:
         head = torch.randn((self.dim, self.n_classes),
                            generator=torch.Generator().manual_seed(self.seed))
-        return score(torch.softmax(self.embeddings(net, local) @ head, dim=1))
+        if local is not None:
+            return score(torch.softmax(self.embeddings(net, local) @ head, dim=1))
+        # Block by block: the scores of a whole shard without its embeddings at once.
+        return torch.cat([score(torch.softmax(rows @ head, dim=1)) for rows in self._blocks()])
 
 
 def _needs(net: Net | None) -> Net:
@@ -117,7 +125,7 @@ class ShardWorker:
     """
 
     #: Methods of the worker itself; any other name is a method of its EmbeddingShard.
-    own = frozenset({"set_weights", "embed", "top_scores", "pid", "node"})
+    own = frozenset({"set_weights", "embed", "top_scores", "pid", "node", "peak_mb"})
 
     def __init__(self, source: PoolSlice | SyntheticSlice, net: Net | None = None) -> None:
         self.source = source
@@ -135,6 +143,10 @@ class ShardWorker:
     def pid(self) -> int:
         """This worker's process id."""
         return os.getpid()
+
+    def peak_mb(self) -> float:
+        """This worker's peak resident memory so far, in MB (Linux's ``ru_maxrss``)."""
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def node(self) -> str:
         """The Ray node this worker runs on (``"local"`` outside Ray)."""

@@ -82,7 +82,7 @@ def test_where_and_how_the_result_is_used_do_not_change_the_key(digits, tmp_path
     assert calls == [1]
 
 
-@pytest.mark.parametrize("change", [{"temperature": 0.2}, {"epochs": 2}, {"seed": 1},
+@pytest.mark.parametrize("change", [{"temperature": 0.1}, {"epochs": 2}, {"seed": 1},
                                     {"max_examples": 100}, {"normalize": False}])
 def test_other_settings_are_another_entry(digits, tmp_path, monkeypatch, change):
     calls = _count_trainings(monkeypatch)

@@ -3,9 +3,9 @@
 experiments' per-run CSVs.
 
 Reads ``docs/results/<NAME>/rounds.csv`` of each experiment of :data:`VARIANTS` and
-:data:`COLD` (written by ``python -m deepal.experiments.published results/<NAME> --export
-docs/results/<NAME>``: the seeds whose runs all finished), or with ``--results results`` the
-experiments' own output folders (every completed round). An experiment with no results is
+:data:`COLD` (every completed round, finished runs or not, copied there with ``--gather
+results`` from the experiments' output folders), or with ``--results results`` those output
+folders themselves. An experiment with no results is
 listed as not run. Prints the page's tables as Markdown; ``--write`` puts them between the
 markers of ``docs/frontier.md``.
 
@@ -16,12 +16,13 @@ runs that reached the budget; seconds are the mean over completed rounds.
 
 Usage (from the repository root; no training)::
 
-    .venv/bin/python docs/frontier.py --write
+    .venv/bin/python docs/frontier.py --gather results --write
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,7 +32,14 @@ from typing import Any
 import numpy as np
 
 from deepal.experiments.metrics import aubc, mean_std
-from deepal.experiments.store import collect_rows, read_rows
+from deepal.experiments.store import (
+    MANIFEST,
+    atomic_write_text,
+    collect_rows,
+    read_rows,
+    rows_to_csv,
+)
+from deepal.pretraining.cache import default_cache_dir as pretraining_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "frontier.md"
@@ -41,18 +49,19 @@ DATASETS = ("MNIST", "FashionMNIST")
 VARIANTS = (
     ("frontier_plain", "labels only"),
     ("frontier_semi", "semi-supervised"),
+    ("frontier_semi_cpu", "semi-supervised, 1,000 steps, +50 a round"),
     ("frontier_features", "self-supervised features"),
     ("frontier_both", "both"),
 )
 #: The cold-start protocol's experiments: no label, 10 per round to 100.
-COLD = (
-    ("frontier_cold_plain", "classifier embedding"),
-    ("frontier_cold_features", "self-supervised features"),
-)
+COLD = (("frontier_cold", "self-supervised features"),)
 STRATEGIES = ("RandomSampling", "MarginSampling", "BALDDropout", "EPIG", "TypiClust",
               "ProbCover")
 WARM_COLUMNS = (100, 150, 200)
 COLD_COLUMNS = (20, 50, 100)
+#: The pools and pretraining of every experiment here.
+N_POOL = 10_000
+PRETRAINING_EPOCHS = 20
 
 
 def experiment_rows(name: str, results: Path | None) -> list[dict[str, Any]]:
@@ -79,7 +88,8 @@ def summary(rows: list[dict[str, Any]], columns: Sequence[int], budget: int
     reached ``budget``, seconds per round, and how many runs reached the budget."""
     runs: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     for row in rows:
-        runs[int(row["seed"])][int(row["n_labeled"])] = row
+        if row["test_accuracy"] is not None:  # a cold start's round 0 trains on nothing
+            runs[int(row["seed"])][int(row["n_labeled"])] = row
     cells = [_cell([run[n]["test_accuracy"] for run in runs.values() if n in run])
              for n in columns]
     complete = [run for run in runs.values() if budget in run]
@@ -126,10 +136,110 @@ def tables(results: Path | None) -> str:
     for dataset in DATASETS:
         parts.append(f"### {dataset}: no label at the start, 10 per round to 100\n")
         parts.append(table(COLD, dataset, COLD_COLUMNS, 100, results) + "\n")
+    parts.append("### Costs\n")
+    parts.append("\n".join(pretraining_costs()) + "\n")
+    parts.append("### Against the targets\n")
+    parts.append("\n".join(semi_findings(results) + cold_findings(results)) + "\n")
     return "\n".join(parts)
 
 
+def _means(rows: list[dict[str, Any]], strategy: str, n_labeled: int) -> list[float]:
+    return [r["test_accuracy"] for r in rows if r["test_accuracy"] is not None
+            and r["strategy"] == strategy and int(r["n_labeled"]) == n_labeled]
+
+
+def _compare(mine: list[float], reference: list[float]) -> str:
+    """``mine`` against ``reference``: the gap of the means, and whether it is clear (larger
+    than both standard deviations, which needs two seeds or more on each side)."""
+    gap = np.mean(mine) - np.mean(reference)
+    if len(mine) < 2 or len(reference) < 2:
+        return f"{gap:+.3f} (one seed)"
+    clear = abs(gap) > max(np.std(mine, ddof=1), np.std(reference, ddof=1))
+    return f"{gap:+.3f}" + (" (clear)" if clear else " (within the spread)")
+
+
+def cold_findings(results: Path | None) -> list[str]:
+    """TypiClust and ProbCover on self-supervised features against random sampling, at each
+    label count of the cold start."""
+    rows = experiment_rows(COLD[0][0], results)
+    lines = []
+    for dataset in DATASETS:
+        mine = [r for r in rows if r["dataset"] == dataset]
+        counts = sorted({int(r["n_labeled"]) for r in mine if r["strategy"] == "RandomSampling"})
+        for strategy in ("TypiClust", "ProbCover"):
+            gaps = [(n, _compare(_means(mine, strategy, n), _means(mine, "RandomSampling", n)))
+                    for n in counts if _means(mine, strategy, n)]
+            if gaps:
+                above = sum(1 for _, gap in gaps if gap.startswith("+"))
+                lines.append(f"- {dataset}, `{strategy}` minus `RandomSampling`: "
+                             + ", ".join(f"{n}: {gap}" for n, gap in gaps)
+                             + f"; above random at {above} of {len(gaps)} label counts.")
+    return lines
+
+
+def semi_findings(results: Path | None) -> list[str]:
+    """Accuracy at 100 labels with semi-supervised training on MNIST, against the 0.97 the
+    comparison aims at, and the same seeds' labels-only training."""
+    lines = []
+    plain = [r for r in experiment_rows("frontier_plain", results) if r["dataset"] == "MNIST"]
+    for name, label in VARIANTS[1:3]:
+        rows = [r for r in experiment_rows(name, results) if r["dataset"] == "MNIST"]
+        for strategy in STRATEGIES:
+            at_100 = _means(rows, strategy, 100)
+            if not at_100:
+                continue
+            seeds = {int(r["seed"]) for r in rows
+                     if r["strategy"] == strategy and int(r["n_labeled"]) == 100}
+            alone = [r["test_accuracy"] for r in plain if r["strategy"] == strategy
+                     and int(r["n_labeled"]) == 100 and int(r["seed"]) in seeds]
+            lines.append(f"- MNIST, `{strategy}`, {label}, 100 labels: "
+                         f"{np.mean(at_100):.3f} over {len(at_100)} seed(s), "
+                         f"{0.97 - np.mean(at_100):.3f} below 0.97; labels only on the same "
+                         f"seeds: {np.mean(alone):.3f}." if alone else
+                         f"- MNIST, `{strategy}`, {label}, 100 labels: {np.mean(at_100):.3f}.")
+            break  # round 0 is the same labels for every strategy of a seed
+    return lines
+
+
 START, END = "<!-- tables: start -->", "<!-- tables: end -->"
+
+
+def gather(results: Path) -> list[str]:
+    """Copy every completed round of each experiment under ``results`` (finished runs or not,
+    the queried indices left out) and its manifest to ``docs/results/<NAME>``; returns the
+    names copied."""
+    copied = []
+    for name, _ in (*VARIANTS, *COLD):
+        rows = experiment_rows(name, results)
+        if not rows:
+            continue
+        destination = ROOT / "docs" / "results" / name
+        destination.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(destination / "rounds.csv",
+                          rows_to_csv({**row, "queried": None} for row in rows))
+        atomic_write_text(destination / MANIFEST, (results / name / MANIFEST).read_text())
+        copied.append(name)
+    for record in sorted(Path(pretraining_cache()).glob("*/settings.json")):
+        kept = json.loads(record.read_text())
+        if kept["settings"]["epochs"] == PRETRAINING_EPOCHS and kept["n_pool"] == N_POOL:
+            kept.pop("epoch_losses", None)
+            atomic_write_text(ROOT / "docs" / "results" / f"pretraining_{kept['dataset']}.json",
+                              json.dumps(kept, indent=2, sort_keys=True) + "\n")
+            copied.append(f"pretraining of {kept['dataset']}")
+    return copied
+
+
+def pretraining_costs() -> list[str]:
+    """The seconds each data set's pretraining took, from its cache record."""
+    lines = []
+    for dataset in DATASETS:
+        path = ROOT / "docs" / "results" / f"pretraining_{dataset}.json"
+        if path.exists():
+            kept = json.loads(path.read_text())
+            lines.append(f"- SimCLR pretraining of {dataset} ({kept['n_pool']:,} images, "
+                         f"{kept['settings']['epochs']} epochs, on the {kept['device']}): "
+                         f"{kept['seconds']:.0f} s, once for every run of every experiment.")
+    return lines
 
 
 def write_page(text: str) -> None:
@@ -144,7 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path,
                         help="read the experiments' output folders under this folder")
     parser.add_argument("--write", action="store_true", help="update docs/frontier.md")
+    parser.add_argument("--gather", type=Path, metavar="RESULTS",
+                        help="first copy the experiments' rounds from their output folders "
+                        "under RESULTS to docs/results")
     args = parser.parse_args(argv)
+    if args.gather is not None:
+        print("gathered:", ", ".join(gather(args.gather)) or "nothing")
     text = tables(args.results)
     if args.write:
         write_page(text)

@@ -64,6 +64,13 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
             "ProbCover": "81abce5d23a5",
         },
     ),
+    "experiments/frontier_both_cpu.toml": (
+        "a385bb694c70",
+        "5e159a02b60f",
+        {
+            "RandomSampling": "a385bb694c70",
+        },
+    ),
     "experiments/frontier_cold.toml": (
         "e7b805e706fb",
         "a795827e7f6a",

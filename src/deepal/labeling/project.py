@@ -234,17 +234,13 @@ class Project:
         from deepal.seeding import seed_everything
         from deepal.sharded.configured import check_query_settings, query_function
         from deepal.strategies.random_sampling import RandomSampling
-        from deepal.strategies.registry import get_strategy
 
         started = time.perf_counter()
         options = validated(QueryOptions, {"n": n, "n_epoch": n_epoch, "strategy": strategy,
                                            "threads": threads,
                                            "sharding": {} if sharding is None else sharding})
         check_query_settings(options.sharding)
-        name = self._strategy_name(options.strategy)
-        strategy_cls = get_strategy(name)
-        check_model_strategy(self.settings.model,
-                             name if is_import_spec(name) else strategy_cls.__name__)
+        name, strategy_cls = self._round_strategy(options.strategy)
         data = self.data()
         skip = {int(i) for i in exclude if not data.labeled_idxs[int(i)]}
         if options.n + len(skip) > data.n_unlabeled:
@@ -275,6 +271,17 @@ class Project:
             record_stop_predictions(self.root, round_id, stop_votes)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,
                            "; ".join(notes) or None)
+
+    def _round_strategy(self, typed: str | None) -> tuple[str, Any]:
+        """The name and class of this round's strategy, refused if the project's model cannot
+        serve it (a scikit-learn model and a strategy that needs a network)."""
+        from deepal.strategies.registry import get_strategy
+
+        name = self._strategy_name(typed)
+        strategy_cls = get_strategy(name)
+        check_model_strategy(self.settings.model,
+                             name if is_import_spec(name) else strategy_cls.__name__)
+        return name, strategy_cls
 
     def _strategy_name(self, typed: str | None) -> str:
         """The strategy of this round: the one typed, else the project's own, which must be

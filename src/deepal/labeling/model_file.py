@@ -66,14 +66,20 @@ def model_record(net: Any, classes: list[str], X: np.ndarray,
     """
     build = net.net
     args = dict(build.keywords) if isinstance(build, partial) else {}
+    return {"state_dict": net.clf.state_dict(), "architecture": type(net.clf).__name__,
+            "architecture_args": args, "classes": list(classes),
+            **_input_entries(X, handler)}
+
+
+def _input_entries(X: np.ndarray, handler: Any) -> dict[str, Any]:
+    """``input_shape``, ``input_dtype`` and ``normalisation`` of a pool ``X`` read through
+    ``handler`` (a ``partial`` carrying ``mean`` and ``std``, or ``None``)."""
     stats = getattr(handler, "keywords", None) or {}
     normalisation = None
     if stats.get("mean") is not None:
         normalisation = {"mean": [float(v) for v in stats["mean"]],
                          "std": [float(v) for v in stats["std"]]}
-    return {"state_dict": net.clf.state_dict(), "architecture": type(net.clf).__name__,
-            "architecture_args": args, "classes": list(classes),
-            "input_shape": [int(s) for s in X.shape[1:]],
+    return {"input_shape": [int(s) for s in X.shape[1:]],
             "input_dtype": "uint8" if X.dtype == np.uint8 else "float32",
             "normalisation": normalisation}
 
@@ -98,16 +104,9 @@ def sklearn_record(estimator: str, seed: int, classes: list[str], X: np.ndarray,
 
     from deepal.labeling.sources import pool_handler
 
-    stats = getattr(pool_handler(X), "keywords", None) or {}
-    normalisation = None
-    if stats.get("mean") is not None:
-        normalisation = {"mean": [float(v) for v in stats["mean"]],
-                         "std": [float(v) for v in stats["std"]]}
     index = np.asarray(items, dtype=np.int64)
     return {"architecture": SKLEARN, "estimator": estimator, "seed": int(seed),
-            "classes": list(classes), "input_shape": [int(s) for s in X.shape[1:]],
-            "input_dtype": "uint8" if X.dtype == np.uint8 else "float32",
-            "normalisation": normalisation,
+            "classes": list(classes), **_input_entries(X, pool_handler(X)),
             "train_inputs": torch.from_numpy(np.ascontiguousarray(X[index])),
             "train_labels": torch.as_tensor(np.asarray(labels, dtype=np.int64))}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepal.scores.distances import k_center_greedy
+from deepal.scores.kcenter import k_center_greedy
 
 from benchmarks.measure import bench_device, measure, report
 

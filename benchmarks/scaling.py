@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from deepal.scores.clustering import kmeans_centres
-from deepal.scores.distances import k_center_greedy
+from deepal.scores.kcenter import k_center_greedy
 
 from benchmarks.measure import measure
 

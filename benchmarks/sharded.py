@@ -4,7 +4,7 @@
 pool of ``N x 128`` embeddings (every ``K``-th point labeled) is generated on the workers (one
 shard per worker node; the driver never holds it), then 1,000 k-center greedy picks and a
 top-1,000 margin query run over the shards. The
-single-process reference (:func:`~deepal.scores.distances.k_center_greedy` and
+single-process reference (:func:`~deepal.scores.kcenter.k_center_greedy` and
 :func:`~deepal.scores.selection.top_n` over the same pool, in one process) runs in the same
 invocation; every configuration runs in a fresh process, so each peak memory is its own.
 Printed: time, driver peak memory and the largest shard worker's, messages and bytes moved
@@ -43,7 +43,7 @@ def single(size: dict) -> dict:
     """The reference: the whole pool in this process."""
     import torch
 
-    from deepal.scores.distances import k_center_greedy
+    from deepal.scores.kcenter import k_center_greedy
     from deepal.scores.selection import top_n
     from deepal.scores.uncertainty import margin
     from deepal.sharded.worker import SyntheticSlice

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepal.scores.distances import k_center_greedy, min_sq_dists
+from deepal.scores.distances import min_sq_dists
+from deepal.scores.kcenter import k_center_greedy
 
 SIZE = {"n_pool": 10_000, "dim": 20, "n_labeled": 100, "n_pick": 300}
 SHIFTS = (0.0, 100.0, 1_000.0, 10_000.0)

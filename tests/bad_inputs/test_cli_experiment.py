@@ -200,6 +200,16 @@ def test_a_ray_query_backend_that_cannot_run_is_refused_before_anything_is_writt
     assert "needs Ray, which is not installed" in line, line
 
 
+def test_more_shards_than_the_pool_is_refused_before_anything_is_written(tmp_path, capsys):
+    path = tmp_path / "good.toml"
+    path.write_text(toml(GOOD), encoding="utf-8")
+    argv = ["experiment", str(path), "--output", str(tmp_path / "out"), "--quiet",
+            "--query-backend", "local", "--shards", "100000"]
+    line = command_refuses(argv, capsys, "deepal experiment", "too many shards",
+                           watched=[tmp_path])
+    assert "[query] shards = 100000 exceeds the pool of" in line, line
+
+
 HEADER = "dataset,strategy,seed,round,n_labeled,test_accuracy"
 
 

@@ -7,7 +7,7 @@ import torch
 
 import deepal
 from deepal.scores.clustering import kmeans_centres
-from deepal.scores.distances import k_center_greedy
+from deepal.scores.kcenter import k_center_greedy
 
 
 def test_memmapped_embeddings_equal_in_memory_ones(pool, tiny_net, tmp_path) -> None:

@@ -10,7 +10,8 @@ import torch
 
 from deepal.scores import clustering
 from deepal.scores.clustering import kmeans_centres, kmedians_centres, nearest_distinct
-from deepal.scores.distances import k_center_greedy, min_sq_dists, pairwise_sq_dists
+from deepal.scores.distances import min_sq_dists, pairwise_sq_dists
+from deepal.scores.kcenter import k_center_greedy
 from deepal.scores.selection import top_n
 from deepal.scores.uncertainty import (
     bald,

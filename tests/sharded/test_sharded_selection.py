@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+import deepal.scores.kcenter as kcenter
 from deepal.scores.clustering import kmeans_centres, nearest_distinct
-from deepal.scores.distances import k_center_greedy
+from deepal.scores.kcenter import k_center_greedy
 from deepal.scores.selection import top_n
 from deepal.sharded.group import LocalShards
 from deepal.sharded.kcenter import sharded_k_center_greedy
@@ -69,6 +70,24 @@ def test_sharded_k_center_picks_are_k_center_greedys(fractions, integers, sync_e
     expected = k_center_greedy(x, labeled, 60)
     got = sharded_k_center_greedy(shards_of(x, labeled, fractions, sync_every), 60)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("fractions", [[0.5, 0.5], [0.2, 0.0, 0.5, 0.3]])
+def test_sharded_k_center_settles_float32_near_ties_as_one_process(fractions, monkeypatch):
+    # Float32 points far from the origin: distances computed in blocks round differently
+    # with the block, so shards and one process see near-ties in other orders.
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn((3000, 8), generator=gen) * 100 + 1000
+    labeled = np.arange(3000) % 50 == 0
+    expected = k_center_greedy(x, labeled, 400, sync_every=16)
+    certified = []
+    real = kcenter.FarthestFirst._certify
+    monkeypatch.setattr(kcenter.FarthestFirst, "_certify",
+                        lambda self, rows: certified.append(len(rows)) or real(self, rows))
+    got = sharded_k_center_greedy(shards_of(x, labeled, fractions, sync_every=16), 400)
+    np.testing.assert_array_equal(got, expected)
+    # Some picks had rivals within float32 rounding, compared again in float64.
+    assert max(certified) > 1
 
 
 @pytest.mark.parametrize("fractions", SPLITS)

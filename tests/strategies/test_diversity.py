@@ -17,7 +17,6 @@ from deepal import Data, Strategy
 from deepal.errors import DeepALError
 from deepal.scores.bait import bait_select, fisher_factors, fisher_sum
 from deepal.scores.coverage import ball_graph, covered_by, max_coverage, purity_radius
-from deepal.scores.distances import k_center_greedy
 from deepal.scores.gradients import (
     gradient_embeddings,
     gradient_factors,
@@ -25,6 +24,7 @@ from deepal.scores.gradients import (
     kmeans_pp_gradients,
 )
 from deepal.scores.hierarchical import average_linkage_clusters, round_robin
+from deepal.scores.kcenter import k_center_greedy
 from deepal.scores.neighbours import knn_mean_distance, nearest
 from deepal.scores.robust_kcenter import robust_k_center
 from deepal.scores.typicality import typicality, typiclust_select

@@ -17,7 +17,7 @@ from deepal import Data, Net
 from deepal.errors import DeepALError
 from deepal.nets import posterior
 from deepal.resources import torch_threads
-from deepal.scores.distances import k_center_greedy
+from deepal.scores.kcenter import k_center_greedy
 from deepal.scores.uncertainty import bald, entropy, least_confidence
 from deepal.strategies.bald import BALDDropout
 from deepal.strategies.base import Strategy

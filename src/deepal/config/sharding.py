@@ -2,8 +2,7 @@
 split into shards, held by workers in this process or by Ray actors.
 
 These settings say only where the query's work is done, not what it picks: a sharded query
-gives the strategy's own picks (up to float32 near-ties in k-center; see
-:mod:`deepal.sharded`). They are the ``[query]`` table of
+gives the strategy's own picks (see :mod:`deepal.sharded`). They are the ``[query]`` table of
 an experiment and the ``--query-backend``, ``--shards`` and ``--query-address`` options of
 ``deepal query`` and ``deepal experiment`` (whose ``--backend`` says where whole runs go).
 """

@@ -74,6 +74,9 @@ def check_experiment(config: ExperimentConfig, output: Path,
 def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, Any]) -> None:
     data = run_pool(config, dataset, config.seeds[0]).data
     loop = config.loop
+    if config.query.sharded and config.query.n_shards > data.n_pool:
+        raise ConfigError(f"[query] shards = {config.query.n_shards} exceeds the pool of "
+                          f"{data.n_pool} {dataset} examples: use at most {data.n_pool}")
     if config.budget > data.n_pool:
         aside = config.training.validation_size
         raise ConfigError(f"[loop] the budget of {config.budget} labels exceeds the pool of "

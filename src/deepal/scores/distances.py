@@ -1,13 +1,12 @@
-"""Squared Euclidean distances in chunks, and greedy k-center selection.
+"""Squared Euclidean distances in chunks.
 
-No function here builds an ``N x N`` matrix: distances are computed a block at a time and the
-greedy selection keeps, for every point, its running minimum distance to the chosen centres.
-Distances are squared: a square root would not change any argmin or argmax.
+No function here builds an ``N x N`` matrix: distances are computed a block at a time.
+Distances are squared: a square root would not change any argmin or argmax. Greedy k-center
+selection over them is :func:`deepal.scores.kcenter.k_center_greedy`.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 DEFAULT_CHUNK_SIZE = 1024
@@ -116,118 +115,3 @@ def min_sq_dists(
             dists = pairwise_sq_dists(block, centres[c_start : c_start + chunk_size])
             torch.minimum(out, dists.min(dim=1).values, out=out)
     return best
-
-
-def k_center_greedy(
-    embeddings: torch.Tensor,
-    labeled_mask: np.ndarray | torch.Tensor,
-    n: int,
-    rng: np.random.Generator | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    sync_every: int = 256,
-) -> np.ndarray:
-    """Greedy k-center (core-set) selection of ``n`` unlabeled points.
-
-    Each step picks the unlabeled point farthest from its nearest centre (labeled or already
-    picked; ties: lowest index). Every point keeps its squared distance to the nearest centre
-    it has been compared with: an upper bound on the true one, since a point's nearest
-    distance only shrinks as centres are added. A step takes the point with the largest bound;
-    if that point has not yet been compared with every centre, it is (a few vectors, not a
-    pass over the pool) and the step looks again; once the largest bound is exact, it is the
-    true farthest point: the picks are those of the plain method that updates every point
-    after every pick. Every ``sync_every`` such refreshes, every point is compared with the
-    centres it has not seen in one chunked matrix product (fast, unlike one matrix-vector
-    product per pick), which bounds the cost when many points need refreshing. The start
-    costs one chunked pass over ``unlabeled x labeled`` distances. No ``N x N`` matrix:
-    memory ``O(N + chunk_size ** 2)`` beyond the inputs.
-
-    Cold start (no labeled point): the first pick is drawn uniformly by ``rng``, or, when
-    ``rng`` is ``None``, is the point nearest the mean of all embeddings (ties: lowest index).
-
-    Computation is in the precision and on the device of ``embeddings`` (float32 embeddings
-    are used in place, with no copy; integers become float32), with each block of distances
-    translated near the data first (:func:`pairwise_sq_dists`), so that float32 embeddings
-    far from the origin give the picks of a float64 computation.
-
-    Parameters
-    ----------
-    embeddings:
-        Shape ``(N, d)``: the whole pool, labeled points included.
-    labeled_mask:
-        Shape ``(N,)`` booleans: which points are already labeled (the initial centres).
-    n:
-        Number of points to pick, at most the number of unlabeled points.
-    rng:
-        Draws the first pick at a cold start; unused otherwise.
-    chunk_size:
-        Block size of the distance computations.
-    sync_every:
-        Refreshes of single points between two passes over the whole pool.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``n`` distinct positions of unlabeled points (int64), in the order picked.
-    """
-    x = torch.as_tensor(embeddings).detach()  # stays on its device (a GPU runs it there)
-    if not x.is_floating_point():
-        x = x.float()
-    if x.dim() != 2:
-        raise ValueError(f"embeddings must have shape (N, d), got {tuple(x.shape)}")
-    labeled = torch.as_tensor(np.asarray(labeled_mask, dtype=bool)).reshape(-1).to(x.device)
-    if len(labeled) != len(x):
-        raise ValueError(f"labeled_mask has {len(labeled)} entries for {len(x)} points")
-    n_unlabeled = int((~labeled).sum())
-    if not 0 <= n <= n_unlabeled:
-        raise ValueError(f"cannot pick {n} of {n_unlabeled} unlabeled points")
-    if sync_every < 1:
-        raise ValueError(f"sync_every must be at least 1, got {sync_every}")
-    picks: list[int] = []
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-
-    # bound[i]: squared distance from i to the nearest of the centres it was compared with,
-    # -inf for centres themselves, so that the argmax only ever sees unlabeled points, even
-    # when every remaining distance is 0 (duplicates). seen[i]: how many picks i was compared
-    # with (the labeled centres always are).
-    bound = torch.full((len(x),), float("-inf"), dtype=x.dtype, device=x.device)
-    unlabeled = torch.nonzero(~labeled).flatten()
-    if labeled.any():
-        centres = x[labeled]
-        for start in range(0, len(unlabeled), chunk_size):
-            rows = unlabeled[start : start + chunk_size]
-            bound[rows] = min_sq_dists(x[rows], centres, chunk_size)
-    else:
-        if rng is not None:
-            first = int(rng.integers(len(x)))
-        else:
-            first = int(min_sq_dists(x, x.mean(dim=0, keepdim=True), chunk_size).argmin())
-        picks.append(first)
-        bound[unlabeled] = min_sq_dists(x[unlabeled], x[first][None], chunk_size)
-        bound[first] = float("-inf")
-    seen = torch.full((len(x),), len(picks), dtype=torch.long)
-    synced = len(picks)  # every point has seen picks[:synced]
-    refreshes = 0
-    while len(picks) < n:
-        candidate = int(bound.argmax())  # first maximum: ties go to the lowest index
-        unseen = picks[int(seen[candidate]) :]
-        if not unseen:
-            picks.append(candidate)
-            bound[candidate] = float("-inf")
-            seen[candidate] = len(picks)
-            continue
-        if refreshes < sync_every:
-            refreshes += 1
-            nearest = sq_dists_to(x[candidate], x[unseen]).min()
-            bound[candidate] = torch.minimum(bound[candidate], nearest)
-            seen[candidate] = len(picks)
-            continue
-        # Too many single refreshes: compare every point with the picks since the last sync.
-        new_centres = x[picks[synced:]]
-        for start in range(0, len(x), chunk_size):
-            block = bound[start : start + chunk_size]  # a view: updated in place
-            torch.minimum(block, min_sq_dists(x[start : start + chunk_size], new_centres,
-                                              chunk_size), out=block)
-        seen.fill_(len(picks))
-        synced, refreshes = len(picks), 0
-    return np.asarray(picks, dtype=np.int64)

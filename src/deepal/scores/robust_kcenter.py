@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from deepal.scores.coverage import MAX_EDGES, capped_ball_graph, covered_by, max_coverage
-from deepal.scores.distances import DEFAULT_CHUNK_SIZE, k_center_greedy, min_sq_dists
+from deepal.scores.distances import DEFAULT_CHUNK_SIZE, min_sq_dists
+from deepal.scores.kcenter import k_center_greedy
 from deepal.scores.neighbours import as_points
 
 
@@ -37,7 +38,7 @@ def robust_k_center(
 ) -> tuple[np.ndarray, float]:
     """Pick ``n`` unlabeled points: k-center allowing ``n_outliers`` uncovered points.
 
-    1. Greedy k-center (:func:`~deepal.scores.distances.k_center_greedy`) gives a radius
+    1. Greedy k-center (:func:`~deepal.scores.kcenter.k_center_greedy`) gives a radius
        ``delta_g`` that covers every point.
     2. One ball graph at ``delta_g`` is built in blocks (at a smaller radius if its edges
        would exceed ``max_edges``: :func:`~deepal.scores.coverage.capped_ball_graph`); each

@@ -1,13 +1,13 @@
 """Greedy k-center over shards: a distributed running minimum, one round trip per pick.
 
 Each shard keeps, for each of its points, the squared distance to the nearest centre so far
-and reports its farthest unlabeled point; the driver takes the global farthest (ties: lowest
-position), and sends it to every shard as the next centre, which answers with its new
-farthest point. These are the picks of :func:`deepal.scores.distances.k_center_greedy`
-(the same first pick at a cold start, the same tie-breaking), with ``len(shards)`` messages
-per pick, each carrying one row. In float32 a distance rounds differently with the block of
-centres it is computed in, and the shards refresh their points at other moments than one
-process does, so two points tied to within that rounding can come in the other order.
+(a :class:`~deepal.scores.kcenter.FarthestFirst`) and reports its farthest unlabeled point;
+the driver takes the global farthest by :func:`~deepal.scores.kcenter.pick_farthest` and
+sends it to every shard as the next centre, which answers with its new farthest point.
+These are the picks of :func:`deepal.scores.kcenter.k_center_greedy`, exactly: the same
+first pick at a cold start, and near-ties decided on distances computed from each pair
+alone, never on values that depend on how the pool was split. ``len(shards)`` messages per
+pick, each carrying one row.
 """
 
 from __future__ import annotations
@@ -15,17 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from deepal.scores.kcenter import WORK_DTYPE, pick_farthest
 from deepal.sharded.group import Shards
-from deepal.sharded.shard import Farthest
-
-
-def _global_farthest(reports: list[Farthest]) -> Farthest:
-    """The report with the largest value, ties to the lowest position (none is ``-inf``
-    while an unlabeled point remains, since distances are at least 0)."""
-    live = [r for r in reports if r.value != float("-inf")]
-    if not live:
-        raise ValueError("no unlabeled point is left to pick")
-    return max(live, key=lambda r: (r.value, -r.position))
 
 
 def nearest_to_mean(shards: Shards) -> int:
@@ -74,18 +65,20 @@ def sharded_k_center_greedy(
         raise ValueError(f"cannot pick {n} of {n_unlabeled} unlabeled points")
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    centres = torch.cat(shards.call("labeled_points"))
-    reports = shards.call("start", centres)
+    # Every centre's row, for the exact comparison of near-ties.
+    centres = [c.to(WORK_DTYPE) for c in shards.call("labeled_points")]
+    reports = shards.call("start", torch.cat(centres))
     picks: list[int] = []
     if n_points == n_unlabeled:  # cold start: the first pick as the single-process rule
         first = int(rng.integers(n_points)) if rng is not None else nearest_to_mean(shards)
-        owner = _owner(counts, first)
-        row = shards.call_one(owner, "rows", np.array([first]))[0]
+        row = shards.call_one(_owner(counts, first), "rows", np.array([first]))[0]
         picks.append(first)
+        centres.append(row[None].to(WORK_DTYPE))
         reports = shards.call("step", row, first)
     while len(picks) < n:
-        best = _global_farthest(reports)
+        best = pick_farthest(reports, centres)
         picks.append(best.position)
+        centres.append(best.row[None].to(WORK_DTYPE))
         if len(picks) < n:
             reports = shards.call("step", best.row, best.position)
     return np.asarray(picks, dtype=np.int64)

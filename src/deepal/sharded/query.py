@@ -9,8 +9,8 @@ with the pool's inference and the selection's passes on the workers:
 - ``KCenterGreedy``: the distributed running minimum of :mod:`deepal.sharded.kcenter`;
 - ``KMeansSampling``: distributed Lloyd iterations (:mod:`deepal.sharded.kmeans`).
 
-Their picks are the single-process ones (same candidates, same tie-breaking, same seeds; for
-k-center on float32 embeddings, up to near-ties: see :mod:`~deepal.sharded.kcenter`).
+Their picks are the single-process ones (same candidates, same tie-breaking, same seeds;
+k-center's near-ties are settled on exact distances: see :mod:`~deepal.sharded.kcenter`).
 Every other strategy (MC dropout, BALD, BatchBALD, BAIT, BADGE...) cannot be sharded exactly
 and runs its own query on the driver, over the candidates ``max_candidates`` keeps.
 """

@@ -14,17 +14,9 @@ import numpy as np
 import torch
 
 from deepal.scores.clustering import lloyd_pass
-from deepal.scores.distances import DEFAULT_CHUNK_SIZE, min_sq_dists, pairwise_sq_dists
+from deepal.scores.distances import DEFAULT_CHUNK_SIZE, pairwise_sq_dists
+from deepal.scores.kcenter import Farthest, FarthestFirst, exact_sq_dists
 from deepal.sharded.merge import ShardTop, shard_top_n
-
-
-class Farthest(NamedTuple):
-    """A shard's unlabeled, unpicked point farthest from every centre: its squared distance
-    (``-inf`` when the shard has none left), global position and row."""
-
-    value: float
-    position: int
-    row: torch.Tensor
 
 
 class Moments(NamedTuple):
@@ -67,11 +59,8 @@ class EmbeddingShard:
             raise ValueError(f"{len(self.labeled)} labeled flags for {len(self.points)} points")
         self.offset = int(offset)
         self.chunk_size = chunk_size
-        self.bound = torch.empty(0, dtype=self.points.dtype)
-        self.sync_every = sync_every
-        self.picked: list[torch.Tensor] = []
-        self.seen = torch.zeros(0, dtype=torch.long)
-        self.synced = self.refreshes = 0
+        self.farthest_first = FarthestFirst(self.points, self.labeled.numpy(), self.offset,
+                                            chunk_size, sync_every)
         self.dists = torch.empty(0, dtype=self.points.dtype)
 
     def call(self, method: str, *args: Any) -> Any:
@@ -101,11 +90,11 @@ class EmbeddingShard:
         return Moments(len(x), x.sum(dim=0), ((x - mean) ** 2).sum(dim=0))
 
     def nearest(self, point: torch.Tensor) -> tuple[float, int]:
-        """Squared distance to ``point`` of the nearest row and its global position
+        """Exact squared distance to ``point`` of the nearest row and its global position
         (ties: lowest position); ``(inf, -1)`` for an empty shard."""
         if not len(self.points):
             return float("inf"), -1
-        dists = min_sq_dists(self.points, point.to(self.points.dtype)[None], self.chunk_size)
+        dists = exact_sq_dists(self.points, point.to(self.points.dtype)[None])[:, 0]
         local = int(dists.argmin())
         return float(dists[local]), self.offset + local
 
@@ -113,57 +102,16 @@ class EmbeddingShard:
 
     def start(self, centres: torch.Tensor) -> Farthest:
         """Set every unlabeled point's bound to its squared distance to the nearest of
-        ``centres`` (``inf`` when there are none; ``-inf`` for labeled points) and report
-        the farthest point."""
-        self.bound = torch.full((len(self.points),), float("-inf"), dtype=self.points.dtype)
-        unlabeled = torch.nonzero(~self.labeled).flatten()
-        centres = centres.to(self.points.dtype)
-        for first in range(0, len(unlabeled), self.chunk_size):  # no copy of every row
-            rows = unlabeled[first : first + self.chunk_size]
-            self.bound[rows] = min_sq_dists(self.points[rows], centres, self.chunk_size)
-        self.picked = []
-        self.seen = torch.zeros(len(self.points), dtype=torch.long)
-        self.synced = self.refreshes = 0
-        return self.farthest()
+        ``centres`` (``inf`` when there are none) and report the farthest point."""
+        self.farthest_first.start(centres)
+        return self.farthest_first.farthest()
 
     def step(self, centre: torch.Tensor, position: int) -> Farthest:
         """Add the point at global ``position`` (row ``centre``) as a centre, retire it if it
-        is here, and report the new farthest point."""
-        self.picked.append(centre.to(self.points.dtype))
-        local = position - self.offset
-        if 0 <= local < len(self.points):
-            self.bound[local] = float("-inf")
-        return self.farthest()
-
-    def farthest(self) -> Farthest:
-        """The point farthest from every centre (first maximum: ties go to the lowest
-        position), found as :func:`~deepal.scores.distances.k_center_greedy` finds it.
-
-        Bounds are lowered lazily: a point's bound counts only the centres it was compared
-        with (``seen``), an upper bound on its true distance. The largest bound is refreshed
-        against the centres it has not seen until it is exact, and then it is the true
-        farthest point; every ``sync_every`` refreshes, every point is compared with the
-        centres since the last such pass in one chunked product."""
-        while len(self.points):
-            local = int(self.bound.argmax())
-            unseen = self.picked[int(self.seen[local]):]
-            if not unseen or self.bound[local] == float("-inf"):
-                return Farthest(float(self.bound[local]), self.offset + local,
-                                self.points[local].clone())
-            if self.refreshes < self.sync_every:
-                self.refreshes += 1
-                nearest = pairwise_sq_dists(self.points[local][None], torch.stack(unseen)).min()
-                self.bound[local] = torch.minimum(self.bound[local], nearest)
-            else:
-                new = torch.stack(self.picked[self.synced:])
-                for first in range(0, len(self.points), self.chunk_size):
-                    block = self.bound[first : first + self.chunk_size]  # a view
-                    torch.minimum(block, min_sq_dists(self.points[first : first + self.chunk_size],
-                                                      new, self.chunk_size), out=block)
-                self.seen.fill_(len(self.picked))
-                self.synced, self.refreshes = len(self.picked), 0
-            self.seen[local] = len(self.picked)
-        return Farthest(float("-inf"), -1, torch.empty(0))
+        is here, and report the new farthest point (as
+        :meth:`~deepal.scores.kcenter.FarthestFirst.farthest` finds it)."""
+        self.farthest_first.add(centre, position)
+        return self.farthest_first.farthest()
 
     # -- k-means: Lloyd partials and nearest points -----------------------------------
 

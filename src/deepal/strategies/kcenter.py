@@ -9,7 +9,8 @@ import numpy as np
 from deepal.config.arguments import integer
 from deepal.data.pool import Data
 from deepal.nets.net import Net
-from deepal.scores.distances import DEFAULT_CHUNK_SIZE, k_center_greedy
+from deepal.scores.distances import DEFAULT_CHUNK_SIZE
+from deepal.scores.kcenter import k_center_greedy
 from deepal.strategies.base import Strategy
 
 

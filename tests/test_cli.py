@@ -236,3 +236,41 @@ def test_run_trains_on_the_unlabeled_pool_when_asked(tmp_path: Path, capsys):
     assert [r["n_labeled"] for r in semi["rounds"]] == [20, 30]
     # one epoch of 100 steps with the unlabeled pool, instead of one step over 20 labels
     assert semi["rounds"][0]["test_accuracy"] != plain["rounds"][0]["test_accuracy"]
+
+
+def test_run_starts_typiclust_from_self_supervised_features(tmp_path: Path, capsys, monkeypatch):
+    from deepal.config.pretraining import PretrainingSettings
+    from deepal.experiments import pretrained
+
+    # One epoch of pretraining is enough to exercise the path; the default takes longer.
+    made = []
+
+    def short(config):
+        settings = (config.pretraining or PretrainingSettings()).model_copy(update={"epochs": 1})
+        made.append(settings)
+        return settings
+
+    monkeypatch.setattr(pretrained, "settings_of", short)
+    path = tmp_path / "run.json"
+    code, out, _ = run(["--strategy-name", "TypiClust", "--features", "self-supervised",
+                        "--pretrained-init", "--n-init-labeled", "0", "--n-query", "20",
+                        "--n-round", "1", "--n-epoch", "1", "--quiet", "--output", str(path)],
+                       capsys)
+    assert code == 0 and made
+    result = json.loads(path.read_text())
+    assert result["arguments"]["features"] == "self-supervised"
+    assert result["arguments"]["pretrained_init"] is True
+    # No label to train on at first: the first batch came from the features alone.
+    assert [r["n_labeled"] for r in result["rounds"]] == [0, 20]
+    plain = tmp_path / "plain.json"
+    assert run(["--strategy-name", "TypiClust", "--n-init-labeled", "10", "--n-query", "20",
+                "--n-round", "1", "--n-epoch", "1", "--quiet", "--output", str(plain)],
+               capsys)[0] == 0
+    assert json.loads(plain.read_text())["config_hash"] != result["config_hash"]
+
+
+def test_run_refuses_features_for_a_strategy_that_takes_none(capsys):
+    code = main(["run", "--strategy-name", "MarginSampling", "--features", "self-supervised",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "MarginSampling takes no features" in err and "TypiClust" in err

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from deepal import __version__
+from deepal.config.pretraining import SELF_SUPERVISED
 from deepal.config.training import SEMI_SUPERVISED_METHODS
 from deepal.errors import DeepALError
 from deepal.resources import DEFAULT_THREADS, passive_openmp_wait
@@ -152,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
                 help="train on the unlabeled pool too, with its default settings: fixmatch "
                 "(augmented views of images; pseudo-labels for other data) or pseudo_label "
                 "(default: labels only)")
+    add_option(run, "features", choices=[SELF_SUPERVISED],
+                help="the strategy embeds the pool with self-supervised features (SimCLR, "
+                "pretrained once per data set and cached), so that TypiClust and ProbCover "
+                "pick the very first batch as in their papers (default: the network's "
+                "embeddings)")
+    run.add_argument("--pretrained-init", action="store_true",
+                     help="every round's classifier starts from the self-supervised weights "
+                     "(pretrained once per data set and cached)")
     add_option(run, "threads", type=_positive_int, default=DEFAULT_THREADS, metavar="N",
                help=f"torch threads of the run (default: {DEFAULT_THREADS}; more help only on an "
                "idle machine), recorded with the results")
@@ -216,6 +225,9 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         "resources": {"cpus_per_run": float(args.threads)},
         "query": _set({"backend": args.query_backend, "shards": args.shards,
                        "address": args.query_address}),
+        "strategy_options": ({args.strategy_name: {"features": args.features}}
+                             if args.features else {}),
+        **({"pretraining": {"init_classifier": True}} if args.pretrained_init else {}),
     }
 
 

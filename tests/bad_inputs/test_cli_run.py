@@ -38,6 +38,7 @@ BAD_VALUES = {
                                         "deepal.nets:MLP", "json:loads", "x:y:z"]),
     "--net": st.sampled_from(["NoSuchNet", "", "os:getcwd", "deepal:Data"]),
     "--semi-supervised": st.sampled_from(["FixMatch", "", "mixmatch", "pseudo-label", "1"]),
+    "--features": st.sampled_from(["SimCLR", "", "self_supervised", "1", "own"]),
     "--query-backend": st.sampled_from(["spark", "", "Ray", "single"]),
     # Without --query-backend, any shard count or address is refused: it would do nothing.
     "--shards": st.one_of(below_one, not_an_integer, st.integers(1, 64).map(str)),

@@ -8,6 +8,7 @@ before any folder is created."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import torch
 
 from deepal.config.base import ConfigError
 from deepal.config.experiment import ExperimentConfig
+from deepal.config.pretraining import SELF_SUPERVISED
 from deepal.data.pool import _take
 from deepal.errors import DeepALError, first_line
 from deepal.experiments.config import settings_hash
@@ -95,6 +97,10 @@ def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, An
     for name, cls in classes.items():
         options = strategy_options(config, name)
         if wants_features(options):  # the features' shape is checked when they are made
+            if not takes_features(cls):
+                raise ConfigError(f"[strategy_options.{name}] features = "
+                                  f"\"{SELF_SUPERVISED}\": {name} takes no features; "
+                                  f"these do: {', '.join(feature_strategies())}")
             options["features"] = np.zeros((data.n_pool, 1), dtype=np.float32)
         try:
             strategy = cls(data, net, random_state=0, **options)
@@ -108,6 +114,18 @@ def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, An
             raise ConfigError(f"{name} trains its own way, without a validation split: "
                               "set [training] validation_fraction and validation_size to 0 "
                               "for it")
+
+
+def takes_features(cls: type) -> bool:
+    """Whether a strategy class takes a ``features`` argument (its own pool embedding)."""
+    return "features" in inspect.signature(cls).parameters
+
+
+def feature_strategies() -> list[str]:
+    """The registered strategies that take ``features``."""
+    from deepal.strategies.registry import STRATEGIES, get_strategy
+
+    return [name for name in STRATEGIES if takes_features(get_strategy(name))]
 
 
 def check_pretraining(config: ExperimentConfig, net: Any, data: Any, dataset: str) -> None:

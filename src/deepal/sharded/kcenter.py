@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepal.scores.kcenter import WORK_DTYPE, pick_farthest
+from deepal.scores.kcenter import pick_farthest
 from deepal.sharded.group import Shards
 
 
@@ -65,20 +65,20 @@ def sharded_k_center_greedy(
         raise ValueError(f"cannot pick {n} of {n_unlabeled} unlabeled points")
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    # Every centre's row, for the exact comparison of near-ties.
-    centres = [c.to(WORK_DTYPE) for c in shards.call("labeled_points")]
+    # Every centre's row (in the embeddings' dtype), for the exact comparison of near-ties.
+    centres: list[torch.Tensor] = shards.call("labeled_points")
     reports = shards.call("start", torch.cat(centres))
     picks: list[int] = []
     if n_points == n_unlabeled:  # cold start: the first pick as the single-process rule
         first = int(rng.integers(n_points)) if rng is not None else nearest_to_mean(shards)
         row = shards.call_one(_owner(counts, first), "rows", np.array([first]))[0]
         picks.append(first)
-        centres.append(row[None].to(WORK_DTYPE))
+        centres.append(row[None])
         reports = shards.call("step", row, first)
     while len(picks) < n:
         best = pick_farthest(reports, centres)
         picks.append(best.position)
-        centres.append(best.row[None].to(WORK_DTYPE))
+        centres.append(best.row[None])
         if len(picks) < n:
             reports = shards.call("step", best.row, best.position)
     return np.asarray(picks, dtype=np.int64)

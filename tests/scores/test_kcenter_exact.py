@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import deepal.scores.kcenter as kcenter
+from deepal.errors import DeepALError
 from deepal.scores.distances import min_sq_dists
 from deepal.scores.kcenter import (
     Farthest,
@@ -107,3 +108,19 @@ def test_half_precision_embeddings_pick_as_their_float32_values() -> None:
     half = (x / 1000).half()
     got = k_center_greedy(half, labeled, 100)
     assert got.tolist() == k_center_greedy(half.float(), labeled, 100).tolist()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("cold", [False, True])
+def test_non_finite_embeddings_are_refused_not_looped_on(bad: float, cold: bool) -> None:
+    x = torch.randn(50, 3)
+    x[7, 1] = bad
+    labeled = np.zeros(50, dtype=bool) if cold else np.arange(50) % 10 == 0
+    with pytest.raises(DeepALError, match="NaN or infinite"):
+        k_center_greedy(x, labeled, 5)
+
+
+def test_float32_embeddings_too_large_to_square_pick_as_float64() -> None:
+    x = torch.randn(60, 3, generator=torch.Generator().manual_seed(4)) * 1e20
+    labeled = np.arange(60) % 10 == 0
+    assert k_center_greedy(x, labeled, 20).tolist() == dense_exact_k_center(x, labeled, 20)

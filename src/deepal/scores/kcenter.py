@@ -19,16 +19,20 @@ duplicate points), so the exact distances cost nothing in practice.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from deepal.errors import DeepALError
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE, min_sq_dists, sq_dists_to
 
 #: The precision of every running minimum and exact distance.
 WORK_DTYPE = torch.float64
 _UNIT_ROUNDOFF = 2.0**-53
+# Squared distances beyond this are left to float64 (a margin below float32's largest).
+_FLOAT32_SAFE = 1e36
 # Elements of one block of differences in exact_sq_dists (32 MB in float64).
 _EXACT_BLOCK = 1 << 22
 
@@ -244,7 +248,13 @@ class FarthestFirst:
         for start in range(0, len(rows), self.chunk_size):
             block = rows[start : start + self.chunk_size].to(WORK_DTYPE)
             far = float(sq_dists_to(self.origin, block).max())
+            if not math.isfinite(far):  # NaN would leave no point ever certain
+                raise DeepALError("k-center: the embeddings hold NaN or infinite values (or "
+                                  "values too large to square), as a diverged network gives: "
+                                  "train it again, e.g. with a lower learning rate")
             self.sq_radius = max(self.sq_radius, far * (1 + 1e-6))
+        if 16 * self.sq_radius > _FLOAT32_SAFE:  # float32 squares would overflow
+            self.fast_dtype = WORK_DTYPE
 
     def start(self, centres: torch.Tensor) -> None:
         """Bound every unlabeled point's distance by the nearest of ``centres`` (``inf``
@@ -300,7 +310,7 @@ class FarthestFirst:
         while True:
             best = torch.max(self.key, dim=0)  # the first maximum: ties to the lowest
             local, top = int(best.indices), float(best.values)
-            if top in (float("inf"), float("-inf")):
+            if top == float("-inf") or self.n_centres == 0:
                 return self._report(local, top, 0.0)
             if not self.certified[local]:
                 self._certify_near(top)

@@ -33,6 +33,8 @@ BAD_INIT = {
                         st.integers(min_value=2**32).map(str), not_an_integer),
     "--label-column": st.sampled_from(["nope", ""]),
     "--test": st.sampled_from(["missing.npz", "pool.npz/x", "."]),
+    # The default strategy takes no features: asking for them would do nothing.
+    "--features": st.sampled_from(["SimCLR", "", "self_supervised", "self-supervised"]),
 }
 
 

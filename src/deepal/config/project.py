@@ -99,6 +99,10 @@ class ProjectSettings(Settings):
     semi_supervised:
         Train on the unlabeled items too (:class:`~deepal.config.training.SemiSupervised`:
         FixMatch for images, pseudo-labels otherwise); ``None``: on the labels alone.
+    features:
+        ``"self-supervised"``: a strategy that takes fixed features (TypiClust, ProbCover)
+        embeds the items with features pretrained on them (SimCLR, kept in the project
+        folder), and picks even the first batch; ``None``: the network's embedding.
 
     Examples
     --------
@@ -123,6 +127,7 @@ class ProjectSettings(Settings):
     text_column: Name | None = None
     feature_names: list[str] | None = None
     semi_supervised: SemiSupervised | None = None
+    features: Literal["self-supervised"] | None = None
 
     @model_validator(mode="after")
     def _fits_the_data(self) -> ProjectSettings:
@@ -141,6 +146,14 @@ class ProjectSettings(Settings):
         if self.model is not None and self.net != "auto":
             raise ValueError(f"model: {self.model} replaces the network, so --net "
                              f"{self.net} cannot be used with it: pass one of the two")
+        if self.features is not None and self.model is not None:
+            raise ValueError(f"features: the scikit-learn model {self.model} serves no "
+                             "strategy that takes features: pass one of --model and "
+                             "--features")
+        if self.features is not None and self.kind == "texts":
+            raise ValueError("features: self-supervised features are learnt from augmented "
+                             "views of images or feature rows, and this project's data is "
+                             "texts: leave --features out")
         if self.text_column is not None and self.kind != "texts":
             raise ValueError(f"text_column: only texts are read from a text column, and this "
                              f"project's data is {self.kind}: pass --kind texts")

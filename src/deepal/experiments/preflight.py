@@ -8,7 +8,6 @@ before any folder is created."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from deepal.experiments.spec import RunSpec
 from deepal.experiments.store import RunStore
 from deepal.experiments.trainer import validated_training
 from deepal.sharded.configured import check_query_settings
+from deepal.strategies.features import feature_strategies, takes_features
 
 
 def check_experiment(config: ExperimentConfig, output: Path,
@@ -114,18 +114,6 @@ def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, An
             raise ConfigError(f"{name} trains its own way, without a validation split: "
                               "set [training] validation_fraction and validation_size to 0 "
                               "for it")
-
-
-def takes_features(cls: type) -> bool:
-    """Whether a strategy class takes a ``features`` argument (its own pool embedding)."""
-    return "features" in inspect.signature(cls).parameters
-
-
-def feature_strategies() -> list[str]:
-    """The registered strategies that take ``features``."""
-    from deepal.strategies.registry import STRATEGIES, get_strategy
-
-    return [name for name in STRATEGIES if takes_features(get_strategy(name))]
 
 
 def check_pretraining(config: ExperimentConfig, net: Any, data: Any, dataset: str) -> None:

@@ -28,6 +28,7 @@ def _threads_option(parser: argparse.ArgumentParser) -> None:
 def register(commands: Any) -> None:
     """Add the labelling sub-commands to the ``deepal`` parser's ``commands``."""
     from deepal.cli import add_option, add_query_options
+    from deepal.config.pretraining import SELF_SUPERVISED
     from deepal.config.project import KINDS, MODELS, NETS
     from deepal.config.training import SEMI_SUPERVISED_METHODS
 
@@ -68,6 +69,10 @@ def register(commands: Any) -> None:
     add_option(init, "semi-supervised", choices=SEMI_SUPERVISED_METHODS,
                help="train on the unlabeled items too: fixmatch (augmented views of images; "
                "pseudo-labels for other data) or pseudo_label (default: labels only)")
+    add_option(init, "features", choices=[SELF_SUPERVISED],
+               help="TypiClust or ProbCover embed the items with features pretrained on them "
+               "(SimCLR, kept in the project folder) and pick even the first batch "
+               "(default: the network's embedding, and a random first batch)")
     add_option(init, "label-column", metavar="NAME", help="the table's column of labels")
     add_option(init, "text-column", metavar="NAME",
                help="the table's column of texts (with --kind texts; default 'text')")
@@ -274,7 +279,7 @@ def command_init(args: argparse.Namespace) -> int:
         channels=args.channels, n_epoch=args.n_epoch, seed=args.seed,
         label_column=args.label_column, text_column=args.text_column,
         semi_supervised=None if args.semi_supervised is None
-        else {"method": args.semi_supervised})
+        else {"method": args.semi_supervised}, features=args.features)
     status = project.status()
     print(f"Created a labelling project in {project.root}: {status['n_items']} items "
           f"({project.settings.kind}), classes {', '.join(project.classes)}, "

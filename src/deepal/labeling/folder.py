@@ -18,6 +18,7 @@ from deepal.labeling.sources import Source, guess_kind, read_source
 from deepal.labeling.store import Store
 from deepal.nets.sklearn_net import PROBABILITY_STRATEGIES
 from deepal.plugins import canonical_name, is_import_spec
+from deepal.strategies.features import feature_strategies, takes_features
 from deepal.strategies.registry import STRATEGIES, get_strategy
 
 S = TypeVar("S", bound=ProjectSettings)
@@ -28,6 +29,8 @@ DB_NAME = "deepal.sqlite"
 POOL_NAME = "pool.npz"
 #: The model trained at the last query or export.
 MODEL_NAME = "model.pt"
+#: The folder of the items' self-supervised features and weights (``--features``).
+PRETRAINING_FOLDER = "pretraining"
 
 
 def create_project(root: Path, source: str | os.PathLike[str],
@@ -85,7 +88,24 @@ def known_strategy(settings: S) -> S:
     except UnknownNameError as error:
         raise ConfigError(f"strategy: {error}") from None
     check_model_strategy(settings.model, name)
+    check_features_strategy(settings.features, name)
     return settings.model_copy(update={"strategy": name})
+
+
+def check_features_strategy(features: str | None, strategy: str) -> None:
+    """Refuse self-supervised features for a project whose strategy of deepal's takes none
+    (they would do nothing); a user's own class is left to say so itself.
+
+    Raises
+    ------
+    ConfigError
+        Naming the strategies that take features.
+    """
+    if features is None or is_import_spec(strategy) or takes_features(get_strategy(strategy)):
+        return
+    raise ConfigError(f"features: {strategy} takes no features, so --features {features} "
+                      f"would do nothing: choose one of {', '.join(feature_strategies())} "
+                      "with --strategy")
 
 
 def check_model_strategy(model: str | None, strategy: str) -> None:

@@ -31,6 +31,7 @@ from deepal.labeling.folder import (
     DB_NAME,
     MODEL_NAME,
     POOL_NAME,
+    PRETRAINING_FOLDER,
     check_model_strategy,
     create_project,
     stored_settings,
@@ -249,12 +250,14 @@ class Project:
         rounds = self.store.rounds()
         seed_everything(self.settings.seed + len(rounds))
         notes = _open_items_note(rounds, data)
-        if data.n_labeled == 0 and strategy_cls.needs_model:
-            notes.append(f"no labels yet, so this first batch is random; {name} takes over "
-                         "once items are labeled")
-            strategy_cls, name = RandomSampling, "RandomSampling"
         with torch_threads(options.threads):
-            chosen = strategy_cls(data, self.net(device, options.n_epoch, data))
+            net = self.net(device, options.n_epoch, data)
+            extra = self._features(strategy_cls, data, net)
+            if data.n_labeled == 0 and strategy_cls.needs_model and not extra:
+                notes.append(f"no labels yet, so this first batch is random; {name} takes "
+                             "over once items are labeled")
+                strategy_cls, name = RandomSampling, "RandomSampling"
+            chosen = strategy_cls(data, net, **extra)
             # The shards start (and a cluster is reached) before training: a failure there
             # costs no training and leaves no model written. Their copies of the network
             # carry no hooks; they load its weights at the query.
@@ -271,6 +274,21 @@ class Project:
             record_stop_predictions(self.root, round_id, stop_votes)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,
                            "; ".join(notes) or None)
+
+    def _features(self, strategy_cls: Any, data: Data, net: Any) -> dict[str, Any]:
+        """``{"features": ...}``, the items' self-supervised features, for a strategy that
+        takes them in a project that asks for them (pretrained on the items' inputs with the
+        project's network, once per pool, kept in the project folder); else ``{}``."""
+        from deepal.config.pretraining import PretrainingSettings
+        from deepal.pretraining.pretrain import pretrain_module
+        from deepal.strategies.features import takes_features
+
+        if self.settings.features is None or not takes_features(strategy_cls):
+            return {}
+        pretrained = pretrain_module(
+            data, net.net, f"{self.settings.net}-{self.settings.kind}", PretrainingSettings(),
+            dataset="items", cache_dir=self.root / PRETRAINING_FOLDER, device=net.device)
+        return {"features": pretrained.features}
 
     def _round_strategy(self, typed: str | None) -> tuple[str, Any]:
         """The name and class of this round's strategy, refused if the project's model cannot

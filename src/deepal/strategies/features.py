@@ -7,6 +7,7 @@ pick the very first batch (no trained network needed).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -38,3 +39,24 @@ def pool_features(strategy: Any, idxs: np.ndarray, features: torch.Tensor | None
     if features is None:
         return strategy.get_embeddings(strategy.dataset.get_inputs(idxs))
     return features[torch.as_tensor(idxs)]
+
+
+def takes_features(cls: type) -> bool:
+    """Whether a strategy class takes a ``features`` argument (its own pool embedding).
+
+    >>> from deepal.strategies.typiclust import TypiClust
+    >>> takes_features(TypiClust)
+    True
+    """
+    return "features" in inspect.signature(cls).parameters
+
+
+def feature_strategies() -> list[str]:
+    """The registered strategies that take ``features``.
+
+    >>> feature_strategies()
+    ['TypiClust', 'ProbCover']
+    """
+    from deepal.strategies.registry import STRATEGIES, get_strategy
+
+    return [name for name in STRATEGIES if takes_features(get_strategy(name))]

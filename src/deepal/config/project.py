@@ -131,33 +131,51 @@ class ProjectSettings(Settings):
 
     @model_validator(mode="after")
     def _fits_the_data(self) -> ProjectSettings:
-        # Else a column named for data that has none would be ignored without a word.
-        if self.label_column is not None and self.kind not in ("table", "texts"):
-            raise ValueError(f"label_column: {self.kind} data has no columns; only a table "
-                             "(or a table of texts) has a column of labels")
-        if self.model is not None and self.kind not in FEATURE_KINDS:
-            raise ValueError(f"model: a scikit-learn model takes rows of features, and this "
-                             f"project's data is {self.kind}: leave --model out to train a "
-                             "network")
-        if self.model is not None and self.semi_supervised is not None:
-            raise ValueError(f"model: {self.model} is fitted on the labels alone; "
-                             "semi-supervised training needs a network: pass one of --model "
-                             "and --semi-supervised")
-        if self.model is not None and self.net != "auto":
-            raise ValueError(f"model: {self.model} replaces the network, so --net "
-                             f"{self.net} cannot be used with it: pass one of the two")
-        if self.features is not None and self.model is not None:
-            raise ValueError(f"features: the scikit-learn model {self.model} serves no "
-                             "strategy that takes features: pass one of --model and "
-                             "--features")
-        if self.features is not None and self.kind == "texts":
-            raise ValueError("features: self-supervised features are learnt from augmented "
-                             "views of images or feature rows, and this project's data is "
-                             "texts: leave --features out")
-        if self.text_column is not None and self.kind != "texts":
-            raise ValueError(f"text_column: only texts are read from a text column, and this "
-                             f"project's data is {self.kind}: pass --kind texts")
+        for problem in (_columns_problem(self), _model_problem(self), _features_problem(self)):
+            if problem is not None:
+                raise ValueError(problem)
         return self
+
+
+def _columns_problem(settings: ProjectSettings) -> str | None:
+    """A column named for data that has none, which would else be ignored without a word."""
+    if settings.label_column is not None and settings.kind not in ("table", "texts"):
+        return (f"label_column: {settings.kind} data has no columns; only a table (or a table "
+                "of texts) has a column of labels")
+    if settings.text_column is not None and settings.kind != "texts":
+        return (f"text_column: only texts are read from a text column, and this project's "
+                f"data is {settings.kind}: pass --kind texts")
+    return None
+
+
+def _model_problem(settings: ProjectSettings) -> str | None:
+    """A scikit-learn model with data or options it cannot serve."""
+    model = settings.model
+    if model is None:
+        return None
+    if settings.kind not in FEATURE_KINDS:
+        return (f"model: a scikit-learn model takes rows of features, and this project's data "
+                f"is {settings.kind}: leave --model out to train a network")
+    if settings.semi_supervised is not None:
+        return (f"model: {model} is fitted on the labels alone; semi-supervised training "
+                "needs a network: pass one of --model and --semi-supervised")
+    if settings.net != "auto":
+        return (f"model: {model} replaces the network, so --net {settings.net} cannot be "
+                "used with it: pass one of the two")
+    return None
+
+
+def _features_problem(settings: ProjectSettings) -> str | None:
+    """Self-supervised features that nothing could learn or use."""
+    if settings.features is None:
+        return None
+    if settings.model is not None:
+        return (f"features: the scikit-learn model {settings.model} serves no strategy that "
+                "takes features: pass one of --model and --features")
+    if settings.kind == "texts":
+        return ("features: self-supervised features are learnt from augmented views of images "
+                "or feature rows, and this project's data is texts: leave --features out")
+    return None
 
 
 class StoredProjectSettings(ProjectSettings):

@@ -95,25 +95,31 @@ def _check_dataset(config: ExperimentConfig, dataset: str, classes: dict[str, An
     check_net_fits(config, net, data, dataset)
     check_pretraining(config, net, data, dataset)
     for name, cls in classes.items():
-        options = strategy_options(config, name)
-        if wants_features(options):  # the features' shape is checked when they are made
-            if not takes_features(cls):
-                raise ConfigError(f"[strategy_options.{name}] features = "
-                                  f"\"{SELF_SUPERVISED}\": {name} takes no features; "
-                                  f"these do: {', '.join(feature_strategies())}")
-            options["features"] = np.zeros((data.n_pool, 1), dtype=np.float32)
-        try:
-            strategy = cls(data, net, random_state=0, **options)
-        except TypeError as error:
-            raise ConfigError(f"[strategy_options.{name}] does not fit {name}: {error}"
-                              ) from error
-        except DeepALError as error:  # an option's value, checked by the strategy
-            raise ConfigError(f"[strategy_options.{name}] {error}") from None
-        validated = config.training.validation_fraction or config.training.validation_size
-        if validated and validated_training(strategy) is None:
-            raise ConfigError(f"{name} trains its own way, without a validation split: "
-                              "set [training] validation_fraction and validation_size to 0 "
-                              "for it")
+        _check_strategy(config, name, cls, data, net)
+
+
+def _check_strategy(config: ExperimentConfig, name: str, cls: Any, data: Any, net: Any) -> None:
+    """The strategy ``name`` can be built with its options over ``data`` and ``net``, and
+    trains as the config asks."""
+    options = strategy_options(config, name)
+    if wants_features(options):  # the features' shape is checked when they are made
+        if not takes_features(cls):
+            raise ConfigError(f"[strategy_options.{name}] features = "
+                              f"\"{SELF_SUPERVISED}\": {name} takes no features; "
+                              f"these do: {', '.join(feature_strategies())}")
+        options["features"] = np.zeros((data.n_pool, 1), dtype=np.float32)
+    try:
+        strategy = cls(data, net, random_state=0, **options)
+    except TypeError as error:
+        raise ConfigError(f"[strategy_options.{name}] does not fit {name}: {error}"
+                          ) from error
+    except DeepALError as error:  # an option's value, checked by the strategy
+        raise ConfigError(f"[strategy_options.{name}] {error}") from None
+    validated = config.training.validation_fraction or config.training.validation_size
+    if validated and validated_training(strategy) is None:
+        raise ConfigError(f"{name} trains its own way, without a validation split: "
+                          "set [training] validation_fraction and validation_size to 0 "
+                          "for it")
 
 
 def check_pretraining(config: ExperimentConfig, net: Any, data: Any, dataset: str) -> None:

@@ -234,7 +234,6 @@ class Project:
         Ray, and the cluster it names, are checked before anything is trained or written."""
         from deepal.seeding import seed_everything
         from deepal.sharded.configured import check_query_settings, query_function
-        from deepal.strategies.random_sampling import RandomSampling
 
         started = time.perf_counter()
         options = validated(QueryOptions, {"n": n, "n_epoch": n_epoch, "strategy": strategy,
@@ -251,13 +250,8 @@ class Project:
         seed_everything(self.settings.seed + len(rounds))
         notes = _open_items_note(rounds, data)
         with torch_threads(options.threads):
-            net = self.net(device, options.n_epoch, data)
-            extra = self._features(strategy_cls, data, net)
-            if data.n_labeled == 0 and strategy_cls.needs_model and not extra:
-                notes.append(f"no labels yet, so this first batch is random; {name} takes "
-                             "over once items are labeled")
-                strategy_cls, name = RandomSampling, "RandomSampling"
-            chosen = strategy_cls(data, net, **extra)
+            name, chosen = self._built_strategy(name, strategy_cls, data,
+                                                self.net(device, options.n_epoch, data), notes)
             # The shards start (and a cluster is reached) before training: a failure there
             # costs no training and leaves no model written. Their copies of the network
             # carry no hooks; they load its weights at the query.
@@ -274,6 +268,20 @@ class Project:
             record_stop_predictions(self.root, round_id, stop_votes)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,
                            "; ".join(notes) or None)
+
+    def _built_strategy(self, name: str, strategy_cls: Any, data: Data, net: Any,
+                        notes: list[str]) -> tuple[str, Any]:
+        """This round's strategy over ``data`` and ``net``, with the items' features where
+        it takes them and the project asks for them; random while no label exists and the
+        strategy needs a model (said in ``notes``)."""
+        from deepal.strategies.random_sampling import RandomSampling
+
+        extra = self._features(strategy_cls, data, net)
+        if data.n_labeled == 0 and strategy_cls.needs_model and not extra:
+            notes.append(f"no labels yet, so this first batch is random; {name} takes over "
+                         "once items are labeled")
+            return "RandomSampling", RandomSampling(data, net)
+        return name, strategy_cls(data, net, **extra)
 
     def _features(self, strategy_cls: Any, data: Data, net: Any) -> dict[str, Any]:
         """``{"features": ...}``, the items' self-supervised features, for a strategy that

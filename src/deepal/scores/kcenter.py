@@ -5,16 +5,18 @@ nearest centre so far, and finds the farthest point. :func:`k_center_greedy` run
 the whole pool; :mod:`deepal.sharded` runs one per shard and compares their answers. Both
 give the same picks, because no pick depends on how the distances were grouped:
 
-- The running minima are kept in float64, whatever the embeddings' dtype, and are computed
-  in blocks by matrix products (fast, but each value rounds with the block it sits in).
-- Each carries a known bound on that rounding, :attr:`FarthestFirst.margin`. When another
-  point lies within twice the bound of the farthest one, the contenders are compared on
-  :func:`exact_sq_dists`, which computes each pair's distance from that pair alone, in a
-  fixed order: the same value on one machine or on many, in any block.
+- The running minima are computed in blocks by float32 matrix products (fast, but each value
+  rounds with the block it sits in) and carry a known bound on that rounding,
+  :meth:`FarthestFirst.margin`.
+- The points whose bounds reach the farthest one's are computed again in float64 against
+  every centre (certified), with a bound of about ``1e-12`` relative.
+- When another point still lies within twice that bound of the farthest one, the contenders
+  are compared on :func:`exact_sq_dists`, which computes each pair's distance from that pair
+  alone, in a fixed order: the same value on one machine or on many, in any block.
 
 The comparison is the rule of :func:`pick_farthest`: the largest exact distance, ties to the
-lowest position. Contenders are rare (a tie in float64 to about ``1e-12`` relative, or
-duplicate points), so the exact distances cost nothing in practice.
+lowest position. Exact comparisons are rare (a tie in float64, or duplicate points), and the
+certified points few, so the rule costs little beside the products.
 """
 
 from __future__ import annotations
@@ -196,7 +198,8 @@ class FarthestFirst:
         if len(self.labeled) != len(points):
             raise ValueError(f"{len(self.labeled)} labeled flags for {len(points)} points")
         self.offset, self.chunk_size, self.sync_every = int(offset), chunk_size, sync_every
-        # Products in float32 (float64 points stay float64): half precision is too coarse.
+        # Products in float32 (float64 points, or squares beyond float32's range, in
+        # float64; half precision is too coarse): set by start.
         self.fast_dtype = WORK_DTYPE if points.dtype == WORK_DTYPE else torch.float32
         device, n, d = points.device, len(points), points.shape[1]
         self.key = torch.full((n,), float("-inf"), dtype=WORK_DTYPE, device=device)
@@ -253,8 +256,6 @@ class FarthestFirst:
                                   "values too large to square), as a diverged network gives: "
                                   "train it again, e.g. with a lower learning rate")
             self.sq_radius = max(self.sq_radius, far * (1 + 1e-6))
-        if 16 * self.sq_radius > _FLOAT32_SAFE:  # float32 squares would overflow
-            self.fast_dtype = WORK_DTYPE
 
     def start(self, centres: torch.Tensor) -> None:
         """Bound every unlabeled point's distance by the nearest of ``centres`` (``inf``
@@ -272,6 +273,13 @@ class FarthestFirst:
         self.sq_radius = 0.0
         self._widen(self.points)
         self._widen(given)
+        # Decided once: keys made in one precision keep that precision's margin. A centre
+        # from another shard too large for float32 later gives infinite keys, which are
+        # still upper bounds, and certification settles them in float64.
+        if self.points.dtype == WORK_DTYPE or 16 * self.sq_radius > _FLOAT32_SAFE:
+            self.fast_dtype = WORK_DTYPE
+        else:
+            self.fast_dtype = torch.float32
         fast, margin = given.to(self.fast_dtype), self.margin(self.fast_dtype)
         self.key.fill_(float("-inf"))
         unlabeled = torch.nonzero(~self.labeled).flatten().to(self.points.device)
@@ -472,7 +480,7 @@ def k_center_greedy(
     state.start(x[labeled])
     picks: list[int] = []
     if not labeled.any():
-        first = int(rng.integers(len(x))) if rng is not None else nearest_to(x, pool_mean(x))
+        first = int(rng.integers(len(x))) if rng is not None else nearest_to(x, pool_mean(x))[1]
         picks.append(first)
         state.add(x[first], first)
     while len(picks) < n:
@@ -488,12 +496,17 @@ def pool_mean(x: torch.Tensor) -> torch.Tensor:
     return (x.to(WORK_DTYPE).sum(dim=0) / len(x)).to(x.dtype)
 
 
-def nearest_to(x: torch.Tensor, point: torch.Tensor) -> int:
-    """Position of the row of ``x`` nearest ``point`` by exact distance (ties: lowest)."""
+def nearest_to(x: torch.Tensor, point: torch.Tensor) -> tuple[float, int]:
+    """The exact squared distance of the row of ``x`` nearest ``point``, and its position
+    (ties: lowest); ``(inf, -1)`` when ``x`` is empty.
+
+    >>> nearest_to(torch.tensor([[0.0], [3.0], [1.0]]), torch.tensor([2.0]))
+    (1.0, 1)
+    """
     best, where = float("inf"), -1
     for start in range(0, len(x), DEFAULT_CHUNK_SIZE):
         dists = exact_sq_dists(x[start : start + DEFAULT_CHUNK_SIZE], point[None])[:, 0]
         local = int(dists.argmin())
         if float(dists[local]) < best:
             best, where = float(dists[local]), start + local
-    return where
+    return best, where

@@ -15,7 +15,7 @@ import torch
 
 from deepal.scores.clustering import lloyd_pass
 from deepal.scores.distances import DEFAULT_CHUNK_SIZE, pairwise_sq_dists
-from deepal.scores.kcenter import Farthest, FarthestFirst, exact_sq_dists
+from deepal.scores.kcenter import Farthest, FarthestFirst, nearest_to
 from deepal.sharded.merge import ShardTop, shard_top_n
 
 
@@ -54,13 +54,11 @@ class EmbeddingShard:
                  chunk_size: int = DEFAULT_CHUNK_SIZE, sync_every: int = 256) -> None:
         x = torch.as_tensor(points).detach()
         self.points = x if x.is_floating_point() else x.float()
-        self.labeled = torch.as_tensor(np.asarray(labeled, dtype=bool)).reshape(-1)
-        if len(self.labeled) != len(self.points):
-            raise ValueError(f"{len(self.labeled)} labeled flags for {len(self.points)} points")
         self.offset = int(offset)
         self.chunk_size = chunk_size
-        self.farthest_first = FarthestFirst(self.points, self.labeled.numpy(), self.offset,
-                                            chunk_size, sync_every)
+        self.farthest_first = FarthestFirst(self.points, labeled, self.offset, chunk_size,
+                                            sync_every)  # checks the labeled flags
+        self.labeled = self.farthest_first.labeled
         self.dists = torch.empty(0, dtype=self.points.dtype)
 
     def call(self, method: str, *args: Any) -> Any:
@@ -92,11 +90,8 @@ class EmbeddingShard:
     def nearest(self, point: torch.Tensor) -> tuple[float, int]:
         """Exact squared distance to ``point`` of the nearest row and its global position
         (ties: lowest position); ``(inf, -1)`` for an empty shard."""
-        if not len(self.points):
-            return float("inf"), -1
-        dists = exact_sq_dists(self.points, point.to(self.points.dtype)[None])[:, 0]
-        local = int(dists.argmin())
-        return float(dists[local]), self.offset + local
+        dist, local = nearest_to(self.points, point.to(self.points.dtype))
+        return dist, (self.offset + local if local >= 0 else -1)
 
     # -- k-center greedy: a running minimum per point ------------------------------------
 

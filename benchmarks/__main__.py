@@ -13,6 +13,7 @@ from benchmarks import (
     adversarial,
     batchbald_accuracy,
     consistent_dropout,
+    cpu_layout,
     kcenter,
     kmeans,
     mc_dropout,
@@ -35,6 +36,7 @@ ROWS = {
     "batchbald-accuracy": lambda a: batchbald_accuracy.run(a.full),
     "shifted": lambda a: shifted.run(a.full),
     "semi-supervised": lambda a: semi_supervised.run(a.full),
+    "cpu-layout": lambda a: cpu_layout.run(a.full),
 }
 
 

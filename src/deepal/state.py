@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from deepal.errors import DeepALError
+from deepal.placement import placed
 
 #: The leaf types a state may hold besides tensors.
 PLAIN = (str, int, float, bool, type(None))
@@ -176,7 +177,7 @@ def load_module(
             f"the saved {where} weights do not fit {type(module).__name__} as built with these "
             f"options: {error}"
         ) from error
-    return module.to(device).eval()
+    return placed(module, device).eval()
 
 
 def check_keys(state: Mapping[str, Any], expected: Iterable[str], owner: str) -> None:

@@ -53,15 +53,15 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
         },
     ),
     "experiments/frontier_both.toml": (
-        "985a5a5f100e",
-        "03bfcba7b2a5",
+        "5be7e7bdb6f5",  # resized to a CPU before any result: 1,000 steps, then 100 a round
+        "90200c715f12",
         {
-            "RandomSampling": "4b07ab48b451",
-            "MarginSampling": "4b07ab48b451",
-            "BALDDropout": "4b07ab48b451",
-            "EPIG": "4b07ab48b451",
-            "TypiClust": "7efbd6ac1d96",
-            "ProbCover": "81abce5d23a5",
+            "RandomSampling": "b41f30d6b931",
+            "MarginSampling": "b41f30d6b931",
+            "BALDDropout": "b41f30d6b931",
+            "EPIG": "b41f30d6b931",
+            "TypiClust": "cc433e8772c2",
+            "ProbCover": "62ebba5b2ee6",
         },
     ),
     "experiments/frontier_both_cpu.toml": (
@@ -105,15 +105,15 @@ PINNED: dict[str, tuple[str, str, dict[str, str]]] = {
         },
     ),
     "experiments/frontier_semi.toml": (
-        "3a8fabd416eb",
-        "3b4fd1d765dd",
+        "ba06c8532ce1",  # resized to a CPU before any result: 1,000 steps, then 100 a round
+        "1db891466343",
         {
-            "RandomSampling": "3a8fabd416eb",
-            "MarginSampling": "3a8fabd416eb",
-            "BALDDropout": "3a8fabd416eb",
-            "EPIG": "3a8fabd416eb",
-            "TypiClust": "3a8fabd416eb",
-            "ProbCover": "3a8fabd416eb",
+            "RandomSampling": "ba06c8532ce1",
+            "MarginSampling": "ba06c8532ce1",
+            "BALDDropout": "ba06c8532ce1",
+            "EPIG": "ba06c8532ce1",
+            "TypiClust": "ba06c8532ce1",
+            "ProbCover": "ba06c8532ce1",
         },
     ),
     "experiments/frontier_semi_cpu.toml": (

@@ -7,6 +7,9 @@ import pytest
 import torch
 
 import deepal
+from deepal.config import ConfigError
+from deepal.experiments.config import parse_config
+from deepal.experiments.run import net_params
 
 from conftest import TinyNet, blobs
 
@@ -62,3 +65,44 @@ def test_warm_start_continues_from_the_last_module():
     module = cold.clf
     cold.train(_data(30, 4))
     assert cold.clf is not module
+
+
+def test_warm_start_epochs_set_the_length_of_continued_trainings():
+    net = deepal.Net(TinyNet, {"n_epoch": 3, "warm_start": True, "warm_start_epochs": 1},
+                     device="cpu")
+    net.train(_data(30, 4))
+    assert net.epochs_trained == 3  # the first training starts from scratch: n_epoch
+    first = net.clf
+    weights = {k: v.clone() for k, v in first.state_dict().items()}
+    net.train(_data(30, 4))
+    assert net.clf is first and net.epochs_trained == 1
+    assert not all(torch.equal(v, first.state_dict()[k]) for k, v in weights.items())
+
+
+def test_warm_start_epochs_reach_the_hooks_as_the_training_length():
+    seen: list[tuple[int, int]] = []
+
+    class Recorder(deepal.nets.hooks.TrainingHook):
+        def extra_loss(self, step):
+            seen.append((step.epoch, step.n_epoch))
+            return None
+
+    net = deepal.Net(TinyNet, {"n_epoch": 2, "warm_start": True, "warm_start_epochs": 1,
+                               "train_args": {"batch_size": 30}}, device="cpu")
+    net.training_hooks.append(Recorder())
+    net.train(_data(30, 4))
+    net.train(_data(30, 4))
+    assert seen == [(0, 2), (1, 2), (0, 1)]
+
+
+def test_warm_start_epochs_without_warm_start_are_refused():
+    with pytest.raises(deepal.config.ConfigError, match="warm_start_epochs without warm_start"):
+        deepal.Net(TinyNet, {"n_epoch": 3, "warm_start_epochs": 1}, device="cpu")
+    raw = {"datasets": ["digits"], "strategies": ["RandomSampling"], "seeds": [1],
+           "loop": {"n_init_labeled": 40, "n_query": 20, "budget": 80},
+           "training": {"epochs": 3, "warm_start_epochs": 1}}
+    with pytest.raises(ConfigError, match=r"\[training\].*warm_start_epochs without warm_start"):
+        parse_config(raw)
+    raw["training"]["warm_start"] = True
+    config = parse_config(raw)
+    assert net_params(config, "digits")["warm_start_epochs"] == 1

@@ -30,7 +30,7 @@ INITIAL = ("random", "balanced")
 _LATER_TRAINING_OPTIONS = (("validation_size", 0), ("weight_decay_per_example", None),
                            ("weight_decay_params", None), ("monitor", "loss"),
                            ("epoch_samples", None), ("test_batch_size", None),
-                           ("semi_supervised", None))
+                           ("semi_supervised", None), ("warm_start_epochs", None))
 
 
 class LoopSettings(Settings):

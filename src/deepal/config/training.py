@@ -129,6 +129,12 @@ def _probability(value: float) -> float:
     return value
 
 
+def _check_warm_start(warm_start: bool, warm_start_epochs: int | None) -> None:
+    if warm_start_epochs is not None and not warm_start:
+        raise ValueError("has warm_start_epochs without warm_start: set warm_start = true, or "
+                         "remove warm_start_epochs to retrain from scratch every round")
+
+
 class SemiSupervised(Settings):
     """Training on the unlabeled pool too, with confidence-thresholded pseudo-labels (see
     :mod:`deepal.nets.semi_supervised`): a :class:`~deepal.Net`'s ``semi_supervised``
@@ -198,6 +204,7 @@ class NetParams(Settings):
     optimizer: Optimizer
     optimizer_args: dict[str, Any]
     warm_start: bool = False
+    warm_start_epochs: PositiveInt | None = None
     patience: PositiveInt = 3
     monitor: Monitor = "loss"
     epoch_samples: PositiveInt | None = None
@@ -206,6 +213,11 @@ class NetParams(Settings):
     semi_supervised: SemiSupervised | None = None
 
     _optimizer_args = field_validator("optimizer_args")(_checked_optimizer_args)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NetParams:
+        _check_warm_start(self.warm_start, self.warm_start_epochs)
+        return self
 
 
 class TrainingSettings(Settings):
@@ -221,6 +233,10 @@ class TrainingSettings(Settings):
         Examples per inference and scoring batch: larger is faster and takes more memory.
     warm_start:
         Continue from the previous round's weights instead of retraining from scratch.
+    warm_start_epochs:
+        With ``warm_start``, the epochs of every training that continues from earlier
+        weights; the first training, from scratch, makes ``epochs``. ``None``: ``epochs``
+        every time.
     validation_fraction:
         Hold out this fraction of the labeled set for early stopping (0: no validation, train
         all ``epochs``).
@@ -265,6 +281,7 @@ class TrainingSettings(Settings):
     batch_size: PositiveInt | None = None
     test_batch_size: PositiveInt | None = None
     warm_start: bool = False
+    warm_start_epochs: PositiveInt | None = None
     validation_fraction: Fraction = 0.0
     validation_size: NonNegativeInt = 0
     weight_decay_per_example: NonNegativeFloat | None = None
@@ -280,6 +297,7 @@ class TrainingSettings(Settings):
         if self.validation_fraction and self.validation_size:
             raise ValueError("has both validation_fraction and validation_size: keep one (a "
                              "fraction of the labels, or a fixed set drawn from the pool)")
+        _check_warm_start(self.warm_start, self.warm_start_epochs)
         return self
 
     _optimizer_args = field_validator("optimizer_args")(_checked_optimizer_args)

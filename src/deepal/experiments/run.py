@@ -56,7 +56,8 @@ def net_params(config: ExperimentConfig, dataset: str) -> dict[str, Any]:
     params["optimizer_args"] = args
     params.update(warm_start=training.warm_start, patience=training.patience,
                   monitor=training.monitor)
-    optional = {"epoch_samples": training.epoch_samples,
+    optional = {"warm_start_epochs": training.warm_start_epochs,
+                "epoch_samples": training.epoch_samples,
                 "weight_decay_per_example": training.weight_decay_per_example,
                 "weight_decay_params": None if training.weight_decay_params is None
                 else list(training.weight_decay_params),

@@ -24,6 +24,7 @@ from deepal.nets.modes import DROPOUT_TYPES, eval_mode, mc_dropout, require_trai
 from deepal.nets.params import DEFAULT_PARAMS, MONITORS, OPTIMIZERS, checked_params, merge_params
 from deepal.nets.posterior import dropout_posterior
 from deepal.nets.semi_supervised import epoch_examples, semi_supervised_hook
+from deepal.placement import placed
 from deepal.state import check_keys, load_module, module_state
 
 
@@ -46,7 +47,8 @@ class Net:
         ``optimizer`` (``"SGD"``, ``"Adam"`` or ``"AdamW"``; default SGD) and ``optimizer_args``
         (passed to the optimiser, e.g. ``lr``, ``momentum``). Missing keys take the defaults
         of :data:`DEFAULT_PARAMS`. Optional: ``warm_start`` (continue from the last trained
-        module), ``patience`` and ``monitor`` (early stopping, see :meth:`train`),
+        module) with ``warm_start_epochs`` (the epochs of such a continued training; default
+        ``n_epoch``), ``patience`` and ``monitor`` (early stopping, see :meth:`train`),
         ``epoch_samples`` (an epoch of this many examples drawn from the training set, each
         ``epoch_samples // N`` or one more times, instead of one pass, when it exceeds its
         size ``N``: Kirsch et al., 2019), ``weight_decay_per_example`` (``c``: each training
@@ -125,7 +127,7 @@ class Net:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             self.device = default_device()
             if self.clf is not None:
-                self.clf.to(self.device)
+                self.clf = placed(self.clf, self.device)
 
     # -- saved state ---------------------------------------------------------------------
 
@@ -162,7 +164,8 @@ class Net:
 
         Every hook of :attr:`training_hooks` is called, in order, at the start, at every
         batch and at the end (see :mod:`deepal.nets.hooks`). With ``params["warm_start"]``
-        true, training continues from the current module instead (a new optimiser). With
+        true, training continues from the current module instead (a new optimiser), for
+        ``params["warm_start_epochs"]`` epochs when set. With
         ``val_data``, training stops once its score has not improved for
         ``params["patience"]`` epochs (default 3) and the weights of the best epoch are kept;
         :attr:`epochs_trained` says how many epochs ran. ``params["monitor"]`` names the
@@ -185,9 +188,10 @@ class Net:
             raise EmptyPoolError(
                 "no labeled examples to train on: label some first (e.g. n_init_labeled > 0)"
             )
-        if not (self.params.get("warm_start") and self.clf is not None):
-            self.clf = self.net().to(self.device)
-        model = self.clf
+        previous = self.clf if self.params.get("warm_start") else None
+        model = previous if previous is not None else placed(self.net(), self.device)
+        self.clf = model
+        continuing = previous is not None
         model.train()
         hooks = list(self.training_hooks)
         optimizer = self._optimizer(model, data, hooks)
@@ -198,11 +202,13 @@ class Net:
         if semi is not None:
             hooks.append(semi)
         n_epoch = self.params["n_epoch"]
+        if continuing and self.params.get("warm_start_epochs") is not None:
+            n_epoch = self.params["warm_start_epochs"]
         self.epochs_trained = 0
         monitor = self.params.get("monitor", "loss")
         stopper = _EarlyStopping(int(self.params.get("patience", 3)))
         for epoch in tqdm(range(n_epoch), desc="train", leave=False, disable=not self.progress):
-            self._train_epoch(model, data, optimizer, generator, epoch, hooks)
+            self._train_epoch(model, data, optimizer, generator, (epoch, n_epoch), hooks)
             self.epochs_trained = epoch + 1
             if val_data is not None and stopper.stop(self._validation_score(val_data, monitor),
                                                      model):
@@ -238,10 +244,12 @@ class Net:
         data: Dataset,
         optimizer: torch.optim.Optimizer,
         generator: torch.Generator,
-        epoch: int,
+        epochs: tuple[int, int],
         hooks: list[TrainingHook],
     ) -> None:
-        """One epoch of optimiser steps, the hooks adding their losses and stepping after."""
+        """One epoch of optimiser steps, the hooks adding their losses and stepping after;
+        ``epochs`` is this epoch's index and the training's number of epochs."""
+        epoch, n_epoch = epochs
         has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         order = epoch_order(len(data), generator, self._epoch_samples(len(data)))  # type: ignore[arg-type]
         unchecked = epoch == 0
@@ -262,7 +270,7 @@ class Net:
                 loss.backward()
                 optimizer.step()
                 continue
-            step = TrainStep(epoch, self.params["n_epoch"], model, x, y, logits, embedding, loss)
+            step = TrainStep(epoch, n_epoch, model, x, y, logits, embedding, loss)
             for hook in hooks:
                 extra = hook.extra_loss(step)
                 if extra is not None:

@@ -23,6 +23,7 @@ from deepal.data.pool import Data
 from deepal.errors import DeepALError, first_line
 from deepal.nets.augment import contrastive_view, feature_view
 from deepal.nets.contrastive import View, contrastive_train, embed
+from deepal.placement import placed
 from deepal.pretraining.cache import (
     cache_key,
     checked_cache_dir,
@@ -235,7 +236,7 @@ def _train(data: Data, builder: Callable[[], nn.Module], net_name: str,
            settings: PretrainingSettings, device: torch.device) -> tuple[nn.Module, list[float]]:
     """The encoder, built and trained on (a subset of) the pool's inputs."""
     generator = torch.Generator().manual_seed(settings.seed)
-    encoder = _built(builder, net_name).to(device)
+    encoder = placed(_built(builder, net_name), device)
     idxs = np.arange(data.n_pool)
     if settings.max_examples is not None and settings.max_examples < data.n_pool:
         rng = np.random.default_rng(settings.seed)

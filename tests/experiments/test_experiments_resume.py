@@ -267,3 +267,21 @@ def test_workers_of_a_killed_experiment_stop_too():
     while _running(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _running(worker)
+
+
+def test_a_continued_semi_supervised_training_resumes_to_identical_results(tmp_path: Path):
+    """With warm_start, the next round continues from the checkpointed weights: a resumed run
+    trains on from them exactly as the uninterrupted one, for warm_start_epochs epochs."""
+    extra = ("warm_start = true\nwarm_start_epochs = 1\n"
+             "semi_supervised = { method = \"pseudo_label\", steps_per_epoch = 2 }")
+    config = load_config(write_config(tmp_path, strategies='["MarginSampling"]', seeds="[1]",
+                                      budget_line="n_round = 3", epochs=3,
+                                      extra_training=extra))
+    run_experiment(config, tmp_path / "reference")
+    with pytest.raises(_Stop):
+        run_experiment(config, tmp_path / "out", emit=_stop_after_round_1)
+    seed_everything(12345)
+    assert run_experiment(config, tmp_path / "out")[0]["resumed_from"] == 1
+    rows = read_rows(tmp_path / "out" / "results.csv")
+    assert [r["epochs_trained"] for r in sorted(rows, key=lambda r: r["round"])] == [3, 1, 1, 1]
+    assert comparable(rows) == comparable(read_rows(tmp_path / "reference" / "results.csv"))

@@ -45,6 +45,8 @@ BAD_PARAMS = {
                                                   text)}),
         text, st.integers()),
     "warm_start": st.one_of(st.integers(), text, st.floats()),
+    # a count of 1 or more is refused too: GOOD_PARAMS does not warm-start
+    "warm_start_epochs": st.one_of(st.integers(max_value=10), text, st.floats()),
     "patience": not_a_count,
     "monitor": st.sampled_from(["acc", "", "val_loss"]),
     "epoch_samples": not_a_count.filter(lambda v: v is not None),  # None: every example

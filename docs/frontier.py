@@ -12,7 +12,8 @@ markers of ``docs/frontier.md``.
 Every number is computed here: accuracy cells are the test accuracy (10,000 test images) as
 mean ± sample standard deviation over the seeds that reached that label count, a count in
 parentheses meaning fewer than 3; AUBC is :func:`deepal.experiments.metrics.aubc` over the
-runs that reached the budget; seconds are the mean over completed rounds.
+runs that reached the budget; seconds are the mean over completed rounds (training: round 0
+and the later rounds apart, since a continued training is shorter than the first).
 
 Usage (from the repository root; no training)::
 
@@ -96,18 +97,23 @@ def summary(rows: list[dict[str, Any]], columns: Sequence[int], budget: int
     complete = [run for run in runs.values() if budget in run]
     areas = [aubc(sorted(run), [run[n]["test_accuracy"] for n in sorted(run)])
              for run in complete]
-    train = [row["train_seconds"] for row in rows]
+    first = [row["train_seconds"] for row in rows if int(row["round"]) == 0]
+    later = [row["train_seconds"] for row in rows if int(row["round"]) > 0]
     query = [row["query_seconds"] for row in rows if int(row["round"]) > 0]
     return {"cells": cells, "aubc": _cell(areas), "done": f"{len(complete)}/{len(runs)}",
-            "train": f"{np.mean(train):.1f}" if train else "—",
-            "query": f"{np.mean(query):.1f}" if query else "—"}
+            "train": f"{_seconds(first)} / {_seconds(later)}", "query": _seconds(query)}
+
+
+def _seconds(values: Sequence[float]) -> str:
+    return f"{np.mean(values):.1f}" if values else "—"
 
 
 def table(experiments: Sequence[tuple[str, str]], dataset: str, columns: Sequence[int],
           budget: int, results: Path | None) -> str:
     """One data set's table: a row per strategy and experiment that ran it."""
     head = ["strategy", "training / features", "runs (done/started)",
-            *[str(n) for n in columns], "AUBC", "train s/round", "query s/round"]
+            *[str(n) for n in columns], "AUBC", "train s: round 0 / later",
+            "query s/round"]
     lines = ["| " + " | ".join(head) + " |",
              "| " + " | ".join(["---", "---", ":---:", *["---:"] * (len(head) - 3)]) + " |"]
     not_run = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +50,15 @@ def blobs(n: int, seed: int, n_classes: int = 3) -> tuple[np.ndarray, np.ndarray
     y = rng.integers(0, n_classes, n)
     centres = np.eye(n_classes, 4) * 4.0
     return (centres[y] + rng.normal(size=(n, 4))).astype(np.float32), y
+
+
+def three_blobs_file(folder: Path) -> Path:
+    """A .npz pool of 60 unlabeled 5-d rows, items 0-19, 20-39 and 40-59 one blob each."""
+    rng = np.random.default_rng(0)
+    centres = np.repeat(np.array([[0.0] * 5, [6.0] * 5, [-6.0] * 5]), 20, axis=0)
+    path = folder / "pool.npz"
+    np.savez(path, X=(centres + rng.normal(size=(60, 5))).astype(np.float32))
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ BAD_INIT = {
     "--image-size": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
     "--channels": st.sampled_from(["2", "0", "rgb", ""]),
     "--n-epoch": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
+    "--warm-start-epochs": st.one_of(st.integers(max_value=0).map(str), not_an_integer),
     "--seed": st.one_of(st.integers(max_value=-1).map(str),
                         st.integers(min_value=2**32).map(str), not_an_integer),
     "--label-column": st.sampled_from(["nope", ""]),

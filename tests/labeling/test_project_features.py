@@ -6,12 +6,13 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from deepal.cli import main
 from deepal.config import ConfigError
 from deepal.labeling import Project
+
+from conftest import three_blobs_file
 
 # The module, not the function of the same name that deepal.pretraining exports.
 pretraining = importlib.import_module("deepal.pretraining.pretrain")
@@ -24,11 +25,7 @@ def deepal(*args: object) -> int:
 @pytest.fixture
 def pool(tmp_path: Path) -> Path:
     """A .npz pool of 60 feature rows in three blobs, without labels."""
-    rng = np.random.default_rng(0)
-    centres = np.repeat(np.array([[0.0] * 5, [6.0] * 5, [-6.0] * 5]), 20, axis=0)
-    path = tmp_path / "pool.npz"
-    np.savez(path, X=(centres + rng.normal(size=(60, 5))).astype(np.float32))
-    return path
+    return three_blobs_file(tmp_path)
 
 
 def test_typiclust_picks_the_first_batch_from_the_items_features(tmp_path, pool, monkeypatch):

@@ -10,11 +10,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import deepal
+from deepal.labeling.model_file import model_record
 from deepal.nets import BatchBALDCNN, CIFAR10_Net, GalCNN, MNIST_Net, ResNet18, SVHN_Net
+from deepal.nets.defaults import SmallCNN
 from deepal.placement import placed
 
 CNNS = [(MNIST_Net, (1, 28, 28)), (GalCNN, (1, 28, 28)), (BatchBALDCNN, (1, 28, 28)),
-        (SVHN_Net, (3, 32, 32)), (CIFAR10_Net, (3, 32, 32)), (ResNet18, (3, 32, 32))]
+        (SVHN_Net, (3, 32, 32)), (CIFAR10_Net, (3, 32, 32)), (ResNet18, (3, 32, 32)),
+        (SmallCNN, (3, 20, 20))]
 
 
 class ViewNet(nn.Module):
@@ -81,6 +84,10 @@ def test_a_trained_net_is_channels_last_and_its_state_loads_both_ways():
     assert all(w.is_contiguous(memory_format=torch.channels_last)
                for w in _conv_weights(restored.clf))
     assert torch.equal(restored.predict_prob(pool), before)
+
+    # A project's model file keeps PyTorch's default layout, for use anywhere.
+    record = model_record(net, [str(c) for c in range(10)], x.numpy(), None)
+    assert all(w.is_contiguous() for w in record["state_dict"].values())
 
     plain = MNIST_Net().eval()  # an NCHW module, e.g. on another device or in a user's code
     plain.load_state_dict(net.state_dict()["clf"])

@@ -99,6 +99,11 @@ class ProjectSettings(Settings):
     semi_supervised:
         Train on the unlabeled items too (:class:`~deepal.config.training.SemiSupervised`:
         FixMatch for images, pseudo-labels otherwise); ``None``: on the labels alone.
+    warm_start_epochs:
+        Each query continues training the last saved model (``model.pt``) for this many
+        epochs, with the labels it now has, instead of retraining from scratch for
+        ``n_epoch`` (which the first training, with no model yet, still makes); ``None``:
+        retrain every query.
     features:
         ``"self-supervised"``: a strategy that takes fixed features (TypiClust, ProbCover)
         embeds the items with features pretrained on them (SimCLR, kept in the project
@@ -127,6 +132,7 @@ class ProjectSettings(Settings):
     text_column: Name | None = None
     feature_names: list[str] | None = None
     semi_supervised: SemiSupervised | None = None
+    warm_start_epochs: PositiveInt | None = None
     features: Literal["self-supervised"] | None = None
 
     @model_validator(mode="after")
@@ -159,6 +165,9 @@ def _model_problem(settings: ProjectSettings) -> str | None:
     if settings.semi_supervised is not None:
         return (f"model: {model} is fitted on the labels alone; semi-supervised training "
                 "needs a network: pass one of --model and --semi-supervised")
+    if settings.warm_start_epochs is not None:
+        return (f"model: {model} is fitted again from its labels at every query; continued "
+                "training needs a network: pass one of --model and --warm-start-epochs")
     if settings.net != "auto":
         return (f"model: {model} replaces the network, so --net {settings.net} cannot be "
                 "used with it: pass one of the two")

@@ -69,6 +69,9 @@ def register(commands: Any) -> None:
     add_option(init, "semi-supervised", choices=SEMI_SUPERVISED_METHODS,
                help="train on the unlabeled items too: fixmatch (augmented views of images; "
                "pseudo-labels for other data) or pseudo_label (default: labels only)")
+    add_option(init, "warm-start-epochs", type=int, metavar="N",
+               help="each query continues training the last model for N epochs with the new "
+               "labels, instead of retraining from scratch (default: retrain)")
     add_option(init, "features", choices=[SELF_SUPERVISED],
                help="TypiClust or ProbCover embed the items with features pretrained on them "
                "(SimCLR, kept in the project folder) and pick even the first batch "
@@ -279,7 +282,8 @@ def command_init(args: argparse.Namespace) -> int:
         channels=args.channels, n_epoch=args.n_epoch, seed=args.seed,
         label_column=args.label_column, text_column=args.text_column,
         semi_supervised=None if args.semi_supervised is None
-        else {"method": args.semi_supervised}, features=args.features)
+        else {"method": args.semi_supervised}, warm_start_epochs=args.warm_start_epochs,
+        features=args.features)
     status = project.status()
     print(f"Created a labelling project in {project.root}: {status['n_items']} items "
           f"({project.settings.kind}), classes {', '.join(project.classes)}, "

@@ -66,7 +66,9 @@ def model_record(net: Any, classes: list[str], X: np.ndarray,
     """
     build = net.net
     args = dict(build.keywords) if isinstance(build, partial) else {}
-    return {"state_dict": net.clf.state_dict(), "architecture": type(net.clf).__name__,
+    # In PyTorch's default layout, whatever layout the weights trained in (deepal.placement).
+    weights = {name: value.contiguous() for name, value in net.clf.state_dict().items()}
+    return {"state_dict": weights, "architecture": type(net.clf).__name__,
             "architecture_args": args, "classes": list(classes),
             **_input_entries(X, handler)}
 

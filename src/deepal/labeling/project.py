@@ -116,7 +116,7 @@ class Project:
             The other fields of :class:`~deepal.config.project.ProjectSettings`: ``net``,
             ``strategy`` (a name of ``deepal list``, or ``package.module:Class``),
             ``image_size``, ``channels``, ``n_epoch``, ``seed``, ``label_column``,
-            ``text_column``.
+            ``text_column``, ``semi_supervised``, ``warm_start_epochs``, ``features``.
 
         Returns
         -------
@@ -173,6 +173,8 @@ class Project:
         semi = self.settings.semi_supervised
         if semi is not None:
             params["semi_supervised"] = semi.model_dump()
+        if self.settings.warm_start_epochs is not None:  # from scratch until given a model
+            params.update(warm_start=True, warm_start_epochs=self.settings.warm_start_epochs)
         pool = self.data() if data is None else data
         net = default_net(pool, device=device, params=params or None,
                           architecture=self.settings.net)
@@ -250,8 +252,9 @@ class Project:
         seed_everything(self.settings.seed + len(rounds))
         notes = _open_items_note(rounds, data)
         with torch_threads(options.threads):
-            name, chosen = self._built_strategy(name, strategy_cls, data,
-                                                self.net(device, options.n_epoch, data), notes)
+            net = self.net(device, options.n_epoch, data)
+            self._continue_last_model(net, notes)
+            name, chosen = self._built_strategy(name, strategy_cls, data, net, notes)
             # The shards start (and a cluster is reached) before training: a failure there
             # costs no training and leaves no model written. Their copies of the network
             # carry no hooks; they load its weights at the query.
@@ -268,6 +271,22 @@ class Project:
             record_stop_predictions(self.root, round_id, stop_votes)
         return QueryResult(round_id, name, idxs, data.n_labeled, accuracy,
                            "; ".join(notes) or None)
+
+    def _continue_last_model(self, net: Any, notes: list[str]) -> None:
+        """With ``warm_start_epochs``, give ``net`` the weights of the last saved model, so
+        that this query's training continues from them; without a model yet, or with one
+        that does not fit the network, it trains from scratch (said in ``notes``)."""
+        from deepal.labeling.model_file import read_model
+
+        path = self.root / MODEL_NAME
+        if self.settings.warm_start_epochs is None or not path.is_file():
+            return
+        try:
+            record = read_model(path, self.classes)
+            net.load_state_dict({"clf": record["state_dict"], "epochs_trained": 0})
+        except DeepALError as error:  # a StateError too: weights of another network
+            notes.append(f"the last model could not be continued ({error}), so this round "
+                         "trains from scratch")
 
     def _built_strategy(self, name: str, strategy_cls: Any, data: Data, net: Any,
                         notes: list[str]) -> tuple[str, Any]:

@@ -30,6 +30,8 @@ class SmallCNN(nn.Module):
         Size of the embedding before the classifier (with dropout between them).
     """
 
+    channels_last_on_cpu = True  # flattens with flatten(): see deepal.placement
+
     def __init__(self, n_classes: int = 10, in_channels: int = 3, width: int = 32,
                  embedding_dim: int = 128, dropout: float = 0.3) -> None:
         super().__init__()

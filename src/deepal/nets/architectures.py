@@ -26,6 +26,12 @@ from torch import nn
 from deepal.nets.consistent_dropout import ConsistentMasks
 
 
+def _default_layout(h: torch.Tensor) -> torch.Tensor:
+    """``h`` in PyTorch's default layout: the copy that flattening a channels-last activation
+    makes anyway, made once here instead of once per MC-dropout sample."""
+    return h.contiguous()
+
+
 class MNIST_Net(nn.Module):  # noqa: N801 - DeepAL's name
     """The DeepAL CNN for 1x28x28 images (MNIST, Fashion-MNIST).
 
@@ -60,7 +66,7 @@ class MNIST_Net(nn.Module):  # noqa: N801 - DeepAL's name
 
     def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        return F.relu(F.max_pool2d(self.conv2(x), 2))
+        return _default_layout(F.relu(F.max_pool2d(self.conv2(x), 2)))
 
     def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = F.relu(self.fc1(self.conv2_drop(x).flatten(1)))
@@ -107,7 +113,7 @@ class SVHN_Net(nn.Module):  # noqa: N801 - DeepAL's name
     def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
         x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        return F.relu(F.max_pool2d(self.conv3(x), 2))
+        return _default_layout(F.relu(F.max_pool2d(self.conv3(x), 2)))
 
     def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.relu(self.fc1(self.conv3_drop(x).flatten(1)))
@@ -154,7 +160,7 @@ class CIFAR10_Net(nn.Module):  # noqa: N801 - DeepAL's name
     def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
         x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        return F.relu(F.max_pool2d(self.conv3(x), 2))
+        return _default_layout(F.relu(F.max_pool2d(self.conv3(x), 2)))
 
     def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = F.relu(self.fc1(self.conv3_drop(x).flatten(1)))
@@ -199,7 +205,7 @@ class GalCNN(nn.Module):
         return self.forward_sampled(self.forward_deterministic(x))
 
     def forward_deterministic(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        return _default_layout(F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2))
 
     def forward_sampled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = F.relu(self.fc1(self.conv_drop(x).flatten(1)))

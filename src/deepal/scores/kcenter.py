@@ -198,9 +198,8 @@ class FarthestFirst:
         if len(self.labeled) != len(points):
             raise ValueError(f"{len(self.labeled)} labeled flags for {len(points)} points")
         self.offset, self.chunk_size, self.sync_every = int(offset), chunk_size, sync_every
-        # Products in float32 (float64 points, or squares beyond float32's range, in
-        # float64; half precision is too coarse): set by start.
-        self.fast_dtype = WORK_DTYPE if points.dtype == WORK_DTYPE else torch.float32
+        # The precision of the products, chosen by start from the points and centres.
+        self.fast_dtype = WORK_DTYPE
         device, n, d = points.device, len(points), points.shape[1]
         self.key = torch.full((n,), float("-inf"), dtype=WORK_DTYPE, device=device)
         self.value = torch.zeros(n, dtype=WORK_DTYPE, device=device)  # where certified
@@ -273,13 +272,14 @@ class FarthestFirst:
         self.sq_radius = 0.0
         self._widen(self.points)
         self._widen(given)
-        # Decided once: keys made in one precision keep that precision's margin. A centre
-        # from another shard too large for float32 later gives infinite keys, which are
-        # still upper bounds, and certification settles them in float64.
-        if self.points.dtype == WORK_DTYPE or 16 * self.sq_radius > _FLOAT32_SAFE:
-            self.fast_dtype = WORK_DTYPE
-        else:
-            self.fast_dtype = torch.float32
+        # Float32 products (half precision is too coarse) unless the points are float64 or
+        # their squares exceed float32's range. Decided once: keys made in one precision
+        # keep that precision's margin. A centre from another shard too large for float32
+        # later gives infinite keys, which are still upper bounds, and certification
+        # settles them in float64.
+        overflows = 16 * self.sq_radius > _FLOAT32_SAFE
+        self.fast_dtype = WORK_DTYPE if self.points.dtype == WORK_DTYPE or overflows \
+            else torch.float32
         fast, margin = given.to(self.fast_dtype), self.margin(self.fast_dtype)
         self.key.fill_(float("-inf"))
         unlabeled = torch.nonzero(~self.labeled).flatten().to(self.points.device)
